@@ -1,0 +1,125 @@
+"""The perceptual loss of Johnson et al. 2016: content (feature MSE), style (Gram-matrix MSE,
+Gatys et al. 2015) and total variation, on frozen VGG features.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .vgg import VGGFeatures
+
+DEFAULT_CONTENT_LAYERS = ("relu2_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices of (N, C, H, W) features, normalised by C·H·W → (N, C, C), float32."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels of (N, C, H, W) images (a scalar)."""
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    return dx.float().square().mean() + dy.float().square().mean()
+
+
+@dataclass
+class LossTerms:
+    """Weighted loss terms (scalars); ``total`` = content + style + tv."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.content + self.style + self.tv
+
+    def as_floats(self) -> dict[str, float]:
+        return {"content": float(self.content), "style": float(self.style),
+                "tv": float(self.tv), "total": float(self.total)}
+
+
+class PerceptualLoss(nn.Module):
+    """Content + style + total-variation loss against one style image.
+
+    Args:
+        style_image: (1, 3, H, W) RGB in [0, 1]; its Gram matrices are computed once here
+            (and again only by :meth:`set_style`).
+        content_weight, style_weight, tv_weight: multipliers of the three terms.
+        content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
+        style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
+            (default 1 each); a mapping or a sequence in the same order.
+        backbone: ``"vgg19"`` (default) or ``"vgg16"``, see :mod:`styletransfer.vgg`.
+        vgg: an already-built :class:`VGGFeatures` covering these layers (tests pass random ones).
+
+    The defaults are tuned for VGG19 Caffe-range features (0–255 inputs), on which relu2_2 MSE
+    is in the thousands and Gram entries in the hundreds.
+
+    forward(output, content): both (N, 3, H, W) RGB in [0, 1]; ``output`` is the network's
+    stylised image, ``content`` the photo it was made from. Returns :class:`LossTerms`.
+    """
+
+    def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
+                 style_weight: float = 1.0, tv_weight: float = 0.0,
+                 content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                 style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
+                 style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
+                 backbone: str = "vgg19", vgg: VGGFeatures | None = None):
+        super().__init__()
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers)
+        if style_layer_weights is None:
+            style_layer_weights = [1.0] * len(self.style_layers)
+        if isinstance(style_layer_weights, Mapping):
+            style_layer_weights = [style_layer_weights.get(name, 1.0) for name in self.style_layers]
+        if len(style_layer_weights) != len(self.style_layers):
+            raise ValueError(f"{len(style_layer_weights)} style layer weights for "
+                             f"{len(self.style_layers)} style layers")
+        self.style_layer_weights = [float(w) for w in style_layer_weights]
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers)), backbone)
+        self.set_style(style_image)
+
+    def set_style(self, style_image: torch.Tensor) -> None:
+        """Compute and keep the target Gram matrices of a (1, 3, H, W) RGB [0, 1] image."""
+        if style_image.dim() == 3:
+            style_image = style_image.unsqueeze(0)
+        device = next(self.vgg.parameters()).device
+        with torch.no_grad():
+            features = self.vgg(style_image.to(device, torch.float32), self.style_layers)
+        for name in self.style_layers:
+            self.register_buffer(f"_gram_{name}", gram_matrix(features[name]), persistent=False)
+
+    def style_gram(self, name: str) -> torch.Tensor:
+        """Target Gram matrix (1, C, C) of style layer ``name``."""
+        return getattr(self, f"_gram_{name}")
+
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Content-layer features of the photos (no gradient needed: they are targets)."""
+        with torch.no_grad():
+            features = self.vgg(content, self.content_layers)
+        return {name: features[name] for name in self.content_layers}
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor) -> LossTerms:
+        targets = self.content_targets(content)
+        features = self.vgg(output)
+        content_loss = sum(F.mse_loss(features[name].float(), targets[name].float())
+                           for name in self.content_layers)
+        style_loss = sum(
+            weight * F.mse_loss(gram_matrix(features[name]), self.style_gram(name).expand(
+                output.shape[0], -1, -1))
+            for name, weight in zip(self.style_layers, self.style_layer_weights)
+        )
+        return LossTerms(content=self.content_weight * content_loss,
+                         style=self.style_weight * style_loss,
+                         tv=self.tv_weight * total_variation(output))

@@ -1,0 +1,175 @@
+"""Model files: one ``.safetensors`` file per trained style network, carrying its own metadata.
+
+The safetensors header holds string metadata; ours is::
+
+    format          "styletransfer-model"
+    format_version  "1"
+    config          JSON of NetworkConfig (norm, attention, ...): rebuilds the exact network
+    metadata        JSON of everything else: style name/title/artist/year/licence/image file,
+                    content/style/TV weights, steps, image size, final losses, date,
+                    library version, ...
+
+Loading never unpickles anything. Every problem is reported as one :class:`ModelFileError`
+line naming the file.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .network import NetworkConfig, TransformerNet
+
+FORMAT = "styletransfer-model"
+FORMAT_VERSION = 1
+MODEL_SUFFIX = ".safetensors"
+
+REPO_STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message is ``"{path}: {problem}"``."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+def library_version() -> str:
+    from . import __version__
+    return __version__
+
+
+def user_models_dir() -> Path:
+    """Where models trained from the app are saved: ``$STYLETRANSFER_HOME/models`` or
+    ``~/.local/share/styletransfer/models``."""
+    home = os.environ.get("STYLETRANSFER_HOME")
+    base = Path(home) if home else Path.home() / ".local" / "share" / "styletransfer"
+    return base / "models"
+
+
+def style_dirs() -> list[Path]:
+    """Folders searched for models by name: the shipped ``styles/``, then the user's models."""
+    return [REPO_STYLES_DIR, user_models_dir()]
+
+
+def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+               **metadata: Any) -> Path:
+    """Write ``net``'s weights and ``metadata`` (JSON-serialisable values) to ``path``.
+
+    ``dtype=torch.float16`` halves the file; loading casts back to float32. The file is written
+    to a temporary name and renamed, so a crash never leaves half a model. Returns the path.
+    """
+    path = Path(path)
+    metadata = dict(metadata)
+    metadata.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    metadata.setdefault("library_version", library_version())
+    tensors = {}
+    for key, value in net.state_dict().items():
+        value = value.detach().to("cpu").contiguous()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value
+    header = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "config": json.dumps(net.config.as_dict()),
+        "metadata": json.dumps(metadata),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        save_file(tensors, str(partial), metadata=header)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
+    """A model file path, or the name of a model in one of :func:`style_dirs`."""
+    candidate = Path(path_or_name)
+    if candidate.is_file():
+        return candidate
+    if candidate.suffix != MODEL_SUFFIX and len(candidate.parts) == 1:
+        for folder in style_dirs():
+            named = folder / f"{candidate.name}{MODEL_SUFFIX}"
+            if named.is_file():
+                return named
+        known = ", ".join(sorted(list_model_names())) or "none"
+        raise ModelFileError(path_or_name, f"no such model file or style name (known styles: {known})")
+    raise ModelFileError(path_or_name, "no such model file")
+
+
+def list_model_names() -> list[str]:
+    """Names of the models found in :func:`style_dirs` (first folder wins on a clash)."""
+    names: list[str] = []
+    for folder in style_dirs():
+        if folder.is_dir():
+            names += [p.stem for p in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if p.stem not in names]
+    return names
+
+
+def read_header(path: str | os.PathLike) -> tuple[NetworkConfig, dict[str, Any]]:
+    """The network config and metadata of a model file, without loading its weights."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(path, f"not a model file (safetensors could not read it: {error})") from None
+    if header.get("format") != FORMAT:
+        raise ModelFileError(path, "not a styletransfer model file (no 'format' entry in its header)")
+    if header.get("format_version") != str(FORMAT_VERSION):
+        raise ModelFileError(path, f"unknown format version {header.get('format_version')!r} "
+                                   f"(this library reads version {FORMAT_VERSION})")
+    try:
+        config = NetworkConfig(**json.loads(header["config"]))
+        metadata = json.loads(header.get("metadata", "{}"))
+    except KeyError:
+        raise ModelFileError(path, "the header has no network 'config'") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        raise ModelFileError(path, f"bad network config or metadata in the header: {error}") from None
+    return config, metadata
+
+
+def load_model(path_or_name: str | os.PathLike, *, device: str | torch.device = "cpu") -> TransformerNet:
+    """Load a model file (a path, or a style name from ``styles/`` / the user models folder).
+
+    Returns the exact network it was saved from, in eval mode, float32, on ``device``, with its
+    metadata as ``.metadata`` (a dict, including ``"name"`` and ``"path"``).
+    """
+    path = resolve_model_path(path_or_name)
+    config, metadata = read_header(path)
+    net = TransformerNet.from_config(config)
+    expected = net.state_dict()
+    with safe_open(str(path), framework="pt") as handle:
+        keys = set(handle.keys())
+        missing = sorted(set(expected) - keys)
+        unexpected = sorted(keys - set(expected))
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing {len(missing)} weight(s) ({', '.join(missing[:3])}"
+                             f"{', ...' if len(missing) > 3 else ''})")
+            if unexpected:
+                parts.append(f"unexpected weight(s) {', '.join(unexpected[:3])}"
+                             f"{', ...' if len(unexpected) > 3 else ''}")
+            raise ModelFileError(path, " and ".join(parts) + f" for a {config.norm}/{config.attention} network")
+        state = {}
+        for key in expected:
+            tensor = handle.get_tensor(key)
+            if tensor.shape != expected[key].shape:
+                raise ModelFileError(path, f"weight {key} has shape {tuple(tensor.shape)}, "
+                                           f"expected {tuple(expected[key].shape)}")
+            state[key] = tensor.to(expected[key].dtype)
+    net.load_state_dict(state)
+    net.metadata = {**metadata, "name": metadata.get("name", path.stem), "path": str(path)}
+    return net.to(device).eval()

@@ -1,0 +1,181 @@
+"""The image transformation network of Johnson et al. 2016, "Perceptual Losses for Real-Time
+Style Transfer and Super-Resolution", with a choice of normalisation and channel attention.
+
+Layout: 9×9 conv 32 → 3×3 stride-2 conv 64 → 3×3 stride-2 conv 128 → 5 residual blocks of 128 →
+two (nearest 2× upsample + 3×3 conv) layers, 64 and 32 → 9×9 conv to 3 channels. Reflection
+padding everywhere, ReLU after every normalised layer.
+
+The four variants of the SRM paper's comparison::
+
+    TransformerNet(norm="batch", attention="none")     # BN
+    TransformerNet(norm="batch", attention="se")       # BN+SE
+    TransformerNet(norm="batch", attention="srm")      # BN+SRM
+    TransformerNet(norm="instance", attention="none")  # IN
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import ATTENTION_NAMES, create_attention
+
+NORM_NAMES = ("instance", "batch", "none")
+
+VARIANTS: dict[str, tuple[str, str]] = {
+    "bn": ("batch", "none"),
+    "bn+se": ("batch", "se"),
+    "bn+srm": ("batch", "srm"),
+    "in": ("instance", "none"),
+}
+"""The paper's comparison variants: short name → (norm, attention)."""
+
+_MIN_SIZE = 8
+"""Smaller inputs are edge-padded to this size (and the output cropped back)."""
+
+
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.Identity()
+
+
+class ConvLayer(nn.Sequential):
+    """[nearest 2× upsample] → reflection pad → conv, keeping H×W for stride 1."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: bool = False):
+        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        super().__init__(*layers)
+
+
+class NormActLayer(nn.Sequential):
+    """ConvLayer → norm → [attention] → ReLU: the down- and up-sampling layers."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, norm: str, attention: str | None,
+                 stride: int = 1, upsample: bool = False):
+        layers = [ConvLayer(cin, cout, kernel, stride, upsample), _norm_layer(norm, cout)]
+        block = create_attention(attention, cout)
+        if block is not None:
+            layers.append(block)
+        super().__init__(*layers, nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """x + attention(norm(conv(relu(norm(conv(x)))))): the attention block sits on the residual
+    branch after its last normalisation and before the skip addition, as in the official SRM
+    code for ResNets."""
+
+    def __init__(self, channels: int, *, norm: str, attention: str):
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.norm1 = _norm_layer(norm, channels)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.norm2 = _norm_layer(norm, channels)
+        self.attention = create_attention(attention, channels) or nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = F.relu(self.norm1(self.conv1(x)))
+        return x + self.attention(self.norm2(self.conv2(branch)))
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything needed to rebuild a TransformerNet; stored in every model file."""
+
+    norm: str = "batch"
+    attention: str = "srm"
+    sampling_attention: bool = False
+    residual_blocks: int = 5
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORM_NAMES:
+            raise ValueError(f"unknown norm {self.norm!r}; expected one of {', '.join(NORM_NAMES)}")
+        if self.attention not in ATTENTION_NAMES:
+            raise ValueError(f"unknown attention {self.attention!r}; expected one of "
+                             f"{', '.join(ATTENTION_NAMES)}")
+        if self.residual_blocks < 1:
+            raise ValueError(f"residual_blocks must be at least 1, got {self.residual_blocks}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class TransformerNet(nn.Module):
+    """Feed-forward style transfer network.
+
+    Args:
+        norm: ``"batch"``, ``"instance"`` or ``"none"``.
+        attention: ``"srm"``, ``"se"`` or ``"none"``, on the residual branch of every residual
+            block.
+        sampling_attention: also put the attention block after the normalisation of the two
+            down-sampling and two up-sampling layers (off by default; not in the paper).
+        residual_blocks: number of residual blocks (5 in Johnson et al.).
+
+    Input: (N, 3, H, W) RGB in [0, 1], any H and W ≥ 1.
+    Output: (N, 3, H, W) RGB in [0, 1]: the last 9×9 conv gives unbounded values and a
+    sigmoid maps them into [0, 1] (smooth, so training gets a gradient everywhere).
+    """
+
+    def __init__(self, norm: str = "batch", attention: str = "srm", *,
+                 sampling_attention: bool = False, residual_blocks: int = 5):
+        super().__init__()
+        self.config = NetworkConfig(norm, attention, sampling_attention, residual_blocks)
+        sampling = attention if sampling_attention else None
+        self.down = nn.Sequential(
+            NormActLayer(3, 32, 9, norm=norm, attention=sampling),
+            NormActLayer(32, 64, 3, norm=norm, attention=sampling, stride=2),
+            NormActLayer(64, 128, 3, norm=norm, attention=sampling, stride=2),
+        )
+        self.residual = nn.Sequential(
+            *[ResidualBlock(128, norm=norm, attention=attention) for _ in range(residual_blocks)]
+        )
+        self.up = nn.Sequential(
+            NormActLayer(128, 64, 3, norm=norm, attention=sampling, upsample=True),
+            NormActLayer(64, 32, 3, norm=norm, attention=sampling, upsample=True),
+        )
+        self.head = ConvLayer(32, 3, 9)
+
+    @classmethod
+    def from_config(cls, config: NetworkConfig | dict) -> "TransformerNet":
+        if isinstance(config, dict):
+            config = NetworkConfig(**config)
+        return cls(config.norm, config.attention, sampling_attention=config.sampling_attention,
+                   residual_blocks=config.residual_blocks)
+
+    @classmethod
+    def variant(cls, name: str) -> "TransformerNet":
+        """One of the paper's variants by short name: ``bn``, ``bn+se``, ``bn+srm``, ``in``."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; expected one of {', '.join(VARIANTS)}")
+        norm, attention = VARIANTS[name]
+        return cls(norm, attention)
+
+    @property
+    def needs_batch_statistics(self) -> bool:
+        """True when training needs a batch of ≥ 2 images (BatchNorm or SRM)."""
+        return self.config.norm == "batch" or self.config.attention == "srm"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] < 2 and self.needs_batch_statistics:
+            raise ValueError(
+                f"cannot train a {self.config.norm} norm / {self.config.attention} attention "
+                "network on a batch of one image: BatchNorm and SRM need a batch size of at "
+                "least 2 (or call .eval() for inference)"
+            )
+        height, width = x.shape[-2:]
+        if height < _MIN_SIZE or width < _MIN_SIZE:  # reflection padding needs a few pixels
+            x = F.pad(x, (0, max(0, _MIN_SIZE - width), 0, max(0, _MIN_SIZE - height)), mode="replicate")
+        # Two stride-2 convs round up and two 2× upsamplings follow, so the output is at least
+        # H×W; for sizes that are not multiples of 4 the extra rows/columns are cropped.
+        y = self.head(self.up(self.residual(self.down(x))))
+        return torch.sigmoid(y[..., :height, :width])
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of learnable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from styletransfer import device as device_module
+from styletransfer.device import autocast, pick_device, pick_precision
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device(None).type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto").type == "cpu"
+
+
+def test_explicit_device_wins_and_unavailable_ones_are_clear_errors(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        pick_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+
+
+def test_precision_choice(monkeypatch):
+    assert pick_precision(torch.device("cuda")) == torch.float16
+    assert pick_precision(torch.device("cpu"), "fp32") == torch.float32
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)
+    assert pick_precision(torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: False)
+    assert pick_precision(torch.device("cpu")) == torch.float32
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        pick_precision(torch.device("cpu"), "int4")
+
+
+def test_autocast_runs_bf16_on_cpu():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    with autocast(torch.device("cpu"), torch.bfloat16):
+        assert conv(torch.rand(1, 3, 8, 8)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), torch.float32):
+        assert conv(torch.rand(1, 3, 8, 8)).dtype == torch.float32

@@ -1,0 +1,104 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from styletransfer import ModelFileError, TransformerNet, load_model, save_model
+from styletransfer import modelfile
+
+
+def _trained(norm="batch", attention="srm"):
+    torch.manual_seed(1)
+    net = TransformerNet(norm=norm, attention=attention)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    net.train()
+    net(torch.rand(2, 3, 16, 16))  # move BN statistics
+    return net.eval()
+
+
+@pytest.mark.parametrize("norm,attention", [("batch", "srm"), ("batch", "se"), ("instance", "none")])
+def test_round_trip_rebuilds_the_exact_network(tmp_path, norm, attention):
+    net = _trained(norm, attention)
+    path = save_model(net, tmp_path / "m.safetensors", style="Great Wave", content_weight=1.5, steps=10)
+    loaded = load_model(path)
+    assert loaded.config == net.config and not loaded.training
+    assert loaded.metadata["style"] == "Great Wave" and loaded.metadata["steps"] == 10
+    assert loaded.metadata["library_version"] and loaded.metadata["date"]
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
+
+
+def test_fp16_file_is_half_the_size_and_loads_as_fp32(tmp_path):
+    net = _trained()
+    full = save_model(net, tmp_path / "a.safetensors")
+    half = save_model(net, tmp_path / "b.safetensors", dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(half)
+    assert next(loaded.parameters()).dtype == torch.float32
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert (loaded(x) - net(x)).abs().max() < 2e-3
+
+
+def test_load_by_name_from_the_style_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(modelfile, "REPO_STYLES_DIR", tmp_path / "styles")
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    save_model(_trained(), tmp_path / "styles" / "wave.safetensors", title="The Great Wave")
+    save_model(_trained("instance", "none"), modelfile.user_models_dir() / "mine.safetensors")
+    assert load_model("wave").metadata["title"] == "The Great Wave"
+    assert load_model("mine").config.norm == "instance"
+    assert modelfile.list_model_names() == ["wave", "mine"]
+    with pytest.raises(ModelFileError, match="no such model file or style name .*known styles: mine, wave"):
+        load_model("nope")
+
+
+
+def test_bad_files_give_one_clear_line_naming_the_file(tmp_path):
+    net = _trained()
+    good = save_model(net, tmp_path / "good.safetensors")
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    config = json.dumps(net.config.as_dict())
+    cases = {
+        "text.safetensors": (None, "not a model file"),
+        "plain.safetensors": ({"x": torch.zeros(2)}, "not a styletransfer model file"),
+        "future.safetensors": ({"format": "styletransfer-model", "format_version": "99", "config": config}, "unknown format version '99'"),
+        "noconfig.safetensors": ({"format": "styletransfer-model", "format_version": "1"}, "no network 'config'"),
+        "badconfig.safetensors": ({"format": "styletransfer-model", "format_version": "1", "config": '{"norm": "layer"}'}, "unknown norm"),
+    }
+    (tmp_path / "text.safetensors").write_text("hello, I am not a model")
+    save_file({"x": torch.zeros(2)}, tmp_path / "plain.safetensors")
+    for name, (header, _) in cases.items():
+        if header is not None and "format" in header:
+            save_file(tensors, tmp_path / name, metadata=header)
+    missing = dict(tensors)
+    missing.pop("head.1.weight")
+    save_file(missing, tmp_path / "missing.safetensors", metadata={"format": "styletransfer-model", "format_version": "1", "config": config})
+    cases["missing.safetensors"] = (None, "missing 1 weight\\(s\\) \\(head.1.weight\\)")
+    wrong = dict(tensors)
+    wrong["head.1.bias"] = torch.zeros(4)
+    save_file(wrong, tmp_path / "shape.safetensors", metadata={"format": "styletransfer-model", "format_version": "1", "config": config})
+    cases["shape.safetensors"] = (None, "weight head.1.bias has shape \\(4,\\), expected \\(3,\\)")
+    for name, (_, problem) in cases.items():
+        with pytest.raises(ModelFileError, match=problem) as error:
+            load_model(tmp_path / name)
+        message = str(error.value)
+        assert message.startswith(str(tmp_path / name)) and "\n" not in message
+    assert load_model(good) is not None
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    net = _trained()
+    path = save_model(net, tmp_path / "m.safetensors", steps=1)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(modelfile, "save_file", crash)
+    with pytest.raises(OSError):
+        save_model(net, path, steps=2)
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]

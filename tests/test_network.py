@@ -1,0 +1,68 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from styletransfer import SRM, FoldedSRM, SqueezeExcite, TransformerNet, VARIANTS, count_parameters, fold_attention
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_variant_maps_rgb01_to_rgb01_of_the_same_size(variant):
+    net = TransformerNet.variant(variant).eval()
+    for size in [(64, 64), (37, 50), (1, 1)]:
+        y = net(torch.rand(1, 3, *size))
+        assert y.shape == (1, 3, *size)
+        assert y.min() >= 0 and y.max() <= 1
+
+
+def test_architecture_is_johnson_et_al():
+    net = TransformerNet(norm="batch", attention="none")
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    shapes = [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs]
+    assert shapes[:3] == [(3, 32, 9, 1), (32, 64, 3, 2), (64, 128, 3, 2)]
+    assert shapes[3:13] == [(128, 128, 3, 1)] * 10
+    assert shapes[13:] == [(128, 64, 3, 1), (64, 32, 3, 1), (32, 3, 9, 1)]
+    assert all(isinstance(m, nn.ReflectionPad2d) for m in net.modules() if "Pad" in type(m).__name__)
+    assert sum(isinstance(m, nn.Upsample) for m in net.modules()) == 2
+
+
+def test_attention_sits_on_the_residual_branch_only_by_default():
+    net = TransformerNet(norm="batch", attention="srm")
+    assert sum(isinstance(m, SRM) for m in net.modules()) == 5
+    assert all(isinstance(block.attention, SRM) for block in net.residual)
+    assert count_parameters(net) - count_parameters(TransformerNet(norm="batch", attention="none")) == 5 * 4 * 128
+    wide = TransformerNet(norm="batch", attention="se", sampling_attention=True)
+    assert sum(isinstance(m, SqueezeExcite) for m in wide.modules()) == 5 + 5
+
+
+def test_norm_choices():
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in TransformerNet(norm="instance", attention="none").modules())
+    plain = TransformerNet(norm="none", attention="none")
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) for m in plain.modules())
+    with pytest.raises(ValueError, match="unknown norm 'layer'"):
+        TransformerNet(norm="layer")
+
+
+def test_training_batchnorm_or_srm_on_one_image_is_a_clear_error():
+    for norm, attention in [("batch", "none"), ("none", "srm"), ("batch", "srm")]:
+        net = TransformerNet(norm=norm, attention=attention).train()
+        with pytest.raises(ValueError, match="batch size of at least 2"):
+            net(torch.rand(1, 3, 32, 32))
+    TransformerNet(norm="instance", attention="none").train()(torch.rand(1, 3, 32, 32))
+
+
+def test_folded_network_matches_the_trained_one():
+    torch.manual_seed(0)
+    net = TransformerNet(norm="batch", attention="srm", sampling_attention=True)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, SRM):
+                module.cfc.normal_(0, 0.3)
+    net.train()
+    for _ in range(3):
+        net(torch.rand(4, 3, 32, 32))
+    net.eval()
+    folded = fold_attention(net)
+    assert sum(isinstance(m, FoldedSRM) for m in folded.modules()) == 10
+    x = torch.rand(2, 3, 40, 40)
+    with torch.no_grad():
+        assert (folded(x) - net(x)).abs().max().item() < 1e-5
