@@ -43,8 +43,8 @@ class LossTerms:
         return self.content + self.style + self.tv
 
     def as_floats(self) -> dict[str, float]:
-        return {"content": float(self.content), "style": float(self.style),
-                "tv": float(self.tv), "total": float(self.total)}
+        return {"content": self.content.item(), "style": self.style.item(),
+                "tv": self.tv.item(), "total": self.total.item()}
 
 
 class PerceptualLoss(nn.Module):
