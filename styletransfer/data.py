@@ -1,0 +1,343 @@
+"""Training data: content images from a folder or from MS-COCO, as random square crops.
+
+Every item is a (3, S, S) float32 tensor, RGB in 0..1: the image's shorter side resized to
+S (bilinear, antialiased), then an S x S crop at a position drawn from torch's random number
+generator, so ``torch.manual_seed`` (and DataLoader worker seeding) makes the data
+reproducible.
+
+Unreadable files never stop training. By default every file is decoded once when the data
+set is built and the bad ones are left out and listed in ``.skipped`` as
+``(path, problem)``. With ``validate=False`` (for large sets such as COCO) a file that
+fails when its item is read is replaced by the next readable file, deterministically,
+recorded in ``.skipped`` and reported once with ``warnings.warn``; with DataLoader workers
+that record is kept in each worker process. A data set with no usable image fails at
+construction with a :class:`DatasetError` naming its folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from PIL import Image
+from pycocotools.coco import COCO
+from torch.utils.data import Dataset
+
+from .images import ImageError, image_to_tensor, open_image
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+"""File extensions taken as images (compared case-insensitively)."""
+
+_COCO_YEARS = ("2017", "2014")
+
+
+class DatasetError(ValueError):
+    """A data set that cannot be used (missing folder, bad annotations, no usable image)."""
+
+
+def find_image_files(root: str | os.PathLike[str]) -> list[Path]:
+    """All image files under ``root``, recursively, following folder links.
+
+    Hidden files and folders (name starting with ".", e.g. macOS ``._photo.jpg``
+    companions) are ignored. Sorted by path relative to ``root`` for a deterministic order.
+    """
+    root = Path(root)
+    files = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        files += [
+            Path(folder, name) for name in names
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        ]
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def scan_images(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Decode every file once to find the usable ones.
+
+    Returns:
+        ``(good, bad)``: the usable paths in the given order, and ``(path, problem)`` for
+        each file that cannot be used (not an image, truncated, animated, too large, ...).
+    """
+    good: list[Path] = []
+    bad: list[tuple[Path, str]] = []
+    for path in map(Path, paths):
+        try:
+            open_image(path)
+        except ImageError as exc:
+            bad.append((path, exc.problem))
+        else:
+            good.append(path)
+    return good, bad
+
+
+def _resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
+    """Resize so the shorter side is ``size`` (both sides at least ``size``), bilinear; Pillow
+    filters over the whole footprint when shrinking, so this is antialiased."""
+    scale = size / min(img.size)
+    target = (max(size, round(img.width * scale)), max(size, round(img.height * scale)))
+    return img if target == img.size else img.resize(target, Image.Resampling.BILINEAR)
+
+
+def load_center_crop(path: str | os.PathLike[str], size: int) -> torch.Tensor:
+    """The centred ``size`` x ``size`` crop of an image after resizing its shorter side to
+    ``size``: a fixed, random-free view for validation and previews.
+
+    Returns:
+        (3, size, size) float32 tensor, RGB in 0..1.
+
+    Raises:
+        ImageError: the file cannot be used.
+    """
+    img = _resize_shorter_side(open_image(path).convert("RGB"), size)
+    left, top = (img.width - size) // 2, (img.height - size) // 2
+    return image_to_tensor(img.crop((left, top, left + size, top + size)))[0]
+
+
+def _load_random_crop(path: Path, size: int) -> torch.Tensor:
+    """Like :func:`load_center_crop` but at a position drawn with ``torch.randint``."""
+    img = _resize_shorter_side(open_image(path).convert("RGB"), size)
+    top = int(torch.randint(0, img.height - size + 1, ()).item())
+    left = int(torch.randint(0, img.width - size + 1, ()).item())
+    return image_to_tensor(img.crop((left, top, left + size, top + size)))[0]
+
+
+def _describe_skipped(skipped: Sequence[tuple[Path, str]], shown: int = 3) -> str:
+    listed = "; ".join(f"{path.name}: {problem}" for path, problem in skipped[:shown])
+    more = f"; and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped: {listed}{more}"
+
+
+class ImageFolderDataset(Dataset[torch.Tensor]):
+    """Random square crops of the images under a folder.
+
+    Args:
+        root: the folder; searched recursively (see :func:`find_image_files`) unless
+            ``files`` is given. Named in error messages.
+        image_size: S, the side of the square crops, in pixels.
+        files: use exactly these files, in this order (relative paths are taken from
+            ``root``), instead of searching the folder.
+        validate: decode every file now and leave out the unusable ones (see the module
+            docstring); False defers that to item loading.
+
+    Attributes:
+        files: the image files, in item order.
+        skipped: ``(path, problem)`` for each file left out.
+
+    Raises:
+        DatasetError: ``root`` is not a folder (when searched), or no image is usable.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        image_size: int = 256,
+        *,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+        validate: bool = True,
+    ):
+        if image_size < 1:
+            raise ValueError(f"image_size must be at least 1 pixel, not {image_size}")
+        self.root = Path(root)
+        self.image_size = image_size
+        if files is None:
+            if not self.root.is_dir():
+                raise DatasetError(f"{self.root}: image folder not found")
+            candidates = find_image_files(self.root)
+        else:
+            candidates = [self.root / f for f in files]
+        if not candidates:
+            extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+            raise DatasetError(f"{self.root}: no image files ({extensions}) found")
+        self.skipped: list[tuple[Path, str]] = []
+        if validate:
+            candidates, self.skipped = scan_images(candidates)
+            if not candidates:
+                raise DatasetError(f"no usable images in {self.root} ({_describe_skipped(self.skipped)})")
+        self.files: list[Path] = candidates
+        self._unusable: set[int] = set()
+
+    def with_files(self, files: Sequence[Path]) -> ImageFolderDataset:
+        """A copy of this data set (same class and settings, a copy of ``skipped``) over
+        ``files``, taken as already validated."""
+        subset = copy.copy(self)
+        subset.files = list(files)
+        subset.skipped = list(self.skipped)
+        subset._unusable = set()
+        return subset
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """A random (3, S, S) crop, RGB in 0..1, of file ``index`` (or, if that file cannot
+        be read, of the next readable one)."""
+        count = len(self.files)
+        if not -count <= index < count:
+            raise IndexError(f"index {index} out of range for {count} images")
+        for step in range(count):
+            candidate = (index + step) % count
+            if candidate in self._unusable:
+                continue
+            try:
+                return _load_random_crop(self.files[candidate], self.image_size)
+            except ImageError as exc:
+                self._unusable.add(candidate)
+                self.skipped.append((self.files[candidate], exc.problem))
+                warnings.warn(f"skipping unusable training image {exc}", RuntimeWarning, stacklevel=2)
+        raise DatasetError(f"no usable images in {self.root} ({_describe_skipped(self.skipped)})")
+
+
+def _coco_paths(root: Path | None, annotations: Path | None) -> tuple[Path, Path]:
+    """The COCO images folder and annotation file from the constructor arguments."""
+    if root is None:
+        if annotations is None:
+            raise DatasetError("CocoDataset needs the COCO folder (root) or an annotation file")
+        root = annotations.parent.parent
+    if not root.is_dir():
+        raise DatasetError(f"{root}: COCO folder not found")
+    years = [year for year in _COCO_YEARS if (root / f"train{year}").is_dir()]
+    if not years:
+        raise DatasetError(f"{root}: expected train2014/ or train2017/ image folder under it")
+    if annotations is not None:
+        named = re.search(r"(2014|2017)", annotations.name)
+        year = named[1] if named and named[1] in years else years[0]
+    else:
+        found = [y for y in years if (root / "annotations" / f"instances_train{y}.json").is_file()]
+        year = found[0] if found else years[0]
+        annotations = root / "annotations" / f"instances_train{year}.json"
+    if not annotations.is_file():
+        raise DatasetError(
+            f"{annotations}: COCO annotation file not found (unpack the COCO "
+            f"annotations_trainval{year}.zip under {root})"
+        )
+    return root / f"train{year}", annotations
+
+
+def _coco_file_names(
+    annotations: Path, categories: Sequence[str] | None, max_images: int | None
+) -> list[str]:
+    """The image file names (relative to the images folder) listed in the annotation file,
+    filtered by category, sorted by image id."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+            coco = COCO(str(annotations))
+        known = {cat["name"]: cat["id"] for cat in coco.loadCats(coco.getCatIds())}
+        if categories is None:
+            ids = set(coco.getImgIds())
+        else:
+            unknown = [name for name in categories if name not in known]
+            if unknown:
+                raise DatasetError(
+                    f"{annotations}: unknown COCO categor{'ies' if len(unknown) > 1 else 'y'} "
+                    f"{', '.join(map(repr, unknown))}; valid names: {', '.join(sorted(known))}"
+                )
+            ids = {i for name in categories for i in coco.getImgIds(catIds=[known[name]])}
+        ids &= coco.imgs.keys()  # annotations may name images the file does not list
+        chosen = sorted(ids)[:max_images]
+        return [coco.imgs[i]["file_name"] for i in chosen]
+    except DatasetError:
+        raise
+    except (ValueError, KeyError, TypeError, AssertionError, AttributeError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        raise DatasetError(f"{annotations}: malformed COCO annotation file ({detail})") from exc
+    except OSError as exc:
+        raise DatasetError(f"{annotations}: cannot read COCO annotation file ({exc.strerror or exc})") from exc
+
+
+class CocoDataset(ImageFolderDataset):
+    """Random square crops of MS-COCO training images, read with pycocotools.
+
+    Args:
+        root: the COCO folder, holding ``train2017/`` or ``train2014/`` and
+            ``annotations/instances_train2017.json`` (or ``...2014.json``). With both years
+            present the one that has its annotation file wins, 2017 first. Defaults to the
+            folder above the annotation file's folder.
+        annotations: the instances annotation file, instead of the default under ``root``.
+        image_size: S, the side of the square crops, in pixels.
+        categories: keep only images showing any of these COCO category names, e.g.
+            ``["person", "dog"]``; None keeps every image.
+        max_images: use only the first N images by image id.
+        validate: as for :class:`ImageFolderDataset`; decoding all 80k COCO images takes a
+            while, so pass False to rely on the fallback at item loading.
+
+    Raises:
+        DatasetError: missing folder or annotation file, malformed annotations, unknown
+            category names, or no usable image.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        annotations: str | os.PathLike[str] | None = None,
+        image_size: int = 256,
+        categories: Sequence[str] | None = None,
+        max_images: int | None = None,
+        validate: bool = True,
+    ):
+        if isinstance(categories, str):
+            raise TypeError(f"categories must be a list of names, e.g. [{categories!r}], not a string")
+        if categories is not None and not categories:
+            raise ValueError("categories must name at least one COCO category, or be None for all")
+        if max_images is not None and max_images < 1:
+            raise ValueError(f"max_images must be at least 1, not {max_images}")
+        images, annotation_file = _coco_paths(
+            None if root is None else Path(root), None if annotations is None else Path(annotations)
+        )
+        files = _coco_file_names(annotation_file, categories, max_images)
+        if not files:
+            wanted = f" showing {', '.join(categories)}" if categories else ""
+            raise DatasetError(f"{annotation_file}: no COCO images{wanted}")
+        super().__init__(images, image_size, files=files, validate=validate)
+        self.annotations = annotation_file
+
+
+class HoldoutSplit(NamedTuple):
+    """A data set split into training items and a fixed validation set."""
+
+    train: ImageFolderDataset
+    """The data set without the held-out files."""
+    val_files: list[Path]
+    """The held-out files, in data set order."""
+    val_images: list[torch.Tensor]
+    """Their (3, S, S) centre crops, RGB in 0..1 (see :func:`load_center_crop`)."""
+
+
+def split_holdout(dataset: ImageFolderDataset, n: int) -> HoldoutSplit:
+    """Hold out the last ``n`` readable files of ``dataset`` as a fixed validation set.
+
+    The held-out files are never trained on: the training set is a copy of ``dataset``
+    (see :meth:`ImageFolderDataset.with_files`) over the files before them, so its
+    unreadable-file fallback cannot reach them either. Their images are centre crops, with
+    no randomness, so validation losses and previews compare across runs. Unreadable files
+    met at the end are passed over and added to ``skipped``.
+
+    Raises:
+        DatasetError: fewer than ``n`` readable files, or none left for training.
+    """
+    if n < 0:
+        raise ValueError(f"the number of held-out images must be 0 or more, not {n}")
+    val_files: list[Path] = []
+    val_images: list[torch.Tensor] = []
+    end = len(dataset.files)
+    while len(val_files) < n and end > 0:
+        end -= 1
+        path = dataset.files[end]
+        try:
+            val_images.insert(0, load_center_crop(path, dataset.image_size))
+            val_files.insert(0, path)
+        except ImageError as exc:
+            dataset.skipped.append((path, exc.problem))
+    if len(val_files) < n or end == 0:
+        raise DatasetError(
+            f"{dataset.root}: cannot hold out {n} of {len(dataset.files)} images and still train on some"
+        )
+    return HoldoutSplit(dataset.with_files(dataset.files[:end]), val_files, val_images)

@@ -1,0 +1,351 @@
+"""Image input/output: safe opening, tensor conversion, resizing and atomic saving.
+
+Images travel through the library as Pillow images in mode ``RGB`` (or ``RGBA`` when the
+file has transparency) and as float tensors of shape (1, 3, H, W), RGB in 0..1.
+
+:func:`open_image` turns every file problem (missing, empty, not an image, truncated,
+animated, too large) into one :class:`ImageError` line naming the file. Its pixel limit
+guards against decompression bombs: the image size in the file header is checked before
+any pixel data is decoded, so a small file claiming 40000x40000 pixels fails at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import secrets
+import threading
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+"""Largest image :func:`open_image` accepts by default: 100 megapixels (e.g. 12000x8000),
+about 300 MB of RGB pixel data once decoded. Pass ``max_pixels=None`` to disable the guard."""
+
+_SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, zlib.error)
+
+# Pillow's own decompression-bomb check reads the module global Image.MAX_IMAGE_PIXELS at
+# open, crop and some load steps. open_image sets it to the caller's limit while it opens
+# and decodes one image; the lock keeps concurrent calls from restoring each other's values.
+_pixel_limit_lock = threading.Lock()
+
+
+def _new_pixel_limit_lock() -> None:
+    """Give a forked child a fresh lock (a thread of the parent may have held the old one)."""
+    global _pixel_limit_lock
+    _pixel_limit_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_pixel_limit_lock)
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message is ``"{path}: {problem}"``, or just the
+    problem for in-memory images (``path`` None). ``.path`` and ``.problem`` hold the parts."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{self.path}: {problem}")
+
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str | None, str]]:
+        return type(self), (self.path, self.problem)
+
+
+def _too_large(pillow_message: str, max_pixels: int | None) -> str:
+    """The problem text for an image over the pixel limit, from Pillow's bomb message
+    (which gives the pixel count but not the width and height)."""
+    found = re.search(r"\((\d+) pixels\)", pillow_message)
+    size = f" has {int(found[1])} pixels ({int(found[1]) / 1e6:.1f} megapixels)," if found else " is"
+    limit = f"{max_pixels / 1e6:g} megapixels" if max_pixels is not None else "the pixel limit"
+    return (
+        f"image{size} over the limit of {limit}; if you trust this file, raise the "
+        f"limit with --max-pixels (max_pixels= in Python, None disables it)"
+    )
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Make Pillow's decompression-bomb check use ``max_pixels`` and raise at once above it
+    (Pillow only warns between 1x and 2x its limit)."""
+    with _pixel_limit_lock, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _is_empty(source: str | os.PathLike[str] | BinaryIO) -> bool:
+    if isinstance(source, (str, os.PathLike)):
+        return os.stat(source).st_size == 0
+    if not getattr(source, "seekable", lambda: False)():
+        return False
+    position = source.tell()
+    end = source.seek(0, os.SEEK_END)
+    source.seek(position)
+    return end == 0
+
+
+def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to ``RGB``, or ``RGBA`` when the image has transparency.
+
+    16-bit and 32-bit integer grey (``I;16*``, ``I``) are scaled from 0..65535, float grey
+    (``F``) is read as 0..1; both are clipped to that range.
+    """
+    if img.mode in ("RGB", "RGBA"):
+        return img
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        return img.convert("RGBA")
+    if img.mode.startswith("I") or img.mode == "F":
+        scale = 255.0 if img.mode == "F" else 255.0 / 65535.0
+        grey = img.convert("F").point(lambda value: value * scale)
+        return grey.convert("L").convert("RGB")  # F -> L rounds and clips to 0..255
+    return img.convert("RGB")
+
+
+def open_image(
+    path_or_file: str | os.PathLike[str] | BinaryIO,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Open, fully decode and normalise an image file.
+
+    EXIF orientation is applied (a portrait phone photo comes out portrait). Every mode is
+    converted to ``RGB``, or to ``RGBA`` when the file has transparency (alpha channel or a
+    palette/grey transparency colour). Animated images are refused; of a multi-picture
+    JPEG (MPO, as some cameras write) the primary picture is used.
+
+    Args:
+        path_or_file: a path, or a binary file object (read from its start).
+        max_pixels: the largest width x height accepted, checked from the file header
+            before decoding; None disables the guard (only for trusted files).
+
+    Returns:
+        A loaded Pillow image in mode ``RGB`` or ``RGBA``, detached from the file.
+
+    Raises:
+        ImageError: the file is missing, empty, not an image, truncated or corrupt,
+            animated, or larger than ``max_pixels``.
+    """
+    if max_pixels is not None and max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive number of pixels or None, not {max_pixels!r}")
+    if isinstance(path_or_file, (str, os.PathLike)):
+        name: str | None = os.fspath(path_or_file)
+    else:
+        name = getattr(path_or_file, "name", None)
+        name = name if isinstance(name, str) else None
+    try:
+        if _is_empty(path_or_file):
+            raise ImageError(name, "empty file")
+        with _pillow_pixel_limit(max_pixels), Image.open(path_or_file) as img:
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1 and img.format != "MPO":
+                raise ImageError(name, f"animated images are not supported ({frames} frames)")
+            img.load()
+            oriented = ImageOps.exif_transpose(img)
+        return _to_rgb_or_rgba(oriented)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(name, _too_large(str(exc), max_pixels)) from exc
+    except FileNotFoundError as exc:
+        raise ImageError(name, "file not found") from exc
+    except IsADirectoryError as exc:
+        raise ImageError(name, "is a folder, not an image file") from exc
+    except PermissionError as exc:
+        raise ImageError(name, "permission denied") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(name, "not an image file (unknown format or damaged header)") from exc
+    except OSError as exc:
+        if exc.errno is not None:
+            raise ImageError(name, f"cannot read file ({exc.strerror})") from exc
+        raise ImageError(name, f"truncated or corrupt image data ({exc})") from exc
+    except _DECODE_ERRORS as exc:
+        raise ImageError(name, f"truncated or corrupt image data ({exc})") from exc
+
+
+def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Separate colour from transparency.
+
+    Returns:
+        ``(rgb, alpha)``: the ``RGB`` image and its ``L`` alpha channel (0 transparent,
+        255 opaque), or None when the image has no transparency.
+    """
+    if img.mode not in _ALPHA_MODES and "transparency" not in img.info:
+        return img.convert("RGB"), None
+    rgba = img.convert("RGBA")
+    return rgba.convert("RGB"), rgba.getchannel("A")
+
+
+def merge_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    """Put an alpha channel back on a colour image (the inverse of :func:`split_alpha`).
+
+    The alpha channel is resized to the colour image's size if they differ (the stylised
+    image may be smaller than the original). ``alpha`` None gives the ``RGB`` image.
+
+    Returns:
+        ``RGBA`` image of ``rgb``'s size, or ``RGB`` when ``alpha`` is None.
+    """
+    rgb = rgb.convert("RGB")
+    if alpha is None:
+        return rgb
+    alpha = alpha.convert("L")
+    if alpha.size != rgb.size:
+        alpha = alpha.resize(rgb.size, Image.Resampling.LANCZOS)
+    merged = rgb.copy()
+    merged.putalpha(alpha)
+    return merged
+
+
+def image_to_tensor(img: Image.Image) -> torch.Tensor:
+    """Pillow image to a float tensor.
+
+    Any mode is converted to ``RGB`` first; alpha is dropped, so call :func:`split_alpha`
+    beforehand to keep it.
+
+    Returns:
+        (1, 3, H, W) float32 tensor, RGB in 0..1, on the CPU.
+    """
+    rgb = img.convert("RGB")
+    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return pixels.view(rgb.height, rgb.width, 3).permute(2, 0, 1).unsqueeze(0).float().div(255)
+
+
+def tensor_to_image(t: torch.Tensor) -> Image.Image:
+    """Float tensor to a Pillow ``RGB`` image.
+
+    Args:
+        t: (1, 3, H, W) or (3, H, W) tensor of any float dtype and device, RGB nominally in
+            0..1; values outside are clamped, then scaled to 0..255 and rounded.
+
+    Raises:
+        ValueError: wrong shape, a non-float dtype, or NaN values.
+    """
+    if t.dim() == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected an image tensor of shape (1, 3, H, W) or (3, H, W), got {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"expected a float image tensor with values in 0..1, got {t.dtype}")
+    t = t.detach().cpu().float()
+    if torch.isnan(t).any():
+        raise ValueError("image tensor contains NaN values")
+    pixels = t.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.frombytes("RGB", (t.shape[2], t.shape[1]), pixels.numpy().tobytes())
+
+
+def resize_longest(img: Image.Image, max_size: int | None) -> Image.Image:
+    """Shrink an image so its longer side is at most ``max_size`` pixels, keeping its aspect
+    ratio (Lanczos filter). Smaller images, and ``max_size`` None, return ``img`` unchanged."""
+    if max_size is None:
+        return img
+    if max_size < 1:
+        raise ValueError(f"max_size must be at least 1 pixel, not {max_size}")
+    longest = max(img.size)
+    if longest <= max_size:
+        return img
+    scale = max_size / longest
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def scale_image(img: Image.Image, factor: float) -> Image.Image:
+    """Resize an image by ``factor`` (0.5 halves each side, 2 doubles it; Lanczos filter).
+    Each side is rounded and kept at least 1 pixel."""
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"scale factor must be a positive number, not {factor}")
+    size = (max(1, round(img.width * factor)), max(1, round(img.height * factor)))
+    return img if size == img.size else img.resize(size, Image.Resampling.LANCZOS)
+
+
+def _for_format(img: Image.Image, image_format: str) -> Image.Image:
+    """The image in a mode the format can hold: JPEG has no alpha, so transparent areas are
+    composited onto white; PNG and WebP keep ``RGBA``."""
+    rgb, alpha = split_alpha(img)
+    if alpha is None:
+        return rgb
+    if image_format == "JPEG":
+        white = Image.new("RGB", rgb.size, (255, 255, 255))
+        return Image.composite(rgb, white, alpha)
+    return merge_alpha(rgb, alpha)
+
+
+def save_image_atomic(
+    img: Image.Image,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    quality: int = 95,
+) -> Path:
+    """Save an image so that ``path`` never holds a half-written file.
+
+    The image is written to a hidden temporary file in the same folder, flushed to disk
+    (fsync), then renamed over ``path`` in one step; on any error the temporary file is
+    removed and an existing ``path`` is left untouched. Parent folders are created.
+    JPEG cannot hold transparency: ``RGBA`` images are composited onto white.
+
+    Args:
+        img: image in any mode (saved as ``RGB``, or ``RGBA`` for PNG/WebP with alpha).
+        path: destination file.
+        format: ``"jpeg"``/``"jpg"``, ``"png"`` or ``"webp"`` (any case); None picks it
+            from the extension of ``path``.
+        quality: JPEG/WebP quality, 1..100 (PNG is lossless and ignores it).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ImageError: unsupported format, or the file cannot be written.
+    """
+    path = Path(path)
+    key = f".{format.lower()}" if format is not None else path.suffix.lower()
+    if key not in _SAVE_FORMATS:
+        wanted = f"format {format!r}" if format is not None else f"extension {path.suffix!r}"
+        raise ImageError(path, f"cannot save images with {wanted}; use .jpg, .png or .webp")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be between 1 and 100, not {quality}")
+    image_format = _SAVE_FORMATS[key]
+    output = _for_format(img, image_format)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fd = _create_temp_beside(path)
+        with open(fd, "wb") as f:
+            output.save(f, format=image_format, quality=quality)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ImageError(path, f"cannot write image ({exc.strerror or exc})") from exc
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _create_temp_beside(path: Path) -> tuple[Path, int]:
+    """Create a new hidden file next to ``path``; returns its path and an open descriptor.
+
+    Unlike ``tempfile`` (which creates files readable by the owner only), the file gets the
+    usual permissions for a new file (0666 less the umask), which ``os.replace`` keeps.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
