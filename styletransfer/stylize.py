@@ -1,0 +1,282 @@
+"""Stylise one image with a trained network: resizing, alpha, strength, colour preservation,
+mixed precision and tiling of large images.
+
+:func:`stylize` is the one entry point (the CLI and the app call it per image). Models given by
+name or path are loaded, folded (:func:`~styletransfer.attention.fold_attention`) and moved to
+the device once, then cached, so repeated calls do not reload weights.
+
+**Tiling.** Images larger than ``tile_pixels`` (default :func:`default_tile_pixels`: 1024×1024
+px on the CPU and MPS, 2048×2048 px on CUDA) are cut into overlapping tiles that go through the
+network one at a time. Each tile carries ``context`` extra pixels on every inner side, at least
+half the network's receptive field (:func:`receptive_field`: 109 px for the Johnson network, so
+the context is 60 px), and those pixels are thrown away; neighbouring tiles then overlap by a
+further ``BLEND_PIXELS`` (32 px) where a raised-cosine ramp cross-fades them. Tiles start on
+multiples of the network's total stride (4), so the stride-2 convolutions see the same pixel
+grid as they would on the whole image. Memory therefore depends on the tile size, not on the
+image size: the result is assembled row of tiles by row of tiles into a uint8 image, with only
+one row of tiles held as float32.
+
+For a BatchNorm network without attention (or with attention and no tiling) every output pixel
+depends only on its receptive field, so tiled and untiled results agree up to float rounding.
+InstanceNorm, SE and SRM compute per-image statistics (mean and std over H×W): on a tiled image
+each tile gets its own statistics, so tiles may differ slightly in tone; the blend ramps hide
+the seams, and large tiles (the default) keep the statistics close to the whole image's.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from PIL import Image
+
+from .attention import fold_attention
+from .device import autocast, pick_device, pick_precision
+from .images import image_to_tensor, merge_alpha, resize_longest, scale_image, split_alpha, tensor_to_image
+from .modelfile import load_model, resolve_model_path
+from .network import TransformerNet
+
+BLEND_PIXELS = 32
+"""Width in pixels of the zone where two neighbouring tiles cross-fade."""
+
+_MODEL_CACHE_SIZE = 4
+
+
+def default_tile_pixels(device: torch.device) -> int:
+    """Largest image area (pixels) stylised in one pass on ``device``: 2048² on CUDA (about
+    2 GB of fp16 activations), 1024² elsewhere (about 1 GB of activations on the CPU)."""
+    return 2048 * 2048 if device.type == "cuda" else 1024 * 1024
+
+
+def receptive_field(net: nn.Module) -> tuple[int, int]:
+    """Receptive field and total stride of a fully convolutional network, from its layers.
+
+    Walks the :class:`~torch.nn.Conv2d` and :class:`~torch.nn.Upsample` layers in definition
+    order (the forward order in :class:`TransformerNet`; a residual skip never widens the
+    field, so the path through the convolutions is the widest). A k×k convolution widens the
+    field by (k−1)·jump, where jump is the input-pixel distance between neighbouring features;
+    a stride-s convolution multiplies jump by s and an s× upsampling divides it by s.
+
+    For the Johnson network: 9×9 (+8), two stride-2 3×3 (+2, +4), ten 3×3 at jump 4 (+80),
+    3×3 at jump 2 (+4), 3×3 at jump 1 (+2), 9×9 (+8): 109 px, total stride 4.
+
+    Returns:
+        ``(field, stride)``: the field's width in input pixels and the largest jump reached
+        (the total down-sampling factor).
+    """
+    field, jump, stride = 1.0, 1.0, 1.0
+    for layer in net.modules():
+        if isinstance(layer, nn.Conv2d):
+            field += (layer.kernel_size[0] - 1) * layer.dilation[0] * jump
+            jump *= layer.stride[0]
+            stride = max(stride, jump)
+        elif isinstance(layer, nn.Upsample):
+            jump /= float(layer.scale_factor)
+    return math.ceil(field), int(stride)
+
+
+def tile_context(net: nn.Module) -> int:
+    """Pixels of context each tile needs beyond the part of it that is kept: half the
+    receptive field plus one stride of slack for the off-centre fields of strided and
+    upsampling layers, rounded up to a multiple of the stride (60 for the Johnson network)."""
+    field, stride = receptive_field(net)
+    return math.ceil((math.ceil(field / 2) + stride) / stride) * stride
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One tile's extent along one axis, in pixels of the image.
+
+    ``crop_start:crop_end`` goes through the network; ``keep_start:keep_end`` (inside it) is
+    added to the result, weighted by a ramp rising over the first ``ramp_in`` pixels and falling
+    over the last ``ramp_out`` pixels (0: no ramp, an image edge).
+    """
+
+    crop_start: int
+    crop_end: int
+    keep_start: int
+    keep_end: int
+    ramp_in: int
+    ramp_out: int
+
+    def weights(self) -> torch.Tensor:
+        """(keep_end − keep_start,) float32 blend weights in 0..1; a falling ramp and the
+        next segment's rising ramp add up to exactly 1 at every pixel."""
+        weights = torch.ones(self.keep_end - self.keep_start)
+        if self.ramp_in:
+            weights[: self.ramp_in] = _rising_ramp(self.ramp_in)
+        if self.ramp_out:
+            weights[-self.ramp_out:] = 1 - _rising_ramp(self.ramp_out)
+        return weights
+
+
+def _rising_ramp(length: int) -> torch.Tensor:
+    """Raised cosine from 0 to 1 sampled at pixel centres: w(t) + w(length − 1 − t) = 1."""
+    centres = (torch.arange(length, dtype=torch.float64) + 0.5) / length
+    return (0.5 - 0.5 * torch.cos(math.pi * centres)).float()
+
+
+def split_axis(length: int, tile: int, context: int, stride: int, blend: int = BLEND_PIXELS) -> list[Segment]:
+    """Cut an image axis of ``length`` pixels into overlapping tiles of at most ``tile`` pixels.
+
+    Kept parts overlap by ``blend`` pixels; crops add ``context`` pixels on inner sides; every
+    crop starts on a multiple of ``stride``. One segment covers the axis when it fits.
+
+    Raises:
+        ValueError: ``tile`` is too small to hold the context and blend zones.
+    """
+    if length <= tile:
+        return [Segment(0, length, 0, length, 0, 0)]
+    spacing = (tile - blend - 2 * context) // stride * stride
+    if spacing < max(blend, stride):
+        raise ValueError(f"tiles of {tile} px are too small for this network: they need at least "
+                         f"{2 * blend + 2 * context} px per side ({context} px of context on each "
+                         f"side and two {blend} px blend zones)")
+    count = 1 + math.ceil((length + context - tile) / spacing)
+    starts = [index * spacing for index in range(count)]
+    segments = []
+    for index, start in enumerate(starts):
+        last = index == count - 1
+        keep_end = length if last else starts[index + 1] + blend
+        segments.append(Segment(
+            crop_start=max(0, start - context),
+            crop_end=min(length, keep_end + context),
+            keep_start=start,
+            keep_end=keep_end,
+            ramp_in=blend if index > 0 else 0,
+            ramp_out=0 if last else blend,
+        ))
+    return segments
+
+
+@functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)
+def _load_prepared(path: str, modified_ns: int, device: torch.device) -> TransformerNet:
+    """A model file loaded onto ``device``, in eval mode with attention folded. Cached by
+    path, modification time and device: a rewritten file is loaded afresh."""
+    return fold_attention(load_model(path, device=device))
+
+
+def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.device) -> TransformerNet:
+    """The network ready for inference on ``device``: eval mode, SRM folded.
+
+    Args:
+        model: a network (folded afresh on every call: it may still be training, and folding
+            copies 1.7 M weights, a few milliseconds) or a model file path / style name
+            (loaded once and cached).
+
+    Raises:
+        ModelFileError: no such model, or an unreadable model file.
+    """
+    if isinstance(model, nn.Module):
+        return fold_attention(model).to(device)
+    path = resolve_model_path(model).resolve()
+    return _load_prepared(str(path), path.stat().st_mtime_ns, device)
+
+
+def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, dtype: torch.dtype,
+               tile_pixels: int) -> Image.Image:
+    """Stylise an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
+
+    Each tile is cut from the Pillow image, converted to a (1, 3, h, w) RGB 0..1 tensor, run
+    through ``net``, weighted and added into a float32 accumulator one row of tiles high; rows
+    that no later tile touches are converted to uint8 and pasted into the result.
+    """
+    width, height = rgb.size
+    if width * height <= tile_pixels:
+        with autocast(device, dtype):
+            return tensor_to_image(net(image_to_tensor(rgb).to(device)))
+    context = tile_context(net)
+    _, stride = receptive_field(net)
+    result = Image.new("RGB", rgb.size)
+    carried: torch.Tensor | None = None  # (3, rows, width) float32: sums for rows below this row's top
+    side = math.isqrt(tile_pixels)
+    rows = split_axis(height, side, context, stride)
+    columns = split_axis(width, side, context, stride)
+    for index, row in enumerate(rows):
+        accumulator = torch.zeros(3, row.keep_end - row.keep_start, width)
+        if carried is not None:
+            accumulator[:, : carried.shape[1]] += carried
+        row_weights = row.weights()
+        for column in columns:
+            crop = rgb.crop((column.crop_start, row.crop_start, column.crop_end, row.crop_end))
+            with autocast(device, dtype):
+                styled = net(image_to_tensor(crop).to(device))
+            kept = styled[0, :, row.keep_start - row.crop_start: row.keep_end - row.crop_start,
+                          column.keep_start - column.crop_start: column.keep_end - column.crop_start]
+            weights = row_weights[:, None] * column.weights()[None, :]
+            accumulator[:, :, column.keep_start: column.keep_end] += kept.float().cpu() * weights
+        final_rows = (rows[index + 1].keep_start if index + 1 < len(rows) else row.keep_end) - row.keep_start
+        result.paste(tensor_to_image(accumulator[:, :final_rows]), (0, row.keep_start))
+        carried = accumulator[:, final_rows:]
+    return result
+
+
+def _keep_colours(stylized: Image.Image, original: Image.Image) -> Image.Image:
+    """Luminance transfer in YCbCr (ITU-R BT.601, as Pillow converts): Y from ``stylized``,
+    Cb and Cr from ``original``; both RGB images of the same size."""
+    luma = stylized.convert("YCbCr").getchannel("Y")
+    _, blue_diff, red_diff = original.convert("YCbCr").split()
+    return Image.merge("YCbCr", (luma, blue_diff, red_diff)).convert("RGB")
+
+
+def stylize(
+    model: TransformerNet | str | os.PathLike[str],
+    image: Image.Image,
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    max_size: int | None = None,
+    scale: float | None = None,
+    device: str | torch.device | None = None,
+    precision: str | None = None,
+    tile_pixels: int | None = None,
+) -> Image.Image:
+    """Stylise a Pillow image.
+
+    Args:
+        model: a :class:`TransformerNet` (used in eval mode with SRM folded; the object itself
+            is not changed), or a model file path or style name (loaded once, then cached).
+        image: Pillow image in any mode; transparency is kept (the RGB part is stylised and
+            the original alpha channel put back).
+        strength: 0..1, the blend of stylised and original pixels; 0 returns the (resized)
+            input unchanged without running the network, 1 the pure stylised image.
+        preserve_color: keep the original colours: luminance (Y of YCbCr, BT.601) from the
+            stylised image, chroma (Cb, Cr) from the original.
+        max_size: shrink first so the longer side is at most this many pixels.
+        scale: resize first by this factor (exclusive with ``max_size``).
+        device: ``"auto"``/None, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a torch.device.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; None picks the fastest safe one for the
+            device (:func:`~styletransfer.device.pick_precision`), computed under autocast.
+        tile_pixels: largest area run through the network at once; larger images are tiled
+            (see the module docs). None: :func:`default_tile_pixels` for the device.
+
+    Returns:
+        ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
+
+    Raises:
+        ValueError: bad strength, size, scale, tile size, device or precision.
+        ModelFileError: ``model`` names no usable model file.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, not {strength}")
+    if max_size is not None and scale is not None:
+        raise ValueError("give max_size or scale, not both")
+    if tile_pixels is not None and tile_pixels < 1:
+        raise ValueError(f"tile_pixels must be a positive number of pixels, not {tile_pixels}")
+    torch_device = pick_device(device)
+    dtype = pick_precision(torch_device, precision)
+    image = resize_longest(image, max_size) if scale is None else scale_image(image, scale)
+    rgb, alpha = split_alpha(image)
+    if strength == 0.0:
+        return merge_alpha(rgb, alpha)
+    net = prepare_model(model, torch_device)
+    with torch.inference_mode():
+        stylized = _run_tiled(net, rgb, torch_device, dtype, tile_pixels or default_tile_pixels(torch_device))
+    if preserve_color:
+        stylized = _keep_colours(stylized, rgb)
+    if strength < 1.0:
+        stylized = Image.blend(rgb, stylized, strength)
+    return merge_alpha(stylized, alpha)
