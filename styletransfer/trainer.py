@@ -1,0 +1,393 @@
+"""The training loop behind :func:`styletransfer.training.train`, and the run folder it
+writes (see :mod:`styletransfer.runlog`).
+
+Reproducibility: the data order of epoch ``e`` is a permutation drawn from a generator seeded
+by (seed, e), and the random crop of the image at position ``i`` of that order is drawn from
+torch's generator seeded by (seed, e, i); so the images of every step are a function of the
+seed and the step alone, whatever the number of processes or data loading workers. A
+checkpoint holds the weights, the Adam state, the generator states and the step; resuming
+from it gives bit-identical weights to a run that never stopped (same machine, precision
+and number of processes).
+
+Several processes (``torchrun``) train one network with DistributedDataParallel: each takes
+its contiguous share of every global batch and normalises it on its own. Rank 0 alone
+writes the run folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import signal
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_checkpoint
+from .data import ImageFolderDataset
+from .device import autocast
+from .distributed import DistributedContext, mean_over_processes, shard
+from .images import save_image_atomic, tensor_to_image
+from .loss import PerceptualLoss
+from .modelfile import save_model
+from .network import TransformerNet, count_parameters
+from .plots import plot_curves
+from .runlog import (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, FINAL_LOSS_STEPS, METRICS_FIELDS, METRICS_FILE,
+                     MODEL_FILE, PREVIEWS_DIR, SUMMARY_FILE, VAL_FIELDS, VAL_FILE, CsvLog, mean_rows, read_csv,
+                     write_json)
+
+if TYPE_CHECKING:
+    from .training import TrainingConfig
+
+PREVIEW_IMAGES = 4
+"""The first this-many held-out images are stylised in the previews."""
+LOSS_TERMS = ("content", "style", "tv", "total")
+
+
+class TrainingError(ValueError):
+    """Bad training input (options, style image, data set, run folder); one line naming it."""
+
+
+@dataclass
+class ProgressUpdate:
+    """Sent to the ``progress`` callback after every training step."""
+
+    run: str
+    """The run's name (the variant's in a comparison)."""
+    step: int
+    total_steps: int
+    epoch: int
+    losses: dict[str, float]
+    """Mean content/style/tv/total over the last few steps."""
+    images_per_second: float
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    completed: bool
+    """False when it was stopped (stop_event, Ctrl-C) before its last step."""
+    step: int
+    total_steps: int
+    checkpoint_path: Path
+    model_path: Path | None
+    """The model file; None when not completed."""
+    final_losses: dict[str, float]
+    """Mean training losses over the last FINAL_LOSS_STEPS steps."""
+    final_val_losses: dict[str, float]
+    """The last validation losses ({} without a held-out set)."""
+    images_per_second: float
+    """Training images per second over the whole run (all processes together)."""
+    parameters: int
+    skipped: list[tuple[str, str]]
+    """(path, problem) for every unusable image file met."""
+
+
+ProgressCallback = Callable[[ProgressUpdate], None]
+
+
+@dataclass
+class TrainingInputs:
+    """The loaded inputs of a run."""
+
+    style: torch.Tensor
+    """(1, 3, H, W) RGB 0..1: the painting at its style size."""
+    train_set: ImageFolderDataset
+    val_images: torch.Tensor | None
+    """(V, 3, S, S) RGB 0..1 held-out centre crops, or None without a held-out set."""
+    description: str
+    """One line naming the data set, for the model file's metadata."""
+    skipped: list[tuple[str, str]]
+    """(path, problem) for the unusable files found so far."""
+
+
+def mix_seed(*numbers: int) -> int:
+    """A 63-bit seed determined by ``numbers`` (different for different tuples)."""
+    digest = hashlib.blake2b(":".join(map(str, numbers)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def epoch_order(num_images: int, seed: int, epoch: int) -> list[int]:
+    """The order in which epoch ``epoch`` visits the ``num_images`` training images."""
+    generator = torch.Generator().manual_seed(mix_seed(seed, epoch))
+    return torch.randperm(num_images, generator=generator).tolist()
+
+
+class SeededCrops(Dataset):
+    """A data set read by ``(index, crop_seed)`` keys: the random crop of image ``index`` is
+    drawn from torch's generator seeded with ``crop_seed`` (the global generator is left as
+    it was). Items are ``((3, S, S) RGB 0..1 crop, [(path, problem) newly skipped])``."""
+
+    def __init__(self, dataset: ImageFolderDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+        index, crop_seed = key
+        known = len(self.dataset.skipped)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(crop_seed)
+            image = self.dataset[index]
+        return image, [(str(path), problem) for path, problem in self.dataset.skipped[known:]]
+
+
+def _collate(items: list[tuple[torch.Tensor, list[tuple[str, str]]]]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+    return torch.stack([image for image, _ in items]), [entry for _, found in items for entry in found]
+
+
+def _fingerprint(files: Sequence[Path], root: Path) -> int:
+    """CRC32 of the training files' names relative to the data set folder."""
+    return zlib.crc32("\n".join(Path(f).relative_to(root).as_posix() for f in files).encode())
+
+
+@contextlib.contextmanager
+def stop_on_signals(requested: threading.Event) -> Iterator[None]:
+    """In the main thread, turn the first SIGINT/SIGTERM into ``requested.set()`` (the
+    handler is then put back, so a second one acts at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        requested.set()
+        signal.signal(signum, previous[signum])
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, request_stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Trainer:
+    """One training run in this process: the model, optimiser, loop and run folder files.
+
+    Args:
+        config: the resolved options (every ``None`` filled in).
+        inputs: the loaded style image and data.
+        net: the freshly initialised network (on the CPU).
+        context, device, dtype: where and in which precision to train.
+        checkpoint: a loaded checkpoint to continue from, or None for a fresh run.
+    """
+
+    def __init__(self, config: TrainingConfig, inputs: TrainingInputs, net: TransformerNet,
+                 context: DistributedContext, device: torch.device, dtype: torch.dtype,
+                 checkpoint: dict[str, Any] | None):
+        self.config, self.context, self.device, self.dtype = config, context, device, dtype
+        self.run_dir = Path(config.out_dir)
+        self.train_set, self.val_images = inputs.train_set, inputs.val_images
+        self.description, self.skipped = inputs.description, list(inputs.skipped)
+        self.steps_per_epoch = len(self.train_set) // config.batch_size
+        self.fingerprint = _fingerprint(self.train_set.files, self.train_set.root)
+        self.channels_last = device.type == "cuda"
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.net = net.to(device, memory_format=memory_format)
+        self.parameters = count_parameters(self.net)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.step, self.wall_time = 0, 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint, self.run_dir / CHECKPOINT_FILE)
+        if config.steps < self.step:
+            raise TrainingError(f"{self.run_dir}: the run is already at step {self.step}, "
+                                f"beyond the {config.steps} steps asked for")
+        self.model = (DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None)
+                      if context.enabled else self.net)
+        self.loss_fn = PerceptualLoss(inputs.style, content_weight=config.content_weight,
+                                      style_weight=config.style_weight, tv_weight=config.tv_weight,
+                                      content_layers=config.content_layers,
+                                      style_layers=config.style_layers).to(device, memory_format=memory_format)
+        self.val_losses: dict[str, float] = {}
+        if context.is_main:
+            resume = checkpoint is not None
+            write_json(self.run_dir / CONFIG_FILE, config.to_dict())
+            keep = self.step if resume else None
+            self.metrics = CsvLog(self.run_dir / METRICS_FILE, METRICS_FIELDS, fresh=not resume, keep_up_to_step=keep)
+            self.val_log = CsvLog(self.run_dir / VAL_FILE, VAL_FIELDS, fresh=not resume, keep_up_to_step=keep)
+            last = read_csv(self.run_dir / VAL_FILE)[-1:]
+            self.val_losses = {key: last[0][key] for key in LOSS_TERMS} if last else {}
+            if not resume:
+                self._checkpoint()  # so that even a run killed in its first steps can resume
+
+    def _restore(self, checkpoint: dict[str, Any], path: Path) -> None:
+        """Continue from a checkpoint loaded by :func:`load_checkpoint`."""
+        if (checkpoint["data_files"], checkpoint["data_fingerprint"]) != (len(self.train_set), self.fingerprint):
+            raise TrainingError(f"{path}: the training images changed since this checkpoint "
+                                f"({checkpoint['data_files']} files then, {len(self.train_set)} now)")
+        if (checkpoint["epoch"], checkpoint["position"]) != divmod(checkpoint["step"], self.steps_per_epoch):
+            raise CheckpointError(f"{path}: its data order position does not match its step")
+        try:
+            self.net.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"{path}: does not fit a {self.config.norm}/{self.config.attention} network "
+                                  f"({str(error).splitlines()[0]})") from None
+        if checkpoint["grad_scaler"]:
+            self.scaler.load_state_dict(checkpoint["grad_scaler"])
+        restore_rng_states(checkpoint)
+        self.step, self.wall_time = checkpoint["step"], checkpoint["wall_time"]
+        self._note_skipped([(file, problem) for file, problem in checkpoint["skipped"]])
+
+    def _checkpoint(self) -> None:
+        epoch, position = divmod(self.step, self.steps_per_epoch)
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, {
+            "step": self.step, "epoch": epoch, "position": position,
+            "data_files": len(self.train_set), "data_fingerprint": self.fingerprint,
+            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "grad_scaler": self.scaler.state_dict(), **rng_states(),
+            "wall_time": self.wall_time, "skipped": [list(entry) for entry in self.skipped],
+        })
+
+    def _loader(self, epoch: int, position: int) -> DataLoader:
+        """This process's batches of epoch ``epoch`` from batch ``position`` on."""
+        order = epoch_order(len(self.train_set), self.config.seed, epoch)
+        size = self.config.batch_size
+        batches = [shard([(order[i], mix_seed(self.config.seed, epoch, i)) for i in range(b * size, (b + 1) * size)],
+                         self.context)
+                   for b in range(position, self.steps_per_epoch)]
+        # A generator of its own keeps DataLoader from drawing on torch's global one.
+        return DataLoader(SeededCrops(self.train_set), batch_sampler=batches, num_workers=self.config.workers,
+                          collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=torch.Generator())
+
+    def _train_step(self, images: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on a (B, 3, S, S) RGB 0..1 batch; returns its (3,) content,
+        style and tv losses."""
+        images = images.to(self.device, non_blocking=True)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.dtype):
+            terms = self.loss_fn(self.model(images), images)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return torch.stack([terms.content, terms.style, terms.tv]).detach().float()
+
+    @torch.no_grad()
+    def _stylise(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) RGB 0..1 on any device → the network's outputs in eval mode, float32."""
+        self.net.eval()
+        try:
+            with autocast(self.device, self.dtype):
+                return self.net(images.to(self.device)).float()
+        finally:
+            self.net.train()
+
+    @torch.no_grad()
+    def _validate(self, epoch: int) -> None:
+        """Mean losses over the held-out images (eval mode), logged to val.csv."""
+        sums = dict.fromkeys(LOSS_TERMS, 0.0)
+        for chunk in self.val_images.split(self.config.batch_size):
+            chunk = chunk.to(self.device)
+            with autocast(self.device, self.dtype):
+                terms = self.loss_fn(self._stylise(chunk), chunk).as_floats()
+            for key in LOSS_TERMS:
+                sums[key] += terms[key] * len(chunk)
+        self.val_losses = {key: value / len(self.val_images) for key, value in sums.items()}
+        self.val_log.append({"step": self.step, "epoch": epoch, **self.val_losses})
+
+    def _preview(self) -> None:
+        """previews/step_NNNNNN.jpg: the held-out photos above their stylised versions."""
+        photos = self.val_images[:PREVIEW_IMAGES]
+        styled = self._stylise(photos).cpu()
+        strip = torch.cat([torch.cat(list(photos), dim=2), torch.cat(list(styled), dim=2)], dim=1)
+        save_image_atomic(tensor_to_image(strip), self.run_dir / PREVIEWS_DIR / f"step_{self.step:06d}.jpg")
+
+    def _after_step(self, epoch: int, final: bool) -> None:
+        """Validation, previews and checkpoint when due (rank 0)."""
+        def due(every: int) -> bool:
+            return final or (every > 0 and self.step % every == 0)
+
+        if self.val_images is not None and due(self.config.val_every):
+            self._validate(epoch)
+        if self.val_images is not None and due(self.config.preview_every):
+            self._preview()
+        if due(self.config.checkpoint_every):
+            self._checkpoint()
+
+    def run(self, progress: ProgressCallback | None, stop_event: threading.Event | None) -> RunResult:
+        total = self.config.steps
+        recent: deque[dict[str, float]] = deque(maxlen=20)
+        requested = threading.Event()
+        stopped = False
+        with stop_on_signals(requested):
+            while self.step < total and not stopped:
+                epoch, position = divmod(self.step, self.steps_per_epoch)
+                tick = time.perf_counter()
+                for images, skipped in self._loader(epoch, position):
+                    self._note_skipped(skipped)
+                    losses = self._train_step(images)
+                    stop = requested.is_set() or (stop_event is not None and stop_event.is_set())
+                    # One collective per step: the mean losses, and whether any process must stop.
+                    agreed = mean_over_processes(torch.cat([losses, losses.new_tensor([float(stop)])]),
+                                                 self.context).tolist()
+                    self.step += 1
+                    elapsed = time.perf_counter() - tick
+                    self.wall_time += elapsed
+                    content, style, tv = agreed[:3]
+                    row = {"step": self.step, "epoch": epoch, "content": content, "style": style, "tv": tv,
+                           "total": content + style + tv, "lr": self.config.lr,
+                           "images_per_s": self.config.batch_size / elapsed, "wall_time": self.wall_time}
+                    recent.append(row)
+                    stopped = agreed[3] > 0
+                    if self.context.is_main:
+                        self.metrics.append(row)
+                        self._after_step(epoch, final=stopped or self.step >= total)
+                        if progress is not None:
+                            progress(ProgressUpdate(self.config.name, self.step, total, epoch,
+                                                    mean_rows(recent, LOSS_TERMS),
+                                                    sum(r["images_per_s"] for r in recent) / len(recent)))
+                    if stopped or self.step >= total:
+                        break
+                    tick = time.perf_counter()
+        return self._finish(completed=not stopped)
+
+    def _note_skipped(self, skipped: list[tuple[str, str]]) -> None:
+        known = {path for path, _ in self.skipped}
+        self.skipped += [entry for entry in skipped if entry[0] not in known]
+
+    def _finish(self, completed: bool) -> RunResult:
+        """Model file, curves and summary (rank 0); the run's result."""
+        rows = read_csv(self.run_dir / METRICS_FILE) if self.context.is_main else []
+        final = mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS)
+        images_per_second = self.step * self.config.batch_size / self.wall_time if self.wall_time else 0.0
+        model_path = self.run_dir / MODEL_FILE if completed else None
+        if self.context.is_main:
+            self.metrics.close()
+            self.val_log.close()
+            if model_path is not None:
+                save_model(self.net, model_path, name=self.config.name, title=self.config.title or self.config.name,
+                           artist=self.config.artist, year=self.config.year, licence=self.config.licence,
+                           style_image=Path(self.config.style).name, content_weight=self.config.content_weight,
+                           style_weight=self.config.style_weight, tv_weight=self.config.tv_weight,
+                           style_size=self.config.style_size, image_size=self.config.image_size, steps=self.step,
+                           batch_size=self.config.batch_size, lr=self.config.lr, seed=self.config.seed,
+                           dataset=self.description, final_losses=final, final_val_losses=self.val_losses,
+                           images_per_second=round(images_per_second, 2))
+            plot_curves(self.run_dir, self.run_dir / CURVES_FILE)
+            write_json(self.run_dir / SUMMARY_FILE, {
+                "completed": completed, "step": self.step, "total_steps": self.config.steps,
+                "norm": self.config.norm, "attention": self.config.attention, "parameters": self.parameters,
+                "final_losses": final, "final_val_losses": self.val_losses,
+                "images_per_second": images_per_second, "world_size": self.context.world_size,
+                "device": self.config.device, "precision": self.config.precision,
+                "model": model_path and str(model_path), "skipped": [list(entry) for entry in self.skipped],
+            })
+        return RunResult(self.run_dir, completed, self.step, self.config.steps, self.run_dir / CHECKPOINT_FILE,
+                         model_path, final, self.val_losses, images_per_second, self.parameters, self.skipped)
