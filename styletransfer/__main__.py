@@ -1,0 +1,9 @@
+"""``python -m styletransfer``: the command line (see :mod:`styletransfer.cli`)."""
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while torch is still importing
+    sys.exit(130)
+
+sys.exit(main())

@@ -1,0 +1,319 @@
+"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs``.
+
+A thin shell over the library: it parses arguments, finds input files, prints progress and
+turns expected errors into one line and an exit code:
+
+    0    everything worked
+    1    some images (or style files) failed; the others were written
+    2    bad arguments, no such input, an unusable model file or device
+    130  interrupted (Ctrl-C)
+
+Under ``torchrun --nproc_per_node=N`` (RANK, WORLD_SIZE and LOCAL_RANK in the environment),
+``stylize`` gives process r the images r, r+N, r+2N, ... of the sorted input list, and each
+process uses ``cuda:LOCAL_RANK`` when CUDA is available. The processes never talk to each other
+(no process group); only rank 0 shows the progress bar and summary, every rank reports its own
+failures.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+from tqdm import tqdm
+
+from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device
+from .images import DEFAULT_MAX_PIXELS, ImageError, open_image, save_image_atomic
+from .modelfile import ModelFileError, list_model_names, read_header, resolve_model_path, style_dirs
+from .stylize import export_onnx, prepare_model, stylize
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+"""File types picked up from folders (files named explicitly are tried whatever their name)."""
+
+OUTPUT_FORMATS = ("png", "jpg", "webp")
+DEFAULT_NAME_TEMPLATE = "{stem}_{style}.{ext}"
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+Item = TypeVar("Item")
+
+
+class UsageError(ValueError):
+    """A problem with the command line itself (reported as one line, exit code 2)."""
+
+
+def collect_inputs(inputs: Sequence[str], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """Expand files, folders and glob patterns into a sorted list of image files.
+
+    Folders give their image files (by suffix; hidden files skipped), with ``recursive`` those
+    of sub-folders too. Patterns are expanded here as well, for shells that do not (``**``
+    matches sub-folders when ``recursive``).
+
+    Returns:
+        Sorted, without duplicates: ``(file, relative)`` pairs, where ``relative`` is the
+        file's path under the folder it was found in (its name alone for files given
+        directly or matched by a pattern), which output names keep.
+
+    Raises:
+        FileNotFoundError: an input that is neither a file, a folder, nor a pattern matching
+            anything.
+    """
+    found: dict[Path, Path] = {}
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            walk = path.rglob("*") if recursive else path.glob("*")
+            for file in walk:
+                relative = file.relative_to(path)
+                if (file.suffix.lower() in IMAGE_SUFFIXES and file.is_file()
+                        and not any(part.startswith(".") for part in relative.parts)):
+                    found.setdefault(file, relative)
+        elif path.is_file():
+            found.setdefault(path, Path(path.name))
+        elif glob.has_magic(text):
+            matches = [Path(match) for match in glob.glob(text, recursive=recursive)]
+            files = [match for match in matches if match.is_file()]
+            if not files:
+                raise FileNotFoundError(f"{text}: no files match this pattern")
+            for file in files:
+                found.setdefault(file, Path(file.name))
+        else:
+            raise FileNotFoundError(f"{text}: no such file or folder")
+    return sorted(found.items())
+
+
+def share_of_process(items: Sequence[Item], rank: int, world_size: int) -> list[Item]:
+    """Process ``rank``'s share of ``items`` among ``world_size`` processes: items
+    rank, rank + world_size, ... (every item goes to exactly one process)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
+    return list(items[rank::world_size])
+
+
+def process_rank(environ: os._Environ[str] | dict[str, str] = os.environ) -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment variables; (0, 1, 0)
+    for a plain run."""
+    try:
+        return (int(environ.get("RANK", "0")), int(environ.get("WORLD_SIZE", "1")),
+                int(environ.get("LOCAL_RANK", "0")))
+    except ValueError:
+        raise UsageError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers") from None
+
+
+def output_path(outdir: Path, relative: Path, template: str, style: str, image_format: str | None) -> Path:
+    """Where the stylised ``relative`` goes: ``outdir / relative's folder / template``.
+
+    ``image_format`` (png, jpg, webp) forces the extension; None keeps the input's when it is
+    a format we write, else png.
+    """
+    ext = image_format or relative.suffix.lower().lstrip(".")
+    if ext not in ("png", "jpg", "jpeg", "webp"):
+        ext = "png"
+    return outdir / relative.parent / template.format(stem=relative.stem, style=style, ext=ext)
+
+
+def check_template(template: str) -> None:
+    """Raise UsageError for a ``--name-template`` that cannot name files."""
+    try:
+        name = template.format(stem="photo", style="style", ext="png")
+    except KeyError as error:
+        raise UsageError(f"--name-template {template!r}: unknown field {{{error.args[0]}}}; "
+                         "use {stem}, {style} and {ext}") from None
+    except (IndexError, ValueError) as error:
+        raise UsageError(f"--name-template {template!r}: {error}; use {{stem}}, {{style}} "
+                         "and {ext}") from None
+    if "/" in name or os.sep in name or name in ("", ".", ".."):
+        raise UsageError(f"--name-template {template!r} must give a file name, not a path")
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="styletransfer", description="Real-time neural style transfer.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("stylize", help="stylise images, files, folders or glob patterns",
+                              description="Stylise images into OUTDIR; existing outputs are skipped.")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+    run.add_argument("--style", required=True, help="style name (see 'styletransfer styles') or model file")
+    run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    run.add_argument("--recursive", action="store_true", help="descend into sub-folders (kept in OUTDIR)")
+    run.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE,
+                     help="output file name from {stem}, {style}, {ext} (default: %(default)s)")
+    run.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: the input's, else png)")
+    run.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality 1..100 (default: 95)")
+    run.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    size = run.add_mutually_exclusive_group()
+    size.add_argument("--max-size", type=_positive_int, metavar="PX", help="shrink the longer side to PX first")
+    size.add_argument("--scale", type=_positive_float, metavar="F", help="resize by factor F first")
+    run.add_argument("--strength", type=_strength, default=1.0, help="0..1 blend with the original (default: 1)")
+    run.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    run.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
+    run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
+                     help="largest area stylised in one pass; larger images are tiled "
+                          "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
+    run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                     help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
+    run.set_defaults(handler=run_stylize)
+
+    styles = commands.add_parser("styles", help="list the shipped and user styles")
+    styles.set_defaults(handler=run_styles)
+
+    onnx = commands.add_parser("export-onnx", help="export a style network to ONNX")
+    onnx.add_argument("--style", required=True, help="style name or model file")
+    onnx.add_argument("output", type=Path, help="the .onnx file to write")
+    onnx.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default: 17)")
+    onnx.set_defaults(handler=run_export_onnx)
+
+    compare = commands.add_parser("compare-runs", help="plot and tabulate training runs side by side")
+    compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    compare.add_argument("-o", "--output", type=Path, default=Path("comparison.png"),
+                         help="plot file; a .md and a .csv table go beside it (default: %(default)s)")
+    compare.add_argument("--labels", nargs="+", help="one label per run (default: the folder names)")
+    compare.set_defaults(handler=run_compare)
+    return parser
+
+
+def _error(message: str) -> None:
+    tqdm.write(f"styletransfer: {message}", file=sys.stderr)
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    check_template(args.name_template)
+    rank, world_size, local_rank = process_rank()
+    device = pick_device(args.device)
+    if world_size > 1 and device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+    items = share_of_process(collect_inputs(args.inputs, args.recursive), rank, world_size)
+    net = prepare_model(args.style, device)  # ModelFileError → exit 2 before any work
+    model_path = net.metadata["path"]
+    style_name = net.metadata["name"]
+    is_main = rank == 0
+    started = time.perf_counter()
+    done = skipped = failed = 0
+    claimed: dict[Path, Path] = {}
+    for source, relative in tqdm(items, desc="stylize", unit="image", disable=not is_main):
+        target = output_path(args.output, relative, args.name_template, style_name, args.format)
+        if target in claimed:
+            _error(f"{source}: its output {target} is also the output of {claimed[target]}; skipped")
+            failed += 1
+            continue
+        claimed[target] = source
+        if target.exists() and not args.overwrite:
+            skipped += 1
+            continue
+        try:
+            image = open_image(source, max_pixels=args.max_pixels)
+            result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
+                             max_size=args.max_size, scale=args.scale, device=device,
+                             precision=args.precision, tile_pixels=args.tile_pixels)
+            save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
+            done += 1
+        except ImageError as error:
+            _error(str(error))
+            failed += 1
+        except (ValueError, RuntimeError, OSError) as error:  # e.g. out of memory on one huge image
+            _error(f"{source}: {error}")
+            failed += 1
+    if is_main:
+        share = f" (this process's share of {world_size})" if world_size > 1 else ""
+        print(f"{done} done, {skipped} skipped (already there), {failed} failed{share} "
+              f"in {time.perf_counter() - started:.1f} s -> {args.output}")
+    return EXIT_FAILURES if failed else EXIT_OK
+
+
+def run_styles(args: argparse.Namespace) -> int:
+    names = list_model_names()
+    if not names:
+        print("no styles found in " + ", ".join(str(folder) for folder in style_dirs()))
+        return EXIT_OK
+    broken = 0
+    for name in names:
+        try:
+            config, metadata = read_header(resolve_model_path(name))
+        except ModelFileError as error:
+            _error(str(error))
+            broken += 1
+            continue
+        title = metadata.get("title") or metadata.get("style_title") or name
+        artist = metadata.get("artist", "unknown artist")
+        year = metadata.get("year", "n.d.")
+        licence = metadata.get("licence") or metadata.get("license") or "licence unknown"
+        print(f"{name:<20} {title} - {artist} ({year}), {licence} [{config.norm}/{config.attention}]")
+    return EXIT_FAILURES if broken else EXIT_OK
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    path = export_onnx(args.style, args.output, opset=args.opset)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    try:
+        from .plots import plot_comparison, write_comparison_table
+    except ImportError as error:
+        raise UsageError(f"compare-runs needs styletransfer.plots and matplotlib ({error})") from None
+
+    for run in args.runs:
+        if not run.is_dir():
+            raise FileNotFoundError(f"{run}: no such run folder")
+    if args.labels is not None and len(args.labels) != len(args.runs):
+        raise UsageError(f"--labels: {len(args.labels)} labels for {len(args.runs)} runs")
+    plot_comparison(args.runs, args.output, labels=args.labels)
+    table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
+    write_comparison_table(args.runs, table_md, table_csv)
+    print(f"wrote {args.output}, {table_md}, {table_csv}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docs)."""
+    keep_freed_memory()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_request:  # --help, or a usage message already printed
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except (ModelFileError, ImageError, FileNotFoundError, ValueError) as error:
+        _error(f"error: {error}")
+        return EXIT_USAGE
+    except OSError as error:
+        _error(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror or error}")
+        return EXIT_USAGE

@@ -1,0 +1,229 @@
+"""The command line. Subprocess runs are few (each pays ~2 s of torch import): one over a
+folder of good and broken images, checked thoroughly, and one as a torchrun worker; the
+other options are checked by calling ``main()`` in this process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
+from styletransfer import TransformerNet, save_model
+from styletransfer.cli import collect_inputs, main, output_path, process_rank, share_of_process
+from styletransfer.images import open_image
+from styletransfer.stylize import prepare_model
+from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **extra_env}
+    return subprocess.run([sys.executable, "-m", "styletransfer", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An untrained BN+SRM model saved as the user style ``tiny``."""
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    return save_model(TransformerNet(norm="batch", attention="srm"),
+                      tmp_path / "home" / "models" / "tiny.safetensors",
+                      title="Tiny Waves", artist="Nobody", year=1901, licence="CC0-1.0")
+
+
+def make_messy_folder(folder: Path) -> None:
+    """Good images and one of each kind of broken or awkward file."""
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(jpeg_bytes((64, 48)))
+    gradient((40, 30)).save(folder / "good2.png")
+    write_truncated_jpeg(folder / "truncated.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not a picture\n")
+    Image.new("RGB", (1, 1), (10, 200, 30)).save(folder / "dot.png")
+    Image.new("I;16", (20, 10), 40000).save(folder / "deep.png")
+    Image.new("CMYK", (30, 20), (0, 100, 200, 0)).save(folder / "cmyk.jpg")
+    palette = Image.new("P", (24, 16), 1)
+    palette.putpalette([0, 0, 0, 250, 120, 10] + [0] * 762)
+    palette.paste(0, (0, 0, 12, 16))  # left half: index 0, transparent
+    palette.save(folder / "palette.png", transparency=0)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    gradient((64, 48)).save(folder / "rotated.jpg", exif=exif)
+    (folder / "huge.png").write_bytes(png_header_only(40000, 40000))
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    (folder / "sub").mkdir()
+    (folder / "sub" / "nested.jpg").write_bytes(jpeg_bytes((32, 32)))
+    (folder / "notes.txt").write_text("not an image suffix: ignored in folders\n")
+
+
+def test_stylize_a_messy_folder(tmp_path: Path, model_file: Path) -> None:
+    make_messy_folder(tmp_path / "messy")
+    result = run_cli("stylize", "--style", "tiny", "messy", "-o", "out", "--recursive", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    out = tmp_path / "out"
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["cmyk_tiny.jpg", "deep_tiny.png", "dot_tiny.png", "good2_tiny.png", "good_tiny.jpg",
+                       "palette_tiny.png", "rotated_tiny.jpg", "sub/nested_tiny.jpg"]
+    assert open_image(out / "good_tiny.jpg").size == (64, 48)
+    assert open_image(out / "dot_tiny.png").size == (1, 1)
+    assert open_image(out / "rotated_tiny.jpg").size == (48, 64)  # EXIF rotation applied
+    kept_alpha = Image.open(out / "palette_tiny.png")
+    assert kept_alpha.mode == "RGBA"
+    assert kept_alpha.getpixel((2, 2))[3] == 0 and kept_alpha.getpixel((20, 2))[3] == 255
+    failures = {line.split(": ")[1]: line for line in result.stderr.splitlines()
+                if line.startswith("styletransfer: ")}
+    expected_failures = {"truncated.jpg": "truncated", "empty.jpg": "empty", "text.jpg": "not an image",
+                         "huge.png": "--max-pixels", "animated.gif": "animated"}
+    assert {Path(name).name for name in failures} == set(expected_failures)
+    for name, reason in expected_failures.items():
+        assert reason in failures[str(Path("messy") / name)]
+    assert "8 done, 0 skipped (already there), 5 failed" in result.stdout
+
+
+def test_rank_worker_takes_every_nth_image_and_prints_no_summary(tmp_path: Path, model_file: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(5):
+        (folder / f"p{index}.jpg").write_bytes(jpeg_bytes((16 + index, 16)))
+    env = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    result = run_cli("stylize", "--style", str(model_file), "photos/*.jpg", "-o", "out", cwd=tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p1_tiny.jpg", "p3_tiny.jpg"]
+
+
+def test_share_of_process_splits_sorted_inputs_across_ranks() -> None:
+    items = [f"image{index:02d}.jpg" for index in range(11)]
+    shares = [share_of_process(items, rank, 3) for rank in range(3)]
+    assert shares[0] == items[0::3] and shares[2] == ["image02.jpg", "image05.jpg", "image08.jpg"]
+    assert sorted(sum(shares, [])) == items
+    assert share_of_process(items, 0, 1) == items
+    assert process_rank({}) == (0, 1, 0)
+    assert process_rank({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
+    with pytest.raises(ValueError):
+        share_of_process(items, 3, 3)
+
+
+def test_collect_inputs_expands_folders_and_patterns(tmp_path: Path) -> None:
+    make_messy_folder(tmp_path / "messy")
+    flat = [str(relative) for _, relative in collect_inputs([str(tmp_path / "messy")])]
+    assert "notes.txt" not in flat and "sub/nested.jpg" not in flat and "good.jpg" in flat
+    deep = [str(relative) for _, relative in collect_inputs([str(tmp_path / "messy")], recursive=True)]
+    assert "sub/nested.jpg" in deep
+    pattern = collect_inputs([str(tmp_path / "messy" / "good*"), str(tmp_path / "messy" / "good.jpg")])
+    assert [relative.name for _, relative in pattern] == ["good.jpg", "good2.png"]
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        collect_inputs([str(tmp_path / "missing.jpg")])
+    with pytest.raises(FileNotFoundError, match="no files match"):
+        collect_inputs([str(tmp_path / "*.tif")])
+    assert output_path(Path("o"), Path("a/b.jpeg"), "{stem}_{style}.{ext}", "s", None) == Path("o/a/b_s.jpeg")
+    assert output_path(Path("o"), Path("b.gif"), "{stem}.{ext}", "s", None) == Path("o/b.png")
+
+
+def test_skip_overwrite_template_format_and_strength_zero(tmp_path: Path, model_file: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes((40, 32)))
+    gradient((20, 16)).save(tmp_path / "other.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tiny-other.png").write_bytes(b"already here")
+    args = ["stylize", "--style", "tiny", str(tmp_path / "good.jpg"), str(tmp_path / "other.png"),
+            "-o", str(out), "--name-template", "{style}-{stem}.{ext}", "--format", "png", "--strength", "0"]
+    assert main(args) == 0
+    assert "1 done, 1 skipped" in capsys.readouterr().out
+    assert (out / "tiny-other.png").read_bytes() == b"already here"
+    # strength 0: the decoded input, exactly, in the forced format
+    assert open_image(out / "tiny-good.png").tobytes() == open_image(tmp_path / "good.jpg").tobytes()
+    assert main([*args, "--overwrite"]) == 0
+    assert "2 done, 0 skipped" in capsys.readouterr().out
+    assert open_image(out / "tiny-other.png").size == (20, 16)
+    assert main([*args[:-4], "--format", "webp", "--max-size", "10"]) == 0
+    assert open_image(out / "tiny-good.webp").size == (10, 8)
+
+
+def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
+    (tmp_path / "broken.safetensors").write_bytes(b"garbage")
+    image = str(tmp_path / "good.jpg")
+    out = str(tmp_path / "out")
+    cases = {
+        ("--style", "no-such-style"): "no-such-style: no such model file or style name (known styles: tiny)",
+        ("--style", str(tmp_path / "broken.safetensors")): "broken.safetensors: not a model file",
+        ("--style", "tiny", "--name-template", "{stem}_{colour}.{ext}"): "unknown field {colour}",
+        ("--style", "tiny", str(tmp_path / "missing.png")): "missing.png: no such file or folder",
+    }
+    for extra, message in cases.items():
+        assert main(["stylize", *extra, image, "-o", out]) == 2
+        error = capsys.readouterr().err
+        assert message in error and len(error.strip().splitlines()) == 1, error
+    assert main(["stylize", "--style", "tiny", image, "-o", out, "--strength", "2"]) == 2
+    assert "must be between 0 and 1" in capsys.readouterr().err
+    assert not Path(out).exists()
+
+
+def test_ctrl_c_exits_130_without_traceback(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import styletransfer.cli as cli_module
+
+    def interrupted(*args: object, **kwargs: object) -> Image.Image:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "stylize", interrupted)
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
+    assert main(["stylize", "--style", "tiny", str(tmp_path / "good.jpg"), "-o", str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err.strip().endswith("styletransfer: interrupted")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_styles_lists_metadata_without_loading_weights(model_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import styletransfer.modelfile as modelfile
+
+    monkeypatch.setattr(modelfile, "load_model", None)  # listing must not need it
+    assert main(["styles"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny "))
+    assert "Tiny Waves - Nobody (1901), CC0-1.0 [batch/srm]" in line
+
+
+def test_export_onnx_agrees_with_pytorch(tmp_path: Path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    path = save_model(lively(TransformerNet(norm="batch", attention="srm")), tmp_path / "srm.safetensors")
+    assert main(["export-onnx", "--style", str(path), str(tmp_path / "srm.onnx")]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "srm.onnx"), providers=["CPUExecutionProvider"])
+    net = prepare_model(path, torch.device("cpu"))
+    for shape in [(1, 3, 48, 40), (2, 3, 21, 30)]:  # dynamic batch, height and width
+        image = torch.rand(shape)
+        with torch.inference_mode():
+            expected = net(image)
+        (actual,) = session.run(None, {"image": image.numpy()})
+        assert actual.shape == shape
+        assert torch.allclose(torch.from_numpy(actual), expected, atol=1e-4)
+        assert expected.std() > 0.01
+
+
+def test_compare_runs_calls_the_plotting_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    calls = []
+    fake = types.ModuleType("styletransfer.plots")
+    fake.plot_comparison = lambda runs, out_png, labels=None: calls.append(("plot", runs, out_png, labels))
+    fake.write_comparison_table = lambda runs, out_md, out_csv: calls.append(("table", runs, out_md, out_csv))
+    monkeypatch.setitem(sys.modules, "styletransfer.plots", fake)
+    runs = [tmp_path / "bn", tmp_path / "srm"]
+    for run in runs:
+        run.mkdir()
+    assert main(["compare-runs", *map(str, runs), "-o", str(tmp_path / "cmp.png"), "--labels", "BN", "SRM"]) == 0
+    assert calls == [("plot", runs, tmp_path / "cmp.png", ["BN", "SRM"]),
+                     ("table", runs, tmp_path / "cmp.md", tmp_path / "cmp.csv")]
+    assert main(["compare-runs", str(tmp_path / "nope"), "-o", str(tmp_path / "cmp.png")]) == 2
+    assert "nope: no such run folder" in capsys.readouterr().err
