@@ -1,3 +1,340 @@
-"""Placeholder until the Gradio app lands (issue 5)."""
+"""The styletransfer web app: stylise photos with the shipped styles, compare SRM with its
+plain twin, and train new styles in the background.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share false] [--train-images DIR]
+
+A thin Gradio shell over :mod:`styletransfer.webapp`. Nothing is fetched from the internet:
+no analytics, no web fonts, no CDN.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import html  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from styletransfer.device import keep_freed_memory, pick_device  # noqa: E402
+from styletransfer.images import ImageError  # noqa: E402
+from styletransfer.modelfile import ModelFileError  # noqa: E402
+from styletransfer.training import TrainingError  # noqa: E402
+from styletransfer.webapp import (MAX_OUTPUT_SIZE, TRAINABLE_VARIANTS, Catalogue, TrainingBusyError,  # noqa: E402
+                                  TrainingManager, TrainingRequest, check_model_upload, default_output_size,
+                                  load_catalogue, loss_table, new_output_dir, open_upload, stylize_photo)
+
+keep_freed_memory()
+
+REPO = Path(__file__).resolve().parent
+EXAMPLES_DIR = REPO / "examples"
+TRAIN_IMAGES_ENV = "STYLETRANSFER_TRAIN_IMAGES"
+DEVICE = pick_device("auto")
+DEFAULT_SIZE = default_output_size(DEVICE)
+OUTPUT_DIR = new_output_dir()
+JOBS = TrainingManager(Path(os.environ.get(TRAIN_IMAGES_ENV) or EXAMPLES_DIR))
+ON_GPU = DEVICE.type != "cpu"
+
+SRM_TEXT = """
+**What is SRM?** A style network normalises its feature maps; SRM (the *Style-based
+Recalibration Module*, Lee et al. 2019) adds a tiny step after that. For every channel it looks
+at the feature map's *style* — its mean and its spread over the picture — and learns how much
+that channel should count, turning it up or down with a weight between 0 and 1. It costs a few
+hundred parameters per layer and nothing at run time (the weights fold into the normalisation),
+and it lets the network emphasise the textures and colours that matter for the painting. Below,
+the same photo goes through a BatchNorm network **with** SRM and its twin trained **without** it,
+on identical data and settings; the curves show how their training losses fell.
+"""
+
+
+def example_photos() -> tuple[list[str], list[str]]:
+    """The bundled photos and their credits, from ``examples/manifest.csv``."""
+    with open(EXAMPLES_DIR / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return ([str(EXAMPLES_DIR / row["file"]) for row in rows],
+            [f"{Path(row['file']).stem.replace('_', ' ')} — {row['licence']}" for row in rows])
+
+
+def style_choices(catalogue: Catalogue) -> list[tuple[str, str]]:
+    return [(f"{style.caption}{' · without SRM' if style.is_plain_twin else ''}", style.name)
+            for style in catalogue.styles]
+
+
+def gallery_items(catalogue: Catalogue) -> tuple[list[tuple[str, str]], list[str]]:
+    """(painting, caption) for the gallery and the style name of each item."""
+    shown = [style for style in catalogue.gallery() if style.painting is not None]
+    return [(str(style.painting), style.caption) for style in shown], [style.name for style in shown]
+
+
+def pair_choices(catalogue: Catalogue) -> list[tuple[str, str]]:
+    return [(srm.caption, srm.name) for srm, _ in catalogue.srm_pairs()]
+
+
+def catalogue_note(catalogue: Catalogue) -> str:
+    if not catalogue.styles:
+        note = ("No styles are installed yet. Upload a model file (`.safetensors`) below, "
+                "or train one in the **Train** tab.")
+    else:
+        note = f"{len(catalogue.styles)} style(s). Click a painting to pick it."
+    if catalogue.problems:
+        note += "\n\nSkipped unreadable model files: " + "; ".join(catalogue.problems)
+    return note
+
+
+def upload_path(payload: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(server path, the user's file name) of an uploaded file, None when nothing was sent."""
+    if not payload or not payload.get("path"):
+        return None
+    return payload["path"], payload.get("orig_name") or Path(payload["path"]).name
+
+
+def open_photo(payload: dict[str, Any] | None):
+    uploaded = upload_path(payload)
+    if uploaded is None:
+        raise gr.Error("Upload a photo first (or click one of the examples).")
+    try:
+        return open_upload(*uploaded)
+    except ImageError as error:
+        raise gr.Error(f"That photo cannot be used: {error}") from None
+
+
+def chosen_model(style: str | None, model_file: dict[str, Any] | None) -> tuple[str, str]:
+    """(model path or style name, a label for it): an uploaded model file wins over the style."""
+    uploaded = upload_path(model_file)
+    if uploaded is not None:
+        try:
+            metadata = check_model_upload(*uploaded)
+        except ModelFileError as error:
+            raise gr.Error(f"That model file cannot be used: {error}") from None
+        return uploaded[0], str(metadata.get("title") or uploaded[1])
+    if not style:
+        raise gr.Error("Pick a style (click a painting) or upload a model file.")
+    entry = load_catalogue().get(style)
+    if entry is None:
+        raise gr.Error(f"There is no style named {style!r} (any more).")
+    return str(entry.path), entry.caption
+
+
+def run_stylize(photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
+                strength: float, preserve_color: bool, size: float):
+    """Stylise the photo: (original, stylised) for the slider, the PNG, and a summary line."""
+    model, label = chosen_model(style, model_file)
+    image = open_photo(photo)
+    try:
+        result = stylize_photo(model, image, strength=float(strength), preserve_color=bool(preserve_color),
+                               max_size=int(size), device=DEVICE, out_dir=OUTPUT_DIR)
+    except ModelFileError as error:
+        raise gr.Error(f"That model file cannot be used: {error.problem}") from None
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+    return (result.original, result.stylized), str(result.png), f"**{label}** · {result.summary()}"
+
+
+def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[Any, str]]:
+    """The photo through each BN+SRM model and its twin: gallery items, two per style."""
+    pairs = load_catalogue().srm_pairs()
+    if not pairs:
+        raise gr.Error("No style has both a BN+SRM model and its no-SRM twin yet.")
+    image = open_photo(photo)
+    items = []
+    for srm, plain in pairs:
+        for entry, label in ((srm, "with SRM"), (plain, "without SRM")):
+            result = stylize_photo(str(entry.path), image, strength=1.0, preserve_color=False,
+                                   max_size=int(size), device=DEVICE, out_dir=OUTPUT_DIR)
+            items.append((result.stylized, f"{srm.title} — {label} ({result.seconds:.2f} s)"))
+    return items
+
+
+def srm_curves(name: str | None) -> pd.DataFrame:
+    """Training curves of the chosen BN+SRM model and its twin."""
+    catalogue = load_catalogue()
+    pair = next(((srm, plain) for srm, plain in catalogue.srm_pairs() if srm.name == name), None)
+    runs = [] if pair is None else [(label, entry.run_dir) for entry, label in zip(pair, ("with SRM", "without SRM"))
+                                    if entry.run_dir is not None]
+    return pd.DataFrame(loss_table(runs), columns=["step", "loss", "series"])
+
+
+def refresh_styles():
+    """Fresh catalogue for every list of styles on the page."""
+    catalogue = load_catalogue()
+    items, names = gallery_items(catalogue)
+    choices = style_choices(catalogue)
+    pairs = pair_choices(catalogue)
+    paintings = [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting is not None]
+    return (gr.Gallery(value=items), names, gr.Dropdown(choices=choices), catalogue_note(catalogue),
+            gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings))
+
+
+def pick_from_gallery(names: list[str], event: gr.SelectData) -> str:
+    return names[event.index]
+
+
+def training_view():
+    """Status, progress bar, loss curves, latest preview and whether to keep polling."""
+    status = JOBS.status()
+    bar = "" if status.state == "idle" else (
+        f"<progress value='{status.step}' max='{max(1, status.total_steps)}' style='width:100%'></progress>")
+    curves = pd.DataFrame(loss_table(status.runs), columns=["step", "loss", "series"])
+    preview = status.latest_preview()
+    return f"{bar}<p>{html.escape(status.message)}</p>", curves, str(preview) if preview else None, gr.Timer(active=status.active)
+
+
+def start_training(painting_upload: dict[str, Any] | None, shipped_painting: str | None, title: str,
+                   artist: str, steps: float, image_size: float, variants: list[str]):
+    uploaded = upload_path(painting_upload)
+    if uploaded is not None:
+        painting, default_title = Path(uploaded[0]), Path(uploaded[1]).stem.replace("_", " ")
+    elif shipped_painting:
+        entry = load_catalogue().get(shipped_painting)
+        if entry is None or entry.painting is None:
+            raise gr.Error(f"The painting of {shipped_painting!r} is not available.")
+        painting, default_title = entry.painting, f"{entry.title} (retrained)"
+        artist = artist or entry.artist
+    else:
+        raise gr.Error("Upload a painting or pick one of the shipped paintings.")
+    request = TrainingRequest(painting=painting, title=title.strip() or default_title, artist=artist.strip(),
+                              steps=int(steps), image_size=int(image_size), variants=tuple(variants or ()))
+    try:
+        JOBS.start(request)
+    except (TrainingBusyError, TrainingError) as error:
+        raise gr.Error(str(error)) from None
+    return training_view()
+
+
+def cancel_training():
+    if not JOBS.cancel():
+        gr.Info("No training job is running.")
+    return training_view()
+
+
+def poll_training():
+    """The timer's tick: the training view, plus the style lists once a job has ended."""
+    view = training_view()
+    if JOBS.status().active:
+        return (*view, *(gr.skip() for _ in range(6)))
+    return (*view, *refresh_styles())
+
+
+def training_data_note() -> str:
+    photos = sum(1 for path in JOBS.images_dir.rglob("*") if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return (f"Training photos: `{JOBS.images_dir}` ({photos} image files). New models are saved in "
+            f"`{JOBS.models_dir}`. One job runs at a time; cancelling keeps the last checkpoint.")
+
+
+EXAMPLE_PATHS, EXAMPLE_LABELS = example_photos()
+_catalogue = load_catalogue()
+_items, _names = gallery_items(_catalogue)
+_pairs = pair_choices(_catalogue)
+
+with gr.Blocks(title="styletransfer") as demo:
+    gr.Markdown("# Neural style transfer\nFeed-forward style networks (Johnson et al. 2016) with SRM "
+                "(Lee et al. 2019). Everything runs on this machine "
+                f"({DEVICE.type.upper()}).")
+    gallery_names = gr.State(_names)
+    with gr.Tab("Stylize", id="stylize"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo",
+                                 elem_id="photo")
+                gr.Examples(EXAMPLE_PATHS, inputs=[photo], example_labels=EXAMPLE_LABELS,
+                            label="Example photos (public domain / CC0)")
+            with gr.Column(scale=1):
+                style_note = gr.Markdown(catalogue_note(_catalogue))
+                gallery = gr.Gallery(_items, label="Styles", columns=4, height=260, allow_preview=False,
+                                     object_fit="cover", elem_id="styles")
+                style = gr.Dropdown(style_choices(_catalogue), label="Style", value=_names[0] if _names else None,
+                                    elem_id="style")
+                model_file = gr.File(label="…or a model file (.safetensors)", file_types=[".safetensors"],
+                                     elem_id="model-file")
+        with gr.Row():
+            strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength")
+            preserve = gr.Checkbox(label="Preserve the photo's colours")
+            size = gr.Slider(128, MAX_OUTPUT_SIZE, value=DEFAULT_SIZE, step=64, label="Output size (longest side, px)",
+                             info=f"{DEFAULT_SIZE} px is quick on this {DEVICE.type.upper()}; large sizes are tiled")
+        go = gr.Button("Stylize", variant="primary", elem_id="go")
+        comparison = gr.ImageSlider(label="Original vs stylized", elem_id="result")
+        with gr.Row():
+            summary = gr.Markdown(elem_id="summary")
+            download = gr.File(label="Download (PNG, full resolution)", elem_id="download")
+    with gr.Tab("SRM", id="srm"):
+        gr.Markdown(SRM_TEXT)
+        with gr.Row():
+            with gr.Column(scale=1):
+                srm_photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo")
+                gr.Examples(EXAMPLE_PATHS, inputs=[srm_photo], example_labels=EXAMPLE_LABELS, label="Example photos")
+                srm_size = gr.Slider(128, 2048, value=DEFAULT_SIZE, step=64, label="Output size (longest side, px)")
+                srm_go = gr.Button("Compare with and without SRM", variant="primary", elem_id="srm-go")
+            with gr.Column(scale=2):
+                srm_gallery = gr.Gallery(label="With SRM (left) and without (right)", columns=2, height=480,
+                                         elem_id="srm-results")
+        pair = gr.Dropdown(_pairs, value=_pairs[0][1] if _pairs else None, label="Training curves of")
+        curves = gr.LinePlot(srm_curves(_pairs[0][1] if _pairs else None), x="step", y="loss", color="series",
+                             title="Training losses (content, style, total)", height=360)
+    with gr.Tab("Train", id="train"):
+        data_note = gr.Markdown(training_data_note())
+        with gr.Row():
+            with gr.Column():
+                painting = gr.Image(sources=["upload", "clipboard"], type="filepath", label="Painting")
+                shipped = gr.Dropdown([(e.caption, e.name) for e in _catalogue.gallery() if e.painting is not None],
+                                      label="…or one of the shipped paintings")
+                title = gr.Textbox(label="Title", placeholder="from the file name")
+                artist = gr.Textbox(label="Artist")
+            with gr.Column():
+                steps = gr.Slider(10, 20000, value=2000 if ON_GPU else 100, step=10, label="Steps")
+                image_size = gr.Radio([128, 192, 256, 384, 512], value=256 if ON_GPU else 192,
+                                      label="Training image size (px)")
+                variants = gr.CheckboxGroup([("BN + SRM", "bn+srm"), ("BN without SRM (its twin)", "bn")],
+                                            value=["bn+srm"], label="Variants")
+                with gr.Row():
+                    start = gr.Button("Start training", variant="primary", elem_id="train-start")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+        status_html = gr.HTML(elem_id="train-status")
+        with gr.Row():
+            live_curves = gr.LinePlot(x="step", y="loss", color="series", title="Training losses", height=320)
+            preview = gr.Image(label="Latest preview (held-out photo above, stylised below)", interactive=False)
+        timer = gr.Timer(1.5, active=False)
+
+    gallery.select(pick_from_gallery, [gallery_names], [style], api_visibility="private")
+    go.click(run_stylize, [photo, style, model_file, strength, preserve, size], [comparison, download, summary],
+             api_name="stylize", preprocess=False)
+    srm_go.click(run_srm, [srm_photo, srm_size], [srm_gallery], api_name="srm_compare", preprocess=False)
+    pair.change(srm_curves, [pair], [curves], api_name="srm_curves")
+    training_outputs = [status_html, live_curves, preview, timer]
+    style_outputs = [gallery, gallery_names, style, style_note, pair, shipped]
+    start.click(start_training, [painting, shipped, title, artist, steps, image_size, variants], training_outputs,
+                api_name="train_start", preprocess=False)
+    cancel.click(cancel_training, None, training_outputs, api_name="train_cancel")
+    timer.tick(poll_training, None, training_outputs + style_outputs, api_name="train_status",
+               show_progress="hidden", queue=False)
+    demo.load(training_view, None, training_outputs, api_visibility="private")
+    demo.load(refresh_styles, None, style_outputs, api_visibility="private")
+    demo.load(training_data_note, None, [data_note], api_visibility="private")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="The styletransfer web app.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", type=lambda text: text.lower() in ("1", "true", "yes"), default=False,
+                        help="true: also open a public gradio.live link (needs the internet)")
+    parser.add_argument("--train-images", type=Path, default=None,
+                        help=f"folder of training photos for the Train tab (default: ${TRAIN_IMAGES_ENV}, "
+                             "else the bundled examples/)")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit("The Gradio app is not written yet; see the README.")
+    args = parse_args()
+    if args.train_images is not None:
+        if not args.train_images.is_dir():
+            raise SystemExit(f"--train-images {args.train_images}: not a folder")
+        JOBS.images_dir = args.train_images
+    demo.queue(default_concurrency_limit=1, max_size=64).launch(
+        server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Default(),
+        max_file_size="100mb", allowed_paths=[str(REPO / "styles"), str(JOBS.models_dir), str(EXAMPLES_DIR)],
+        footer_links=["api", "settings"])

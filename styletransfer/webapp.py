@@ -1,0 +1,455 @@
+"""The logic behind the Gradio app (``app.py``), kept free of any UI code so it can be tested
+on its own: the style catalogue read from model file headers, one stylisation of an uploaded
+photo with its timing, and a manager that runs one training job at a time in a thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .device import PRECISIONS, pick_precision
+from .images import ImageError, open_image, resize_longest, save_image_atomic
+from .modelfile import (MODEL_SUFFIX, ModelFileError, load_model, read_header, save_model, style_dirs,
+                        user_models_dir)
+from .network import VARIANTS
+from .runlog import METRICS_FILE, PREVIEWS_DIR, read_csv
+from .stylize import stylize
+from .training import TrainingConfig, TrainingError, train
+
+APP_MAX_PIXELS = 50_000_000
+"""Largest upload the app decodes: 50 megapixels (e.g. 8660x5773)."""
+MAX_OUTPUT_SIZE = 4096
+"""Largest output (longest side, pixels) the app offers."""
+LOSS_SERIES = ("content", "style", "total")
+"""The loss terms the app plots."""
+PLOT_POINTS = 400
+"""At most this many points per plotted loss series (longer runs are thinned evenly)."""
+
+
+def default_output_size(device: torch.device) -> int:
+    """An output size (longest side, pixels) that stylises in about a second on ``device``."""
+    return 1024 if device.type in ("cuda", "mps") else 512
+
+
+def precision_name(device: torch.device) -> str:
+    """The name ("fp32", "bf16", "fp16") of the precision stylize() picks on ``device``."""
+    dtype = pick_precision(device)
+    return next(name for name, value in PRECISIONS.items() if value == dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The style catalogue
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StyleEntry:
+    """One model file found in :func:`~styletransfer.modelfile.style_dirs`."""
+
+    name: str
+    path: Path
+    title: str
+    artist: str
+    year: str
+    variant: str
+    """"bn", "bn+srm", ... from the metadata; else derived from the network config."""
+    twin: str | None
+    """The name of the same style trained without (or with) SRM, when there is one."""
+    painting: Path | None
+    """The painting's image file, when it was found beside the model."""
+    run_dir: Path | None
+    """``<folder>/runs/<name>/`` with its ``metrics.csv``, when shipped."""
+
+    @property
+    def caption(self) -> str:
+        """"Title — Artist, year" (the parts that are known)."""
+        credit = ", ".join(part for part in (self.artist, self.year) if part)
+        return f"{self.title} — {credit}" if credit else self.title
+
+    @property
+    def is_plain_twin(self) -> bool:
+        """True for the no-SRM twin of an SRM model (listed, but not shown in the gallery)."""
+        return self.variant == "bn" and self.twin is not None
+
+
+def _variant_of(norm: str, attention: str) -> str:
+    return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
+
+
+def _find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
+    candidates = [folder / f"{name}.jpg", folder / f"{name}.png"]
+    if metadata.get("style_image"):
+        candidates.append(folder / Path(str(metadata["style_image"])).name)
+    if metadata.get("twin"):
+        candidates.append(folder / f"{metadata['twin']}.jpg")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def read_style(path: Path) -> StyleEntry:
+    """The catalogue entry of one model file (its header only, no weights).
+
+    Raises:
+        ModelFileError: not a usable model file.
+    """
+    config, metadata = read_header(path)
+    name = path.stem
+    run_dir = path.parent / "runs" / name
+    return StyleEntry(
+        name=name,
+        path=path,
+        title=str(metadata.get("title") or name.replace("_", " ").title()),
+        artist=str(metadata.get("artist") or ""),
+        year=str(metadata.get("year") or ""),
+        variant=str(metadata.get("variant") or _variant_of(config.norm, config.attention)),
+        twin=metadata.get("twin"),
+        painting=_find_painting(path.parent, name, metadata),
+        run_dir=run_dir if (run_dir / METRICS_FILE).is_file() else None,
+    )
+
+
+@dataclass
+class Catalogue:
+    """Every usable model in the style folders, and the files that could not be read."""
+
+    styles: list[StyleEntry]
+    problems: list[str]
+
+    def names(self) -> list[str]:
+        return [style.name for style in self.styles]
+
+    def get(self, name: str) -> StyleEntry | None:
+        return next((style for style in self.styles if style.name == name), None)
+
+    def gallery(self) -> list[StyleEntry]:
+        """The styles to show as paintings: every model but the no-SRM twins."""
+        return [style for style in self.styles if not style.is_plain_twin]
+
+    def srm_pairs(self) -> list[tuple[StyleEntry, StyleEntry]]:
+        """(BN+SRM model, its BN twin) for every style that has both."""
+        pairs = []
+        for style in self.styles:
+            twin = self.get(style.twin) if style.twin else None
+            if style.variant == "bn+srm" and twin is not None and twin.variant == "bn":
+                pairs.append((style, twin))
+        return pairs
+
+
+def load_catalogue(folders: Sequence[Path] | None = None) -> Catalogue:
+    """Read every model header in ``folders`` (default :func:`style_dirs`); the first folder
+    wins when two hold the same name; unreadable files are listed in ``problems``."""
+    styles: list[StyleEntry] = []
+    problems: list[str] = []
+    for folder in style_dirs() if folders is None else folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")):
+            if any(style.name == path.stem for style in styles):
+                continue
+            try:
+                styles.append(read_style(path))
+            except ModelFileError as error:
+                problems.append(str(error))
+    return Catalogue(styles, problems)
+
+
+def thin(rows: list[dict[str, float]], points: int = PLOT_POINTS) -> list[dict[str, float]]:
+    """At most ``points`` rows, evenly spaced, always keeping the last one."""
+    if len(rows) <= points:
+        return rows
+    stride = len(rows) / points
+    return [rows[int(index * stride)] for index in range(points - 1)] + [rows[-1]]
+
+
+def loss_table(runs: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:
+    """Long-format loss curves for a line plot: one ``{"step", "loss", "series"}`` row per
+    step (thinned) and term of :data:`LOSS_SERIES`, from each ``(label, run folder)``."""
+    table = []
+    for label, run_dir in runs:
+        for row in thin(read_csv(run_dir / METRICS_FILE)):
+            table += [{"step": row["step"], "loss": row[term], "series": f"{label} · {term}"}
+                      for term in LOSS_SERIES]
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Stylising one upload
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class StylizeResult:
+    original: Image.Image
+    """The input at the output size (for an original-vs-stylised comparison)."""
+    stylized: Image.Image
+    png: Path
+    """The result as a PNG file, written atomically."""
+    seconds: float
+    device: torch.device
+    precision: str
+
+    def summary(self) -> str:
+        width, height = self.stylized.size
+        return (f"{width}×{height} px in {self.seconds:.2f} s on {self.device.type.upper()} "
+                f"({self.precision})")
+
+
+def open_upload(path: str | Path, shown_name: str | None = None) -> Image.Image:
+    """Open an uploaded photo; problems raise ImageError naming ``shown_name`` (the name the
+    user gave the file) instead of the server's temporary path."""
+    try:
+        return open_image(path, max_pixels=APP_MAX_PIXELS)
+    except ImageError as error:
+        raise ImageError(shown_name, error.problem) from None
+
+
+def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[str, Any]:
+    """The metadata of an uploaded model file (weights are checked when it is first used).
+
+    Raises:
+        ModelFileError: naming ``shown_name``.
+    """
+    try:
+        return read_header(path)[1]
+    except ModelFileError as error:
+        raise ModelFileError(shown_name or Path(path).name, error.problem) from None
+
+
+def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, preserve_color: bool,
+                  max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
+    """Stylise ``image`` with ``model`` (a style name or model file path) at ``max_size``
+    (longest side) and write the result as a PNG into ``out_dir``.
+
+    Raises:
+        ModelFileError: the model cannot be loaded (weights that do not fit, ...).
+        ValueError: a bad strength or size.
+    """
+    if not 16 <= max_size <= MAX_OUTPUT_SIZE:
+        raise ValueError(f"the output size must be between 16 and {MAX_OUTPUT_SIZE} px, not {max_size}")
+    start = time.perf_counter()
+    stylized = stylize(model, image, strength=strength, preserve_color=preserve_color, max_size=max_size,
+                       device=device)
+    seconds = time.perf_counter() - start
+    png = save_image_atomic(stylized, out_dir / f"stylized-{uuid.uuid4().hex[:12]}.png")
+    return StylizeResult(resize_longest(image, max_size), stylized, png, seconds, device, precision_name(device))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training jobs
+# ---------------------------------------------------------------------------------------------
+
+class TrainingBusyError(RuntimeError):
+    """A training job is already running."""
+
+
+TRAINABLE_VARIANTS = ("bn+srm", "bn")
+"""The variants the app trains: with SRM, and its plain BatchNorm twin."""
+TRAIN_BATCH_SIZE = 2
+"""Small batches: the bundled examples are only 4 photos (one is held out for previews)."""
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    painting: Path
+    title: str
+    artist: str = ""
+    steps: int = 200
+    image_size: int = 256
+    variants: tuple[str, ...] = ("bn+srm",)
+
+
+@dataclass
+class TrainingStatus:
+    """A snapshot of the training manager (copied out under its lock)."""
+
+    state: str = "idle"
+    """"idle", "running", "stopping", "finished", "cancelled" or "failed"."""
+    message: str = "No training has run since the app started."
+    step: int = 0
+    total_steps: int = 0
+    variant: str | None = None
+    runs: list[tuple[str, Path]] = field(default_factory=list)
+    """(variant, run folder) of the job's runs so far."""
+    models: list[str] = field(default_factory=list)
+    """Names of the models the job saved."""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping")
+
+    def latest_preview(self) -> Path | None:
+        """The newest preview image of the job's current (or last) run."""
+        if not self.runs:
+            return None
+        previews = sorted((self.runs[-1][1] / PREVIEWS_DIR).glob("step_*.jpg"))
+        return previews[-1] if previews else None
+
+
+def slug(text: str) -> str:
+    """A model name from a title: lower case letters, digits and underscores."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "style"
+
+
+class TrainingManager:
+    """Runs at most one training job at a time, in a background thread.
+
+    A job trains each requested variant in turn on the photos of ``images_dir`` into
+    ``models_dir/runs/<model name>/`` (the layout of the shipped ``styles/runs/``); each finished model is saved into ``models_dir`` (default
+    :func:`user_models_dir`) with the painting beside it, where the style catalogue finds it.
+    When both variants are trained, the BN one is named ``<name>_bn`` and the two name each
+    other as twins.
+    """
+
+    def __init__(self, images_dir: Path, *, models_dir: Path | None = None):
+        self.images_dir = Path(images_dir)
+        self.models_dir = Path(models_dir) if models_dir is not None else user_models_dir()
+        self.runs_dir = self.models_dir / "runs"
+        self._lock = threading.Lock()
+        self._status = TrainingStatus()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def status(self) -> TrainingStatus:
+        with self._lock:
+            return dataclasses.replace(self._status, runs=list(self._status.runs), models=list(self._status.models))
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self._status, key, value)
+
+    def _free_name(self, title: str, variants: Sequence[str]) -> str:
+        """A model name not yet taken in any style folder (nor its ``_bn`` twin's name)."""
+        taken = {path.stem for folder in [*style_dirs(), self.models_dir] if folder.is_dir()
+                 for path in folder.glob(f"*{MODEL_SUFFIX}")}
+        taken |= {path.name for path in self.runs_dir.glob("*")} if self.runs_dir.is_dir() else set()
+        base, number = slug(title), 1
+        name = base
+        while name in taken or (len(variants) > 1 and f"{name}_bn" in taken):
+            number += 1
+            name = f"{base}_{number}"
+        return name
+
+    def start(self, request: TrainingRequest) -> str:
+        """Check the request and start training it; returns the new model's name.
+
+        Raises:
+            TrainingBusyError: a job is running (wait for it, or cancel it).
+            TrainingError: a bad request (no variant, unreadable painting, too few photos, ...).
+        """
+        unknown = [variant for variant in request.variants if variant not in TRAINABLE_VARIANTS]
+        if unknown or not request.variants:
+            raise TrainingError(f"choose at least one variant of {', '.join(TRAINABLE_VARIANTS)}")
+        try:
+            open_image(request.painting, max_pixels=APP_MAX_PIXELS)
+        except ImageError as error:
+            raise TrainingError(f"the painting cannot be used: {error.problem}") from None
+        with self._lock:
+            if self._status.active:
+                raise TrainingBusyError(f"a training job is already running ({self._status.message}); "
+                                        "wait for it to finish or cancel it")
+            name = self._free_name(request.title, request.variants)
+            self._stop.clear()
+            self._status = TrainingStatus(state="running", message=f"Starting to train {name}…",
+                                          total_steps=request.steps)
+            self._thread = threading.Thread(target=self._run, args=(request, name), name=f"train-{name}",
+                                            daemon=True)
+            self._thread.start()
+        return name
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop after its current step (it writes a checkpoint first).
+        Returns False when no job is running."""
+        with self._lock:
+            if not self._status.active:
+                return False
+            self._status.state = "stopping"
+            self._status.message = f"Stopping {self._status.message}…"
+            self._stop.set()
+            return True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the job's thread to end; True when no job is running any more."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.status().active
+
+    def _run(self, request: TrainingRequest, name: str) -> None:
+        try:
+            self._train_all(request, name)
+        except (TrainingError, ImageError, ModelFileError, OSError, ValueError) as error:
+            self._update(state="failed", message=f"Training failed: {error}")
+        except Exception as error:  # a bug must not kill the app; the state tells the user
+            self._update(state="failed", message=f"Training failed unexpectedly: {type(error).__name__}: {error}")
+
+    def _model_name(self, name: str, variant: str, variants: Sequence[str]) -> str:
+        return f"{name}_bn" if variant == "bn" and len(variants) > 1 else name
+
+    def _train_all(self, request: TrainingRequest, name: str) -> None:
+        steps = request.steps
+        every = max(1, steps // 10)
+        for variant in request.variants:
+            norm, attention = VARIANTS[variant]
+            model_name = self._model_name(name, variant, request.variants)
+            run_dir = self.runs_dir / model_name
+            config = TrainingConfig(
+                style=str(request.painting), out_dir=str(run_dir), images=str(self.images_dir), norm=norm,
+                attention=attention, steps=steps, image_size=request.image_size, batch_size=TRAIN_BATCH_SIZE,
+                workers=0, val_images=1, checkpoint_every=every, val_every=every, preview_every=every,
+                name=model_name, title=request.title, artist=request.artist or None)
+            with self._lock:
+                self._status.runs.append((variant, run_dir))
+                self._status.variant = variant
+                self._status.step = 0
+            self._update(message=f"Training {model_name} ({variant}): starting")
+
+            def progress(update: Any, label: str = f"{model_name} ({variant})") -> None:
+                losses = ", ".join(f"{term} {update.losses[term]:.3g}" for term in LOSS_SERIES
+                                   if term in update.losses)
+                with self._lock:
+                    self._status.step = update.step
+                    if self._status.state == "running":
+                        self._status.message = (f"Training {label}: step {update.step} of {update.total_steps}"
+                                                f" · {update.images_per_second:.1f} images/s · {losses}")
+
+            result = train(config, progress=progress, stop_event=self._stop)
+            if not result.completed:
+                self._update(state="cancelled",
+                             message=f"Cancelled {model_name} ({variant}) at step {result.step} of "
+                                     f"{result.total_steps}; its checkpoint is kept in {result.checkpoint_path}")
+                return
+            self._save(result.model_path, model_name, variant, request, name)
+        models = self.status().models
+        self._update(state="finished", message=f"Finished: {', '.join(models)} saved in {self.models_dir}; "
+                                               "pick it in the Stylize tab")
+
+    def _save(self, model_path: Path, model_name: str, variant: str, request: TrainingRequest, name: str) -> None:
+        """Copy a finished model into the models folder with the app's metadata and the painting."""
+        net = load_model(model_path)
+        metadata = {key: value for key, value in net.metadata.items() if key not in ("name", "path")}
+        twin = None
+        if len(request.variants) > 1:
+            twin = self._model_name(name, "bn" if variant == "bn+srm" else "bn+srm", request.variants)
+        painting = self.models_dir / f"{model_name}{request.painting.suffix.lower() or '.jpg'}"
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.painting, painting)
+        metadata.update(name=model_name, variant=variant, style_image=painting.name,
+                        **({"twin": twin} if twin else {}))
+        save_model(net, self.models_dir / f"{model_name}{MODEL_SUFFIX}", **metadata)
+        with self._lock:
+            self._status.models.append(model_name)
+
+
+def new_output_dir() -> Path:
+    """A private temporary folder for the app's result files."""
+    return Path(tempfile.mkdtemp(prefix="styletransfer-app-"))
