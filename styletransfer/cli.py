@@ -290,11 +290,9 @@ def run_compare(args: argparse.Namespace) -> int:
     for run in args.runs:
         if not run.is_dir():
             raise FileNotFoundError(f"{run}: no such run folder")
-    if args.labels is not None and len(args.labels) != len(args.runs):
-        raise UsageError(f"--labels: {len(args.labels)} labels for {len(args.runs)} runs")
-    plot_comparison(args.runs, args.output, labels=args.labels)
+    plot_comparison(args.runs, args.output, labels=args.labels)  # RunDirError, ValueError: exit 2
     table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
-    write_comparison_table(args.runs, table_md, table_csv)
+    write_comparison_table(args.runs, table_md, table_csv, labels=args.labels)
     print(f"wrote {args.output}, {table_md}, {table_csv}")
     return EXIT_OK
 

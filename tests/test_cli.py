@@ -3,10 +3,10 @@ folder of good and broken images, checked thoroughly, and one as a torchrun work
 other options are checked by calling ``main()`` in this process."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -212,18 +212,28 @@ def test_export_onnx_agrees_with_pytorch(tmp_path: Path) -> None:
         assert expected.std() > 0.01
 
 
-def test_compare_runs_calls_the_plotting_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    calls = []
-    fake = types.ModuleType("styletransfer.plots")
-    fake.plot_comparison = lambda runs, out_png, labels=None: calls.append(("plot", runs, out_png, labels))
-    fake.write_comparison_table = lambda runs, out_md, out_csv: calls.append(("table", runs, out_md, out_csv))
-    monkeypatch.setitem(sys.modules, "styletransfer.plots", fake)
-    runs = [tmp_path / "bn", tmp_path / "srm"]
-    for run in runs:
-        run.mkdir()
-    assert main(["compare-runs", *map(str, runs), "-o", str(tmp_path / "cmp.png"), "--labels", "BN", "SRM"]) == 0
-    assert calls == [("plot", runs, tmp_path / "cmp.png", ["BN", "SRM"]),
-                     ("table", runs, tmp_path / "cmp.md", tmp_path / "cmp.csv")]
-    assert main(["compare-runs", str(tmp_path / "nope"), "-o", str(tmp_path / "cmp.png")]) == 2
+def write_run(run_dir: Path, norm: str, attention: str, losses: list[float]) -> Path:
+    """A minimal training run folder, as styletransfer.runlog describes it."""
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"norm": norm, "attention": attention, "batch_size": 4}))
+    lines = ["step,epoch,content,style,tv,total,lr,images_per_s,wall_time"]
+    lines += [f"{step},0,{loss},{loss / 2},0.01,{loss * 1.5},0.001,8,{step * 0.5}"
+              for step, loss in enumerate(losses, start=1)]
+    (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
+    return run_dir
+
+
+def test_compare_runs_writes_plot_and_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    runs = [write_run(tmp_path / "bn", "batch", "none", [5.0, 4.0, 3.5]),
+            write_run(tmp_path / "srm", "batch", "srm", [5.0, 3.8, 3.0])]
+    out = tmp_path / "cmp" / "comparison.png"
+    assert main(["compare-runs", *map(str, runs), "-o", str(out), "--labels", "BN", "BN+SRM"]) == 0
+    assert Image.open(out).format == "PNG"
+    table = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| BN | batch | none |" in table and "| BN+SRM | batch | srm |" in table
+    assert (tmp_path / "cmp" / "comparison.csv").read_text().startswith("run,norm,attention")
+    assert main(["compare-runs", str(tmp_path / "nope"), "-o", str(out)]) == 2
     assert "nope: no such run folder" in capsys.readouterr().err
+    assert main(["compare-runs", *map(str, runs), "-o", str(out), "--labels", "one"]) == 2
+    assert "1 labels for 2 runs" in capsys.readouterr().err
