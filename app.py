@@ -25,7 +25,7 @@ from styletransfer.device import keep_freed_memory, pick_device  # noqa: E402
 from styletransfer.images import ImageError  # noqa: E402
 from styletransfer.modelfile import ModelFileError  # noqa: E402
 from styletransfer.training import TrainingError  # noqa: E402
-from styletransfer.webapp import (MAX_OUTPUT_SIZE, TRAINABLE_VARIANTS, Catalogue, TrainingBusyError,  # noqa: E402
+from styletransfer.webapp import (MAX_OUTPUT_SIZE, Catalogue, TrainingBusyError,  # noqa: E402
                                   TrainingManager, TrainingRequest, check_model_upload, default_output_size,
                                   load_catalogue, loss_table, new_output_dir, open_upload, stylize_photo)
 
@@ -132,10 +132,10 @@ def run_stylize(photo: dict[str, Any] | None, style: str | None, model_file: dic
         raise gr.Error(f"That model file cannot be used: {error.problem}") from None
     except ValueError as error:
         raise gr.Error(str(error)) from None
-    return (result.original, result.stylized), str(result.png), f"**{label}** · {result.summary()}"
+    return (str(result.original), str(result.stylized)), str(result.png), f"**{label}** · {result.summary()}"
 
 
-def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[Any, str]]:
+def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[str, str]]:
     """The photo through each BN+SRM model and its twin: gallery items, two per style."""
     pairs = load_catalogue().srm_pairs()
     if not pairs:
@@ -146,7 +146,7 @@ def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[Any, str]]:
         for entry, label in ((srm, "with SRM"), (plain, "without SRM")):
             result = stylize_photo(str(entry.path), image, strength=1.0, preserve_color=False,
                                    max_size=int(size), device=DEVICE, out_dir=OUTPUT_DIR)
-            items.append((result.stylized, f"{srm.title} — {label} ({result.seconds:.2f} s)"))
+            items.append((str(result.stylized), f"{srm.title} — {label} ({result.seconds:.2f} s)"))
     return items
 
 
@@ -231,7 +231,7 @@ _catalogue = load_catalogue()
 _items, _names = gallery_items(_catalogue)
 _pairs = pair_choices(_catalogue)
 
-with gr.Blocks(title="styletransfer") as demo:
+with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
     gr.Markdown("# Neural style transfer\nFeed-forward style networks (Johnson et al. 2016) with SRM "
                 "(Lee et al. 2019). Everything runs on this machine "
                 f"({DEVICE.type.upper()}).")

@@ -188,19 +188,36 @@ def loss_table(runs: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:
 
 @dataclass
 class StylizeResult:
-    original: Image.Image
-    """The input at the output size (for an original-vs-stylised comparison)."""
-    stylized: Image.Image
+    original: Path
+    """The input at the output size, as a JPEG for display (original-vs-stylised slider)."""
+    stylized: Path
+    """The result as a JPEG for display."""
     png: Path
-    """The result as a PNG file, written atomically."""
+    """The result as a lossless PNG for download."""
+    size: tuple[int, int]
     seconds: float
     device: torch.device
     precision: str
 
     def summary(self) -> str:
-        width, height = self.stylized.size
+        width, height = self.size
         return (f"{width}×{height} px in {self.seconds:.2f} s on {self.device.type.upper()} "
                 f"({self.precision})")
+
+
+RESULT_LIFETIME_S = 3600
+"""Result folders older than this are deleted when a new result is written."""
+
+
+def prune_results(out_dir: Path, max_age_s: float = RESULT_LIFETIME_S) -> None:
+    """Delete the result folders in ``out_dir`` older than ``max_age_s`` seconds."""
+    cutoff = time.time() - max_age_s
+    for folder in out_dir.glob("result-*"):
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # pruned by a concurrent call
+            continue
 
 
 def open_upload(path: str | Path, shown_name: str | None = None) -> Image.Image:
@@ -227,7 +244,9 @@ def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[
 def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, preserve_color: bool,
                   max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
     """Stylise ``image`` with ``model`` (a style name or model file path) at ``max_size``
-    (longest side) and write the result as a PNG into ``out_dir``.
+    (longest side); write the result (PNG, and a JPEG for display) and the resized input
+    (JPEG) into a new folder in ``out_dir``. Every file is written atomically under a name of
+    its own, so simultaneous requests never share a file.
 
     Raises:
         ModelFileError: the model cannot be loaded (weights that do not fit, ...).
@@ -239,8 +258,12 @@ def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, pre
     stylized = stylize(model, image, strength=strength, preserve_color=preserve_color, max_size=max_size,
                        device=device)
     seconds = time.perf_counter() - start
-    png = save_image_atomic(stylized, out_dir / f"stylized-{uuid.uuid4().hex[:12]}.png")
-    return StylizeResult(resize_longest(image, max_size), stylized, png, seconds, device, precision_name(device))
+    prune_results(out_dir)
+    folder = out_dir / f"result-{uuid.uuid4().hex[:12]}"
+    png = save_image_atomic(stylized, folder / "stylized.png")
+    shown = save_image_atomic(stylized, folder / "stylized.jpg", quality=92)
+    original = save_image_atomic(resize_longest(image, max_size), folder / "original.jpg", quality=92)
+    return StylizeResult(original, shown, png, stylized.size, seconds, device, precision_name(device))
 
 
 # ---------------------------------------------------------------------------------------------

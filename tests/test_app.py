@@ -1,0 +1,302 @@
+"""The Gradio app: the real server (``python app.py --port N``) driven with gradio_client, and
+the library side of it (styletransfer.webapp).
+
+Models are tiny untrained networks written into a temporary ``STYLETRANSFER_HOME``, so the
+tests do not depend on the shipped styles.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import wait as wait_all
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from fixtures_images import gradient, png_header_only, write_truncated_jpeg
+from styletransfer.modelfile import save_model
+from styletransfer.network import TransformerNet
+from styletransfer.webapp import (TrainingBusyError, TrainingManager, TrainingRequest, load_catalogue, loss_table,
+                                  slug, thin)
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTO = REPO / "examples" / "cat.jpg"
+METRICS_HEADER = "step,epoch,content,style,tv,total,lr,images_per_s,wall_time\n"
+
+gradio_client = pytest.importorskip("gradio_client")
+AppError = gradio_client.exceptions.AppError
+
+
+def make_styles(models_dir: Path) -> Path:
+    """A BN+SRM model ``testwave`` with its BN twin ``testwave_bn``, the painting and run curves."""
+    torch.manual_seed(0)
+    for name, norm, attention, variant, twin in (("testwave", "batch", "srm", "bn+srm", "testwave_bn"),
+                                                  ("testwave_bn", "batch", "none", "bn", "testwave")):
+        save_model(TransformerNet(norm, attention), models_dir / f"{name}.safetensors", title="Test Wave",
+                   artist="Nobody", year="2024", variant=variant, twin=twin)
+        run = models_dir / "runs" / name
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text(METRICS_HEADER + "".join(
+            f"{step},0,{9 / step},{50 / step},1,{60 / step},0.001,4,{step}\n" for step in range(1, 11)))
+    gradient((96, 64)).save(models_dir / "testwave.jpg")
+    return models_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(home: Path) -> Iterator[str]:
+    """``python app.py`` on a free port with ``home`` as STYLETRANSFER_HOME; yields its URL."""
+    port = free_port()
+    env = {**os.environ, "STYLETRANSFER_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False",
+           "OMP_NUM_THREADS": "2"}
+    log = open(home / "app.log", "w")
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"app.py exited: {(home / 'app.log').read_text()[-2000:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("app.py did not start listening within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    make_styles(home / "models")
+    return home
+
+
+@pytest.fixture(scope="module")
+def client(home: Path) -> Iterator[gradio_client.Client]:
+    with running_app(home) as url:
+        yield gradio_client.Client(url, verbose=False)
+
+
+def stylize(client: gradio_client.Client, photo: Path | None = PHOTO, style: str | None = "testwave",
+            model_file: Path | None = None, strength: float = 1.0, preserve: bool = False, size: int = 128):
+    """Call /stylize; returns (original, stylised, PNG) as Pillow images and the summary."""
+    handle = gradio_client.handle_file
+    (original, stylized), png, summary = client.predict(
+        handle(str(photo)) if photo else None, style, handle(str(model_file)) if model_file else None,
+        strength, preserve, size, api_name="/stylize")
+    return Image.open(original).convert("RGB"), Image.open(stylized).convert("RGB"), Image.open(png), summary
+
+
+def chroma(image: Image.Image) -> Image.Image:
+    """The Cb and Cr channels of an image (as the first two of an RGB image)."""
+    _, blue, red = image.convert("YCbCr").split()
+    return Image.merge("RGB", (blue, red, Image.new("L", image.size)))
+
+
+def mean_difference(first: Image.Image, second: Image.Image) -> float:
+    a, b = (torch.frombuffer(bytearray(image.convert("RGB").tobytes()), dtype=torch.uint8).float()
+            for image in (first, second))
+    return (a - b).abs().mean().item()
+
+
+# ---------------------------------------------------------------------------------------------
+# The server, through gradio_client
+# ---------------------------------------------------------------------------------------------
+
+def test_endpoints_have_stable_names(client: gradio_client.Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/stylize", "/srm_compare", "/srm_curves", "/train_start", "/train_cancel",
+            "/train_status"} <= set(endpoints)
+
+
+def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> None:
+    original, stylized, png, summary = stylize(client, size=160)
+    assert png.format == "PNG" and max(png.size) == 160 and png.size == stylized.size == original.size
+    assert png.size == (160, 120)  # the cat photo is 640x480
+    assert "Test Wave" in summary and "CPU" in summary and " s " in summary
+    assert mean_difference(stylized, original) > 5
+
+    _, unchanged, _, _ = stylize(client, strength=0.0)
+    _, half, _, _ = stylize(client, strength=0.5)
+    _, full, _, _ = stylize(client, strength=1.0)
+    original_128 = original.resize(unchanged.size)
+    assert mean_difference(unchanged, original_128) < 3
+    assert 1 < mean_difference(half, original_128) < mean_difference(full, original_128)
+
+    _, kept, _, _ = stylize(client, preserve=True)
+    assert mean_difference(chroma(kept), chroma(original_128)) < 2 < mean_difference(chroma(full), chroma(original_128))
+
+    _, from_file, _, summary = stylize(client, style=None, model_file=home / "models" / "testwave_bn.safetensors")
+    assert from_file.size == (128, 96) and "Test Wave" in summary
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.jpg", b"this is not a picture", "not an image file"),
+    ("cut.jpg", None, "truncated"),
+    ("huge.png", png_header_only(40000, 40000), "megapixels"),
+    ("moving.gif", None, "animated images are not supported"),
+])
+def test_bad_photo_is_a_clear_error(client: gradio_client.Client, tmp_path: Path, name: str,
+                                    content: bytes | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    elif name.endswith(".gif"):
+        frames = [gradient((32, 32)), gradient((32, 32)).rotate(90)]
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    else:
+        write_truncated_jpeg(path, (256, 192))
+    with pytest.raises(AppError) as raised:
+        stylize(client, photo=path)
+    text = str(raised.value)
+    assert text.startswith(f"That photo cannot be used: {name}: ")
+    assert message in text and "Traceback" not in text and str(tmp_path) not in text
+
+
+def test_bad_model_file_and_missing_inputs_are_clear_errors(client: gradio_client.Client, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    with pytest.raises(AppError, match="That model file cannot be used: fake.safetensors: "):
+        stylize(client, model_file=fake)
+    with pytest.raises(AppError, match="Upload a photo first"):
+        stylize(client, photo=None)
+    with pytest.raises(AppError, match="Pick a style"):
+        stylize(client, style=None)
+    with pytest.raises(AppError, match="no style named 'nope'"):
+        stylize(client, style="nope")
+    # The server is still up and serving after all of that.
+    assert stylize(client)[1].size == (128, 96)
+
+
+def test_twenty_simultaneous_requests_are_all_served(client: gradio_client.Client) -> None:
+    handle = gradio_client.handle_file
+    jobs = [client.submit(handle(str(PHOTO)), "testwave", None, 1.0, False, 64, api_name="/stylize") for _ in range(20)]
+    wait_all([job.future for job in jobs], timeout=300)
+    assert all(job.result()[2].startswith("**Test Wave") for job in jobs)
+
+
+def test_srm_comparison_and_curves(client: gradio_client.Client) -> None:
+    items = client.predict(gradio_client.handle_file(str(PHOTO)), 128, api_name="/srm_compare")
+    ours = [item for item in items if item["caption"].startswith("Test Wave — ")]
+    assert [item["caption"].split(" (")[0] for item in ours] == ["Test Wave — with SRM", "Test Wave — without SRM"]
+    with_srm, without = (Image.open(item["image"]).convert("RGB") for item in ours)
+    assert with_srm.size == without.size == (128, 96) and with_srm.tobytes() != without.tobytes()
+    curves = client.predict("testwave", api_name="/srm_curves")
+    series = {row[2] for row in curves["data"]}
+    assert series == {f"{model} · {term}" for model in ("with SRM", "without SRM")
+                      for term in ("content", "style", "total")}
+
+
+def wait_for_training(client: gradio_client.Client, done: str, timeout: float = 300) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = client.predict(api_name="/train_status")[0]
+        if done in message or "failed" in message:
+            return message
+        time.sleep(1)
+    raise AssertionError(f"training did not reach {done!r} within {timeout} s: {message}")
+
+
+def test_training_one_job_at_a_time_then_cancel(client: gradio_client.Client, home: Path) -> None:
+    painting = gradio_client.handle_file(str(home / "models" / "testwave.jpg"))
+    client.predict(painting, None, "Tiny Wave", "Me", 2, 64, ["bn+srm", "bn"], api_name="/train_start")
+    with pytest.raises(AppError, match="a training job is already running"):
+        client.predict(None, "testwave", "", "", 2, 64, ["bn"], api_name="/train_start")
+    message = wait_for_training(client, "Finished")
+    assert "tiny_wave, tiny_wave_bn saved" in message
+    models = home / "models"
+    assert (models / "tiny_wave.safetensors").is_file() and (models / "runs" / "tiny_wave_bn" / "metrics.csv").is_file()
+    assert stylize(client, style="tiny_wave")[2].size == (128, 96)
+    items = client.predict(gradio_client.handle_file(str(PHOTO)), 64, api_name="/srm_compare")
+    assert [item["caption"].split(" (")[0] for item in items if item["caption"].startswith("Tiny Wave")] == [
+        "Tiny Wave — with SRM", "Tiny Wave — without SRM"]
+
+    client.predict(None, "testwave", "", "", 5000, 64, ["bn"], api_name="/train_start")
+    wait_for_training(client, "step ")
+    assert "Stopping" in client.predict(api_name="/train_cancel")[0]
+    message = wait_for_training(client, "Cancelled")
+    assert "its checkpoint is kept in" in message and "checkpoint.pt" in message
+    assert not (models / "test_wave_retrained.safetensors").exists()
+    assert (models / "runs" / "test_wave_retrained" / "checkpoint.pt").is_file()
+
+
+def test_command_line_flags() -> None:
+    result = subprocess.run([sys.executable, "app.py", "--help"], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}, timeout=120)
+    assert result.returncode == 0
+    assert all(flag in result.stdout for flag in ("--host", "--port", "--share", "--train-images"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The library side (styletransfer.webapp)
+# ---------------------------------------------------------------------------------------------
+
+def test_catalogue_reads_headers_pairs_twins_and_skips_broken_files(tmp_path: Path) -> None:
+    models = make_styles(tmp_path / "models")
+    (models / "broken.safetensors").write_bytes(b"nonsense")
+    catalogue = load_catalogue([models])
+    assert catalogue.names() == ["testwave", "testwave_bn"]
+    assert [entry.name for entry in catalogue.gallery()] == ["testwave"]
+    wave = catalogue.get("testwave")
+    assert wave.caption == "Test Wave — Nobody, 2024" and wave.painting == models / "testwave.jpg"
+    assert catalogue.get("testwave_bn").painting == models / "testwave.jpg"  # the twin's painting
+    assert [(srm.name, plain.name) for srm, plain in catalogue.srm_pairs()] == [("testwave", "testwave_bn")]
+    assert len(catalogue.problems) == 1 and "broken.safetensors" in catalogue.problems[0]
+    assert load_catalogue([tmp_path / "missing"]).styles == []
+
+
+def test_loss_table_and_helpers(tmp_path: Path) -> None:
+    models = make_styles(tmp_path / "models")
+    table = loss_table([("a", models / "runs" / "testwave")])
+    assert len(table) == 30 and table[0] == {"step": 1, "loss": 9.0, "series": "a · content"}
+    rows = [{"step": step} for step in range(1000)]
+    assert len(thin(rows, 100)) == 100 and thin(rows, 100)[-1] == {"step": 999}
+    assert slug("La Nuit étoilée (1889)!") == "la_nuit_toil_e_1889" and slug("???") == "style"
+
+
+def test_training_manager_refuses_a_second_job_and_bad_requests(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    painting = tmp_path / "painting.png"
+    gradient((64, 64)).save(painting)
+    manager = TrainingManager(REPO / "examples")
+    with pytest.raises(ValueError, match="choose at least one variant"):
+        manager.start(TrainingRequest(painting, "x", variants=()))
+    (tmp_path / "bad.jpg").write_text("no")
+    with pytest.raises(ValueError, match="the painting cannot be used"):
+        manager.start(TrainingRequest(tmp_path / "bad.jpg", "x"))
+    assert manager.start(TrainingRequest(painting, "My Style", steps=1000, image_size=64)) == "my_style"
+    try:
+        with pytest.raises(TrainingBusyError, match="already running"):
+            manager.start(TrainingRequest(painting, "Other", steps=1, image_size=64))
+    finally:
+        assert manager.cancel()
+        assert manager.wait(timeout=300)
+    assert manager.status().state == "cancelled"
+    assert manager.start(TrainingRequest(painting, "My Style", steps=1, image_size=64)) == "my_style_2"
+    assert manager.wait(timeout=300)
+    status = manager.status()
+    assert status.state == "finished" and status.models == ["my_style_2"], status.message
+    assert status.latest_preview() is not None
+    assert load_catalogue([tmp_path / "home" / "models"]).get("my_style_2").title == "My Style"
