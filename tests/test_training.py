@@ -1,0 +1,294 @@
+"""Training: data sources, the run folder, exact resume after kill -9, DDP with gloo, compare,
+and the errors for bad input. Tiny everything (32 px crops, a handful of steps, CPU, fp32)."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from fixtures_images import make_coco, write_truncated_jpeg
+from styletransfer.checkpoint import load_checkpoint
+from styletransfer.modelfile import load_model
+from styletransfer.network import TransformerNet, count_parameters
+from styletransfer.plots import plot_comparison, write_comparison_table
+from styletransfer.runlog import read_csv
+from styletransfer.training import TrainingConfig, TrainingError, compare, resume_training, train
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+SHELL = REPO / "train_transfer.py"
+
+# The photos folder holds one broken file on purpose; finished_run checks its warning.
+pytestmark = pytest.mark.filterwarnings("ignore:skipping 1 unusable image file:RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """8 small photos in a nested folder, plus one truncated JPEG."""
+    root = tmp_path_factory.mktemp("photos")
+    (root / "more").mkdir()
+    for i, path in enumerate(sorted(EXAMPLES.glob("*.jpg"))):
+        image = Image.open(path).convert("RGB")
+        image.resize((56, 40)).save(root / f"a{i}.jpg")
+        image.resize((40, 52)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "more" / f"b{i}.png")
+    write_truncated_jpeg(root / "more" / "broken.jpg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("style") / "painting.png"
+    Image.open(EXAMPLES / "red_panda.jpg").convert("RGB").resize((48, 40)).save(path)
+    return path
+
+
+def tiny(style: Path, out: Path, **options) -> TrainingConfig:
+    """A config small enough for a CPU test: 32 px crops, batch 2, a shallow VGG."""
+    settings = dict(style=str(style), out_dir=str(out), batch_size=2, image_size=32, precision="fp32",
+                    device="cpu", workers=0, val_images=2, style_layers=["relu1_1", "relu2_1"],
+                    checkpoint_every=3, val_every=3, preview_every=3, steps=6)
+    settings.update(options)
+    return TrainingConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def finished_run(photos, style, tmp_path_factory):
+    """An uninterrupted 6-step run (checkpoints at 3 and 6), the reference for resuming."""
+    out = tmp_path_factory.mktemp("runs") / "reference"
+    with pytest.warns(RuntimeWarning, match="broken.jpg"):
+        result = train(tiny(style, out, images=str(photos)))
+    return out, result
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "model.safetensors")
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [key for key in wa if not torch.equal(wa[key], wb[key])]
+    assert not different, f"weights differ: {different[:5]}"
+
+
+def run_shell(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SHELL), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_folder_holds_everything(finished_run, photos):
+    out, result = finished_run
+    assert result.completed and result.step == result.total_steps == 6
+    assert [Path(p).name for p, _ in result.skipped] == ["broken.jpg"]
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["steps"] == 6 and config["images"] == str(photos) and config["val_images"] == 2
+    assert config["style_size"] == 48  # the painting's own size (under the 512 px cap)
+    assert TrainingConfig.from_dict(config).to_dict() == config
+
+    with open(out / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["step", "epoch", "content", "style", "tv", "total", "lr", "images_per_s", "wall_time"]
+    assert [int(row["step"]) for row in rows] == [1, 2, 3, 4, 5, 6]
+    # 9 files, 1 broken, 2 held out: 6 training images, 3 steps per epoch.
+    assert [int(row["epoch"]) for row in rows] == [0, 0, 0, 1, 1, 1]
+    assert all(float(row["images_per_s"]) > 0 for row in rows)
+    assert [row["step"] for row in read_csv(out / "val.csv")] == [3, 6]
+
+    previews = sorted(p.name for p in (out / "previews").iterdir())
+    assert previews == ["step_000003.jpg", "step_000006.jpg"]
+    assert Image.open(out / "previews" / previews[0]).size == (2 * 32, 2 * 32)  # 2 held-out photos, 2 rows
+
+    checkpoint = load_checkpoint(out / "checkpoint.pt")  # weights_only=True inside
+    assert checkpoint["step"] == 6 and checkpoint["torch_rng"].dtype == torch.uint8
+    assert (checkpoint["epoch"], checkpoint["position"]) == (2, 0)
+
+    model = load_model(out / "model.safetensors")
+    meta = model.metadata
+    assert meta["name"] == "reference" and meta["style_image"] == "painting.png" and meta["steps"] == 6
+    assert set(meta["final_losses"]) == {"content", "style", "tv", "total"}
+    assert meta["images_per_second"] > 0 and "folder" in meta["dataset"]
+    assert (out / "curves.png").stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["completed"] and len(summary["skipped"]) == 1
+    assert summary["parameters"] == count_parameters(TransformerNet("batch", "srm"))
+
+
+def test_loss_goes_down(photos, style, tmp_path):
+    train(tiny(style, tmp_path / "run", images=str(photos), steps=20, checkpoint_every=0, val_every=0,
+               preview_every=0, val_images=1))
+    totals = [row["total"] for row in read_csv(tmp_path / "run" / "metrics.csv")]
+    assert len(totals) == 20
+    first, last = sum(totals[:5]) / 5, sum(totals[-5:]) / 5
+    assert last < 0.85 * first, (first, last)
+
+
+def test_stopping_checkpoints_and_resume_continues_exactly(finished_run, photos, style, tmp_path):
+    reference, _ = finished_run
+    out = tmp_path / "stopped"
+    stop = threading.Event()
+    result = train(tiny(style, out, images=str(photos), checkpoint_every=0),
+                   progress=lambda update: update.step == 2 and stop.set(), stop_event=stop)
+    # Set between steps 2 and 3: step 3 runs, then the run stops.
+    assert not result.completed and result.model_path is None and result.step == 3
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    result = resume_training(out)
+    assert result.completed and result.step == 6
+    assert_same_weights(reference, out)
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(photos, style, tmp_path):
+    def interrupt(update):
+        if update.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handler = signal.getsignal(signal.SIGINT)
+    result = train(tiny(style, tmp_path / "run", images=str(photos), checkpoint_every=0), progress=interrupt)
+    assert not result.completed and result.step == 2
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_resume_with_more_steps_equals_one_long_run(finished_run, photos, style, tmp_path):
+    reference, _ = finished_run
+    out = tmp_path / "short"
+    assert train(tiny(style, out, images=str(photos), steps=3)).completed
+    assert (out / "model.safetensors").is_file()
+    result = resume_training(out, steps=6)
+    assert result.completed and result.step == 6
+    assert [row["step"] for row in read_csv(out / "metrics.csv")] == [1, 2, 3, 4, 5, 6]
+    assert_same_weights(reference, out)
+
+
+def test_killed_run_resumes_to_the_same_weights(finished_run, photos, style, tmp_path):
+    """kill -9 after step 4 (last checkpoint at step 3), then ``--resume`` from the shell."""
+    reference, _ = finished_run
+    out = tmp_path / "killed"
+    config = tiny(style, out, images=str(photos)).to_dict()
+    script = (
+        "import json, os, signal, sys\n"
+        "from styletransfer.training import TrainingConfig, train\n"
+        "def kill_at_step_4(update):\n"
+        "    if update.step == 4:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "train(TrainingConfig(**json.loads(sys.argv[1])), progress=kill_at_step_4)\n"
+    )
+    killed = subprocess.run([sys.executable, "-W", "ignore", "-c", script, json.dumps(config)],
+                            capture_output=True, text=True, timeout=240)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    assert [row["step"] for row in read_csv(out / "metrics.csv")] == [1, 2, 3, 4]
+    assert not (out / "model.safetensors").exists()
+
+    resumed = run_shell("--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "done: 6 steps" in resumed.stdout
+    assert [row["step"] for row in read_csv(out / "metrics.csv")] == [1, 2, 3, 4, 5, 6]
+    assert_same_weights(reference, out)
+
+
+def test_coco_with_category_filter(style, tmp_path):
+    # Images 1-6 show a dog, 7-9 only a person, 10 nothing.
+    coco = make_coco(tmp_path / "coco", {**{i: [18, 1] for i in range(1, 7)}, 7: [1], 8: [1], 9: [1], 10: []})
+    out = tmp_path / "run"
+    result = train(tiny(style, out, coco_root=str(coco), coco_categories=["dog"], steps=2, checkpoint_every=0))
+    assert result.completed
+    config = json.loads((out / "config.json").read_text())
+    assert config["coco_categories"] == ["dog"] and config["val_images"] == 2
+    dataset = load_model(out / "model.safetensors").metadata["dataset"]
+    assert "instances_train2017.json" in dataset and "dog" in dataset and "6 images" in dataset
+
+    with pytest.raises(TrainingError, match="unknown COCO category"):
+        train(tiny(style, tmp_path / "bad", coco_root=str(coco), coco_categories=["unicorn"]))
+    (coco / "annotations" / "instances_train2017.json").unlink()
+    with pytest.raises(TrainingError, match="instances_train2017.json: COCO annotation file not found"):
+        train(tiny(style, tmp_path / "missing", coco_root=str(coco)))
+
+
+def test_two_processes_with_gloo(photos, style, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SHELL),
+               "--style", str(style), "--images", str(photos), "--out", str(out), "--steps", "3",
+               "--batch-size", "4", "--image-size", "32", "--precision", "fp32", "--device", "cpu",
+               "--workers", "0", "--val-images", "2", "--style-layers", "relu1_1,relu2_1"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("done: 3 steps") == 1  # rank 0 alone reports
+    assert json.loads((out / "summary.json").read_text())["world_size"] == 2
+    assert [row["step"] for row in read_csv(out / "metrics.csv")] == [1, 2, 3]
+    assert load_model(out / "model.safetensors").metadata["steps"] == 3
+
+
+def test_compare_trains_each_variant_on_the_same_data(photos, style, tmp_path):
+    out = tmp_path / "cmp"
+    config = tiny(style, out, images=str(photos), steps=2, checkpoint_every=0, val_every=1, preview_every=0)
+    result = compare(config, ["bn", "in"])
+    assert result.completed
+    assert {p.name for p in out.iterdir()} >= {"bn", "in", "comparison.png", "comparison.md", "comparison.csv"}
+    bn, inorm = (read_csv(out / v / "metrics.csv") for v in ("bn", "in"))
+    assert len(bn) == len(inorm) == 2 and bn[0]["total"] != inorm[0]["total"]
+    for variant, norm in (("bn", "batch"), ("in", "instance")):
+        assert json.loads((out / variant / "config.json").read_text())["norm"] == norm
+    with open(out / "comparison.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["run"] for row in table] == ["bn", "in"]
+    assert int(table[0]["parameters"]) == count_parameters(TransformerNet("batch", "none"))
+    assert float(table[1]["final_val_total"]) > 0 and float(table[1]["images_per_s"]) > 0
+    assert (out / "comparison.md").read_text().count("\n") == 4  # header, rule, two rows
+
+    before = (out / "bn" / "model.safetensors").stat().st_mtime_ns
+    assert compare(config, ["bn", "in"]).completed  # done variants are kept, not retrained
+    assert (out / "bn" / "model.safetensors").stat().st_mtime_ns == before
+
+    # The library functions work on any run folders.
+    png = plot_comparison([out / "bn", out / "in"], tmp_path / "any.png", labels=["BN", "IN"])
+    assert png.stat().st_size > 1000
+    write_comparison_table([out / "in"], tmp_path / "t.md", tmp_path / "t.csv")
+    assert "| in | instance | none |" in (tmp_path / "t.md").read_text()
+
+
+def test_run_folder_with_a_checkpoint_is_not_overwritten(finished_run, photos, style):
+    out, _ = finished_run
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        train(tiny(style, out, images=str(photos)))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(style="missing.png"), "missing.png: file not found"),
+    (dict(batch_size=1), "need at least 2 images per process"),
+    (dict(images=None), "no training images"),
+    (dict(norm="group"), "unknown norm 'group'"),
+])
+def test_bad_options_fail_with_one_clear_line(photos, style, tmp_path, change, message):
+    config = dataclasses.replace(tiny(style, tmp_path / "run", images=str(photos)), **change)
+    with pytest.raises(TrainingError, match=message):
+        train(config)
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_no_usable_images(style, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    write_truncated_jpeg(folder / "x.jpg")
+    (folder / "notes.png").write_text("not an image")
+    with pytest.raises(TrainingError, match="no usable images in .*broken"):
+        train(tiny(style, tmp_path / "run", images=str(folder)))
+
+
+def test_shell_prints_one_line_and_exits_non_zero(photos, tmp_path):
+    finished = run_shell("--style", str(tmp_path / "nope.jpg"), "--images", str(photos), "--out", str(tmp_path / "r"))
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope.jpg'}: file not found"]
+    finished = run_shell("--resume", str(tmp_path / "never"))
+    assert finished.returncode == 2 and "not a training run folder" in finished.stderr
+    assert "Traceback" not in finished.stderr
