@@ -19,7 +19,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from styletransfer.device import keep_freed_memory, pick_device  # noqa: E402
 from styletransfer.images import ImageError  # noqa: E402
@@ -27,7 +26,7 @@ from styletransfer.modelfile import ModelFileError  # noqa: E402
 from styletransfer.training import TrainingError  # noqa: E402
 from styletransfer.webapp import (MAX_OUTPUT_SIZE, Catalogue, TrainingBusyError,  # noqa: E402
                                   TrainingManager, TrainingRequest, check_model_upload, default_output_size,
-                                  load_catalogue, loss_table, new_output_dir, open_upload, stylize_photo)
+                                  load_catalogue, new_output_dir, open_upload, plot_runs, stylize_photo)
 
 keep_freed_memory()
 
@@ -150,13 +149,13 @@ def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[str, str]]:
     return items
 
 
-def srm_curves(name: str | None) -> pd.DataFrame:
-    """Training curves of the chosen BN+SRM model and its twin."""
-    catalogue = load_catalogue()
-    pair = next(((srm, plain) for srm, plain in catalogue.srm_pairs() if srm.name == name), None)
-    runs = [] if pair is None else [(label, entry.run_dir) for entry, label in zip(pair, ("with SRM", "without SRM"))
-                                    if entry.run_dir is not None]
-    return pd.DataFrame(loss_table(runs), columns=["step", "loss", "series"])
+def srm_curves(name: str | None) -> str | None:
+    """Training curves of the chosen BN+SRM model and its twin (a PNG)."""
+    pair = next(((srm, plain) for srm, plain in load_catalogue().srm_pairs() if srm.name == name), None)
+    if pair is None:
+        return None
+    png = plot_runs([("with SRM", pair[0].run_dir), ("without SRM", pair[1].run_dir)], OUTPUT_DIR)
+    return str(png) if png else None
 
 
 def refresh_styles():
@@ -179,9 +178,10 @@ def training_view():
     status = JOBS.status()
     bar = "" if status.state == "idle" else (
         f"<progress value='{status.step}' max='{max(1, status.total_steps)}' style='width:100%'></progress>")
-    curves = pd.DataFrame(loss_table(status.runs), columns=["step", "loss", "series"])
+    curves = plot_runs(status.runs, OUTPUT_DIR)
     preview = status.latest_preview()
-    return f"{bar}<p>{html.escape(status.message)}</p>", curves, str(preview) if preview else None, gr.Timer(active=status.active)
+    return (f"{bar}<p>{html.escape(status.message)}</p>", str(curves) if curves else None,
+            str(preview) if preview else None, gr.Timer(active=status.active))
 
 
 def start_training(painting_upload: dict[str, Any] | None, shipped_painting: str | None, title: str,
@@ -265,7 +265,8 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(SRM_TEXT)
         with gr.Row():
             with gr.Column(scale=1):
-                srm_photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo")
+                srm_photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo",
+                                     elem_id="srm-photo")
                 gr.Examples(EXAMPLE_PATHS, inputs=[srm_photo], example_labels=EXAMPLE_LABELS, label="Example photos")
                 srm_size = gr.Slider(128, 2048, value=DEFAULT_SIZE, step=64, label="Output size (longest side, px)")
                 srm_go = gr.Button("Compare with and without SRM", variant="primary", elem_id="srm-go")
@@ -273,13 +274,14 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
                 srm_gallery = gr.Gallery(label="With SRM (left) and without (right)", columns=2, height=480,
                                          elem_id="srm-results")
         pair = gr.Dropdown(_pairs, value=_pairs[0][1] if _pairs else None, label="Training curves of")
-        curves = gr.LinePlot(srm_curves(_pairs[0][1] if _pairs else None), x="step", y="loss", color="series",
-                             title="Training losses (content, style, total)", height=360)
+        curves = gr.Image(srm_curves(_pairs[0][1] if _pairs else None), label="Training losses (log scale)",
+                          show_label=False, interactive=False, elem_id="srm-curves")
     with gr.Tab("Train", id="train"):
         data_note = gr.Markdown(training_data_note())
         with gr.Row():
             with gr.Column():
-                painting = gr.Image(sources=["upload", "clipboard"], type="filepath", label="Painting")
+                painting = gr.Image(sources=["upload", "clipboard"], type="filepath", label="Painting",
+                                    elem_id="painting")
                 shipped = gr.Dropdown([(e.caption, e.name) for e in _catalogue.gallery() if e.painting is not None],
                                       label="…or one of the shipped paintings")
                 title = gr.Textbox(label="Title", placeholder="from the file name")
@@ -295,8 +297,10 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
                     cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
         status_html = gr.HTML(elem_id="train-status")
         with gr.Row():
-            live_curves = gr.LinePlot(x="step", y="loss", color="series", title="Training losses", height=320)
-            preview = gr.Image(label="Latest preview (held-out photo above, stylised below)", interactive=False)
+            preview = gr.Image(label="Latest preview (held-out photo, stylised below)", interactive=False,
+                               elem_id="train-preview", scale=1)
+            live_curves = gr.Image(label="Training losses (log scale)", show_label=False, interactive=False,
+                                   elem_id="train-curves", scale=3)
         timer = gr.Timer(1.5, active=False)
 
     gallery.select(pick_from_gallery, [gallery_names], [style], api_visibility="private")

@@ -5,6 +5,7 @@ photo with its timing, and a manager that runs one training job at a time in a t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import shutil
 import tempfile
@@ -24,7 +25,8 @@ from .images import ImageError, open_image, resize_longest, save_image_atomic
 from .modelfile import (MODEL_SUFFIX, ModelFileError, load_model, read_header, save_model, style_dirs,
                         user_models_dir)
 from .network import VARIANTS
-from .runlog import METRICS_FILE, PREVIEWS_DIR, read_csv
+from .plots import plot_comparison
+from .runlog import METRICS_FILE, PREVIEWS_DIR
 from .stylize import stylize
 from .training import TrainingConfig, TrainingError, train
 
@@ -33,9 +35,7 @@ APP_MAX_PIXELS = 50_000_000
 MAX_OUTPUT_SIZE = 4096
 """Largest output (longest side, pixels) the app offers."""
 LOSS_SERIES = ("content", "style", "total")
-"""The loss terms the app plots."""
-PLOT_POINTS = 400
-"""At most this many points per plotted loss series (longer runs are thinned evenly)."""
+"""The loss terms the training status line shows."""
 
 
 def default_output_size(device: torch.device) -> int:
@@ -163,23 +163,21 @@ def load_catalogue(folders: Sequence[Path] | None = None) -> Catalogue:
     return Catalogue(styles, problems)
 
 
-def thin(rows: list[dict[str, float]], points: int = PLOT_POINTS) -> list[dict[str, float]]:
-    """At most ``points`` rows, evenly spaced, always keeping the last one."""
-    if len(rows) <= points:
-        return rows
-    stride = len(rows) / points
-    return [rows[int(index * stride)] for index in range(points - 1)] + [rows[-1]]
-
-
-def loss_table(runs: Sequence[tuple[str, Path]]) -> list[dict[str, Any]]:
-    """Long-format loss curves for a line plot: one ``{"step", "loss", "series"}`` row per
-    step (thinned) and term of :data:`LOSS_SERIES`, from each ``(label, run folder)``."""
-    table = []
-    for label, run_dir in runs:
-        for row in thin(read_csv(run_dir / METRICS_FILE)):
-            table += [{"step": row["step"], "loss": row[term], "series": f"{label} · {term}"}
-                      for term in LOSS_SERIES]
-    return table
+def plot_runs(runs: Sequence[tuple[str, Path | None]], out_dir: Path) -> Path | None:
+    """Content, style and total loss curves of ``(label, run folder)`` runs side by side
+    (:func:`~styletransfer.plots.plot_comparison`), as a PNG in ``out_dir``; None when no run
+    has logged a step yet. The PNG is named after the runs' metrics files and their current
+    sizes and times, so an unchanged plot is drawn once and then reused."""
+    logged = [(label, run_dir) for label, run_dir in runs
+              if run_dir is not None and (run_dir / METRICS_FILE).is_file()]
+    if not logged:
+        return None
+    key = "|".join(f"{label}:{run_dir.resolve()}:{(run_dir / METRICS_FILE).stat().st_mtime_ns}:"
+                   f"{(run_dir / METRICS_FILE).stat().st_size}" for label, run_dir in logged)
+    out_png = out_dir / f"curves-{hashlib.sha1(key.encode()).hexdigest()[:16]}.png"
+    if not out_png.is_file():
+        plot_comparison([run_dir for _, run_dir in logged], out_png, [label for label, _ in logged])
+    return out_png
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from PIL import Image
 from fixtures_images import gradient, png_header_only, write_truncated_jpeg
 from styletransfer.modelfile import save_model
 from styletransfer.network import TransformerNet
-from styletransfer.webapp import (TrainingBusyError, TrainingManager, TrainingRequest, load_catalogue, loss_table,
-                                  slug, thin)
+from styletransfer.webapp import (TrainingBusyError, TrainingManager, TrainingRequest, load_catalogue, plot_runs,
+                                  slug)
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = REPO / "examples" / "cat.jpg"
@@ -202,10 +202,8 @@ def test_srm_comparison_and_curves(client: gradio_client.Client) -> None:
     assert [item["caption"].split(" (")[0] for item in ours] == ["Test Wave — with SRM", "Test Wave — without SRM"]
     with_srm, without = (Image.open(item["image"]).convert("RGB") for item in ours)
     assert with_srm.size == without.size == (128, 96) and with_srm.tobytes() != without.tobytes()
-    curves = client.predict("testwave", api_name="/srm_curves")
-    series = {row[2] for row in curves["data"]}
-    assert series == {f"{model} · {term}" for model in ("with SRM", "without SRM")
-                      for term in ("content", "style", "total")}
+    curves = Image.open(client.predict("testwave", api_name="/srm_curves"))
+    assert curves.width > 2 * curves.height  # content, style and total side by side
 
 
 def wait_for_training(client: gradio_client.Client, done: str, timeout: float = 300) -> str:
@@ -266,12 +264,15 @@ def test_catalogue_reads_headers_pairs_twins_and_skips_broken_files(tmp_path: Pa
     assert load_catalogue([tmp_path / "missing"]).styles == []
 
 
-def test_loss_table_and_helpers(tmp_path: Path) -> None:
-    models = make_styles(tmp_path / "models")
-    table = loss_table([("a", models / "runs" / "testwave")])
-    assert len(table) == 30 and table[0] == {"step": 1, "loss": 9.0, "series": "a · content"}
-    rows = [{"step": step} for step in range(1000)]
-    assert len(thin(rows, 100)) == 100 and thin(rows, 100)[-1] == {"step": 999}
+def test_curves_are_drawn_once_per_change_and_names_are_slugs(tmp_path: Path) -> None:
+    runs = make_styles(tmp_path / "models") / "runs"
+    pair = [("with SRM", runs / "testwave"), ("without SRM", runs / "testwave_bn"), ("none", None)]
+    png = plot_runs(pair, tmp_path)
+    assert png is not None and png.is_file() and plot_runs(pair, tmp_path) == png
+    with open(runs / "testwave" / "metrics.csv", "a") as metrics:
+        metrics.write("11,0,0.5,4,1,5.5,0.001,4,11\n")
+    assert plot_runs(pair, tmp_path) != png
+    assert plot_runs([("empty", tmp_path / "nothing")], tmp_path) is None
     assert slug("La Nuit étoilée (1889)!") == "la_nuit_toil_e_1889" and slug("???") == "style"
 
 
@@ -298,5 +299,5 @@ def test_training_manager_refuses_a_second_job_and_bad_requests(tmp_path: Path,
     assert manager.wait(timeout=300)
     status = manager.status()
     assert status.state == "finished" and status.models == ["my_style_2"], status.message
-    assert status.latest_preview() is not None
+    assert status.latest_preview() is not None and plot_runs(status.runs, tmp_path) is not None
     assert load_catalogue([tmp_path / "home" / "models"]).get("my_style_2").title == "My Style"
