@@ -3,7 +3,7 @@
 The public API::
 
     from styletransfer import TransformerNet, create_attention, PerceptualLoss
-    from styletransfer import save_model, load_model, fold_attention
+    from styletransfer import save_model, load_model, fold_attention, stylize
 """
 __version__ = "0.1.0"
 
@@ -12,6 +12,7 @@ from .device import pick_device, pick_precision
 from .loss import LossTerms, PerceptualLoss, gram_matrix, total_variation
 from .modelfile import ModelFileError, list_model_names, load_model, read_header, save_model
 from .network import VARIANTS, NetworkConfig, TransformerNet, count_parameters
+from .stylize import stylize
 from .vgg import VGGFeatures
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "LossTerms", "PerceptualLoss", "gram_matrix", "total_variation",
     "ModelFileError", "list_model_names", "load_model", "read_header", "save_model",
     "VARIANTS", "NetworkConfig", "TransformerNet", "count_parameters",
+    "stylize",
     "VGGFeatures",
 ]
