@@ -221,8 +221,8 @@ def poll_training():
 
 
 def training_data_note() -> str:
-    photos = sum(1 for path in JOBS.images_dir.rglob("*") if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    return (f"Training photos: `{JOBS.images_dir}` ({photos} image files). New models are saved in "
+    return (f"Training photos: `{JOBS.images_dir}` (`--train-images DIR` or ${TRAIN_IMAGES_ENV} to change). "
+            f"New models are saved in "
             f"`{JOBS.models_dir}`. One job runs at a time; cancelling keeps the last checkpoint.")
 
 
@@ -319,12 +319,16 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
     demo.load(refresh_styles, None, style_outputs, api_visibility="private")
     demo.load(training_data_note, None, [data_note], api_visibility="private")
 
+# One stylisation at a time per endpoint (each already uses every core or the whole GPU); up to
+# 64 requests wait their turn in the queue.
+demo.queue(default_concurrency_limit=1, max_size=64)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The styletransfer web app.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--share", type=lambda text: text.lower() in ("1", "true", "yes"), default=False,
+    parser.add_argument("--share", type=str.lower, choices=("true", "false"), default="false",
                         help="true: also open a public gradio.live link (needs the internet)")
     parser.add_argument("--train-images", type=Path, default=None,
                         help=f"folder of training photos for the Train tab (default: ${TRAIN_IMAGES_ENV}, "
@@ -338,7 +342,7 @@ if __name__ == "__main__":
         if not args.train_images.is_dir():
             raise SystemExit(f"--train-images {args.train_images}: not a folder")
         JOBS.images_dir = args.train_images
-    demo.queue(default_concurrency_limit=1, max_size=64).launch(
-        server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Default(),
+    demo.launch(
+        server_name=args.host, server_port=args.port, share=args.share == "true", theme=gr.themes.Default(),
         max_file_size="100mb", allowed_paths=[str(REPO / "styles"), str(JOBS.models_dir), str(EXAMPLES_DIR)],
         footer_links=["api", "settings"])

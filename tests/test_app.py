@@ -185,6 +185,10 @@ def test_bad_model_file_and_missing_inputs_are_clear_errors(client: gradio_clien
         stylize(client, style=None)
     with pytest.raises(AppError, match="no style named 'nope'"):
         stylize(client, style="nope")
+    with pytest.raises(AppError, match="the output size must be between 16 and 4096 px, not 99999"):
+        stylize(client, size=99999)
+    with pytest.raises(AppError, match="strength must be between 0 and 1"):
+        stylize(client, strength=2.0)
     # The server is still up and serving after all of that.
     assert stylize(client)[1].size == (128, 96)
 
