@@ -224,7 +224,10 @@ def open_upload(path: str | Path, shown_name: str | None = None) -> Image.Image:
     try:
         return open_image(path, max_pixels=APP_MAX_PIXELS)
     except ImageError as error:
-        raise ImageError(shown_name, error.problem) from None
+        problem = error.problem
+        if "over the limit of" in problem:  # drop the hint about --max-pixels: the app has no such option
+            problem = f"{problem.split(';')[0]}; please upload a smaller image"
+        raise ImageError(shown_name, problem) from None
 
 
 def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[str, Any]:
