@@ -16,7 +16,6 @@ writes the run folder.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import signal
 import threading
@@ -326,7 +325,7 @@ class Trainer:
         recent: deque[dict[str, float]] = deque(maxlen=20)
         requested = threading.Event()
         stopped = False
-        with stop_on_signals(requested):
+        with stop_on_signals(requested), self._logs_closed_at_exit():
             while self.step < total and not stopped:
                 epoch, position = divmod(self.step, self.steps_per_epoch)
                 tick = time.perf_counter()
@@ -358,6 +357,15 @@ class Trainer:
                     tick = time.perf_counter()
         return self._finish(completed=not stopped)
 
+    @contextlib.contextmanager
+    def _logs_closed_at_exit(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            if self.context.is_main:
+                self.metrics.close()
+                self.val_log.close()
+
     def _note_skipped(self, skipped: list[tuple[str, str]]) -> None:
         known = {path for path, _ in self.skipped}
         self.skipped += [entry for entry in skipped if entry[0] not in known]
@@ -369,8 +377,6 @@ class Trainer:
         images_per_second = self.step * self.config.batch_size / self.wall_time if self.wall_time else 0.0
         model_path = self.run_dir / MODEL_FILE if completed else None
         if self.context.is_main:
-            self.metrics.close()
-            self.val_log.close()
             if model_path is not None:
                 save_model(self.net, model_path, name=self.config.name, title=self.config.title or self.config.name,
                            artist=self.config.artist, year=self.config.year, licence=self.config.licence,
