@@ -104,7 +104,7 @@ class _ProgressBar:
         if self.bar is None or update.run != self.run:
             self.close()
             self.run = update.run
-            self.bar = tqdm(total=update.total_steps, initial=update.step - 1, desc=update.run, unit="step",
+            self.bar = tqdm(total=update.total_steps, initial=update.step, desc=update.run, unit="step",
                             dynamic_ncols=True)
         self.bar.update(update.step - self.bar.n)
         losses = update.losses
@@ -161,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _add_training_options(parser)
         parser.add_argument("--norm", default="batch", choices=(*NORM_NAMES, *_ABBREVIATIONS))
         parser.add_argument("--attention", default="srm", choices=ATTENTION_NAMES)
-        parser.add_argument("--resume", metavar="runs/NAME", help="continue a stopped run (--steps extends it)")
+        parser.add_argument("--resume", metavar="runs/NAME",
+                            help="continue a stopped run with its stored options (only --steps may change it)")
         args = parser.parse_args(argv)
         if args.resume:
             result = resume_training(args.resume, steps=args.steps, progress=progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import signal
 import threading
 import time
@@ -337,6 +338,12 @@ class Trainer:
                     agreed = mean_over_processes(torch.cat([losses, losses.new_tensor([float(stop)])]),
                                                  self.context).tolist()
                     self.step += 1
+                    # fp16 steps with overflowing gradients are skipped by the GradScaler; any other
+                    # non-finite loss has reached the weights: stop before it reaches a checkpoint.
+                    if self.dtype != torch.float16 and not all(map(math.isfinite, agreed[:3])):
+                        raise TrainingError(f"{self.run_dir}: training diverged at step {self.step} (content, "
+                                            f"style, tv losses {agreed[:3]}); its last checkpoint is from before "
+                                            "that: lower the learning rate or the loss weights and start again")
                     elapsed = time.perf_counter() - tick
                     self.wall_time += elapsed
                     content, style, tv = agreed[:3]

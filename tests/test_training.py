@@ -281,6 +281,15 @@ def test_bad_options_fail_with_one_clear_line(photos, style, tmp_path, change, m
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
+def test_divergence_stops_before_the_checkpoint_is_spoilt(photos, style, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="training diverged at step 1"):
+        train(tiny(style, out, images=str(photos), style_weight=float("inf")))
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    assert checkpoint["step"] == 0
+    assert all(value.isfinite().all() for value in checkpoint["model"].values() if value.is_floating_point())
+
+
 def test_no_usable_images(style, tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
