@@ -83,8 +83,3 @@ def mean_over_processes(values: torch.Tensor, context: DistributedContext) -> to
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values / context.world_size
 
-
-def barrier(context: DistributedContext) -> None:
-    """Wait for every process (no-op when alone)."""
-    if context.enabled:
-        dist.barrier()
