@@ -82,4 +82,3 @@ def mean_over_processes(values: torch.Tensor, context: DistributedContext) -> to
     values = values.clone()
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values / context.world_size
-
