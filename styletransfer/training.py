@@ -47,9 +47,14 @@ __all__ = ["DEFAULT_CONTENT_WEIGHT", "DEFAULT_STYLE_WEIGHT", "DEFAULT_TV_WEIGHT"
            "ProgressUpdate", "RunResult", "TrainingConfig", "TrainingError", "compare", "read_run_config",
            "resume_training", "train"]
 
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 10.0
-DEFAULT_TV_WEIGHT = 10.0
+# Tuned on VGG19 Caffe-range features (0–255 inputs) by looking at stylised unseen photos: with
+# content 1 / style 1 (and the well-known example's weights rescaled to this range, content 30 /
+# style 900) the style texture wipes out the content within a few hundred steps; content 10 /
+# style 1 keeps the scene readable. The TV term, on RGB 0–1 pixels, is ~1 % of the total and
+# damps the checkerboard that the strided convolutions otherwise leave.
+DEFAULT_CONTENT_WEIGHT = 10.0
+DEFAULT_STYLE_WEIGHT = 1.0
+DEFAULT_TV_WEIGHT = 5e5
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
