@@ -1,4 +1,4 @@
-"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs``.
+"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs | contact-sheet``.
 
 A thin shell over the library: it parses arguments, finds input files, prints progress and
 turns expected errors into one line and an exit code:
@@ -28,6 +28,7 @@ from typing import TypeVar
 import torch
 from tqdm import tqdm
 
+from .contact_sheet import make_contact_sheet
 from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device
 from .images import DEFAULT_MAX_PIXELS, ImageError, open_image, save_image_atomic
 from .modelfile import ModelFileError, list_model_names, read_header, resolve_model_path, style_dirs
@@ -203,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="plot file; a .md and a .csv table go beside it (default: %(default)s)")
     compare.add_argument("--labels", nargs="+", help="one label per run (default: the folder names)")
     compare.set_defaults(handler=run_compare)
+
+    sheet = commands.add_parser("contact-sheet", help="the same photos through several styles, in one image")
+    sheet.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (one column each)")
+    sheet.add_argument("--styles", required=True, help="comma list of style names or model files (one row each)")
+    sheet.add_argument("-o", "--output", type=Path, required=True, help="the PNG/JPEG to write")
+    sheet.add_argument("--size", type=_positive_int, default=512, metavar="PX",
+                       help="longest side at which each photo is stylised (default: %(default)s)")
+    sheet.add_argument("--cell", type=_positive_int, default=256, metavar="PX",
+                       help="side of a cell in the sheet (default: %(default)s)")
+    sheet.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    sheet.set_defaults(handler=run_contact_sheet)
     return parser
 
 
@@ -294,6 +306,16 @@ def run_compare(args: argparse.Namespace) -> int:
     table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
     write_comparison_table(args.runs, table_md, table_csv, labels=args.labels)
     print(f"wrote {args.output}, {table_md}, {table_csv}")
+    return EXIT_OK
+
+
+def run_contact_sheet(args: argparse.Namespace) -> int:
+    styles = [style for style in args.styles.split(",") if style]
+    with tqdm(total=len(styles) * len(args.photos), desc="contact sheet", unit="image") as bar:
+        sheet = make_contact_sheet(styles, args.photos, size=args.size, cell=args.cell,
+                                   device=pick_device(args.device), on_cell=bar.update)
+    save_image_atomic(sheet, args.output)
+    print(f"wrote {args.output}")
     return EXIT_OK
 
 

@@ -237,3 +237,24 @@ def test_compare_runs_writes_plot_and_tables(tmp_path: Path, capsys: pytest.Capt
     assert "nope: no such run folder" in capsys.readouterr().err
     assert main(["compare-runs", *map(str, runs), "-o", str(out), "--labels", "one"]) == 2
     assert "1 labels for 2 runs" in capsys.readouterr().err
+
+
+def test_contact_sheet_has_a_row_per_style_plus_the_photos(tmp_path: Path, model_file: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    photos = []
+    for index in range(3):
+        photo = tmp_path / f"p{index}.png"
+        gradient((40 + 10 * index, 30)).save(photo)
+        photos.append(str(photo))
+    out = tmp_path / "sheet.png"
+    assert main(["contact-sheet", *photos, "--styles", f"{model_file},{model_file}", "-o", str(out),
+                 "--size", "48", "--cell", "32"]) == 0
+    sheet = Image.open(out)
+    assert sheet.size == (170 + 3 * 32, 3 * 32)
+    original_cell = sheet.crop((170, 0, 170 + 32, 32))
+    styled_cell = sheet.crop((170, 32, 170 + 32, 64))
+    assert original_cell.tobytes() != styled_cell.tobytes()
+    assert main(["contact-sheet", str(tmp_path / "missing.jpg"), "--styles", str(model_file),
+                 "-o", str(tmp_path / "x.png")]) == 2
+    assert "missing.jpg" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
