@@ -175,6 +175,24 @@ def stop_on_signals(requested: threading.Event) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler, images: torch.Tensor, *, device: torch.device,
+                  dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
+    """One optimiser step of ``model`` on a (B, 3, S, S) RGB 0..1 batch, as :class:`Trainer`
+    does it (autocast in ``dtype``, gradient scaling for fp16, channels-last input when asked);
+    returns the (3,) float32 content, style and tv losses. Also what the benchmarks time."""
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with autocast(device, dtype):
+        terms = loss_fn(model(images), images)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(terms.total).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return torch.stack([terms.content, terms.style, terms.tv]).detach().float()
+
+
 class Trainer:
     """One training run in this process: the model, optimiser, loop and run folder files.
 
@@ -268,16 +286,8 @@ class Trainer:
     def _train_step(self, images: torch.Tensor) -> torch.Tensor:
         """One optimiser step on a (B, 3, S, S) RGB 0..1 batch; returns its (3,) content,
         style and tv losses."""
-        images = images.to(self.device, non_blocking=True)
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.dtype):
-            terms = self.loss_fn(self.model(images), images)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.total).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return torch.stack([terms.content, terms.style, terms.tv]).detach().float()
+        return training_step(self.model, self.loss_fn, self.optimizer, self.scaler, images,
+                             device=self.device, dtype=self.dtype, channels_last=self.channels_last)
 
     @torch.no_grad()
     def _stylise(self, images: torch.Tensor) -> torch.Tensor:
