@@ -1,4 +1,5 @@
-"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs | contact-sheet``.
+"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs | contact-sheet |
+publish``.
 
 A thin shell over the library: it parses arguments, finds input files, prints progress and
 turns expected errors into one line and an exit code:
@@ -31,8 +32,12 @@ from tqdm import tqdm
 from .contact_sheet import make_contact_sheet
 from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device
 from .images import DEFAULT_MAX_PIXELS, ImageError, open_image, save_image_atomic
-from .modelfile import ModelFileError, list_model_names, read_header, resolve_model_path, style_dirs
+from .modelfile import (REPO_STYLES_DIR, ModelFileError, list_model_names, read_header, resolve_model_path,
+                        style_dirs)
+from .publish import publish_model
+from .runlog import MODEL_FILE
 from .stylize import export_onnx, prepare_model, stylize
+from .training import read_run_config
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 """File types picked up from folders (files named explicitly are tried whatever their name)."""
@@ -215,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="side of a cell in the sheet (default: %(default)s)")
     sheet.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     sheet.set_defaults(handler=run_contact_sheet)
+
+    publish = commands.add_parser("publish", help="copy a finished training run into a style folder")
+    publish.add_argument("run", type=Path, metavar="RUN_DIR", help="a finished run folder (with model.safetensors)")
+    publish.add_argument("--name", required=True, help="the style's name (its file name in the folder)")
+    publish.add_argument("--twin", help="the name of its no-SRM (or SRM) twin, for the app's SRM tab")
+    publish.add_argument("-o", "--output", type=Path, default=REPO_STYLES_DIR, metavar="FOLDER",
+                         help="style folder (default: the shipped styles/)")
+    publish.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
+    publish.set_defaults(handler=run_publish)
     return parser
 
 
@@ -316,6 +330,17 @@ def run_contact_sheet(args: argparse.Namespace) -> int:
                                    device=pick_device(args.device), on_cell=bar.update)
     save_image_atomic(sheet, args.output)
     print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    model = args.run / MODEL_FILE
+    if not model.is_file():
+        raise FileNotFoundError(f"{args.run}: no {MODEL_FILE}; is the run finished?")
+    painting = read_run_config(args.run).style
+    path = publish_model(model, args.output, args.name, painting=painting, twin=args.twin, run_dir=args.run,
+                         dtype=torch.float16 if args.fp16 else None)
+    print(f"wrote {path}")
     return EXIT_OK
 
 

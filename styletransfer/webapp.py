@@ -22,10 +22,10 @@ from PIL import Image
 
 from .device import PRECISIONS, pick_precision
 from .images import ImageError, open_image, resize_longest, save_image_atomic
-from .modelfile import (MODEL_SUFFIX, ModelFileError, load_model, read_header, save_model, style_dirs,
-                        user_models_dir)
+from .modelfile import MODEL_SUFFIX, ModelFileError, read_header, style_dirs, user_models_dir
 from .network import VARIANTS
 from .plots import plot_comparison
+from .publish import publish_model, variant_name
 from .runlog import METRICS_FILE, PREVIEWS_DIR
 from .stylize import stylize
 from .training import TrainingConfig, TrainingError, train
@@ -83,10 +83,6 @@ class StyleEntry:
         return self.variant == "bn" and self.twin is not None
 
 
-def _variant_of(norm: str, attention: str) -> str:
-    return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
-
-
 def _find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
     candidates = [folder / f"{name}.jpg", folder / f"{name}.png"]
     if metadata.get("style_image"):
@@ -111,7 +107,7 @@ def read_style(path: Path) -> StyleEntry:
         title=str(metadata.get("title") or name.replace("_", " ").title()),
         artist=str(metadata.get("artist") or ""),
         year=str(metadata.get("year") or ""),
-        variant=str(metadata.get("variant") or _variant_of(config.norm, config.attention)),
+        variant=str(metadata.get("variant") or variant_name(config.norm, config.attention)),
         twin=metadata.get("twin"),
         painting=_find_painting(path.parent, name, metadata),
         run_dir=run_dir if (run_dir / METRICS_FILE).is_file() else None,
@@ -458,18 +454,12 @@ class TrainingManager:
                                                "pick it in the Stylize tab")
 
     def _save(self, model_path: Path, model_name: str, variant: str, request: TrainingRequest, name: str) -> None:
-        """Copy a finished model into the models folder with the app's metadata and the painting."""
-        net = load_model(model_path)
-        metadata = {key: value for key, value in net.metadata.items() if key not in ("name", "path")}
+        """Publish a finished model into the models folder with the painting (its run folder
+        is already there, in ``runs/``)."""
         twin = None
         if len(request.variants) > 1:
             twin = self._model_name(name, "bn" if variant == "bn+srm" else "bn+srm", request.variants)
-        painting = self.models_dir / f"{model_name}{request.painting.suffix.lower() or '.jpg'}"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(request.painting, painting)
-        metadata.update(name=model_name, variant=variant, style_image=painting.name,
-                        **({"twin": twin} if twin else {}))
-        save_model(net, self.models_dir / f"{model_name}{MODEL_SUFFIX}", **metadata)
+        publish_model(model_path, self.models_dir, model_name, painting=request.painting, twin=twin)
         with self._lock:
             self._status.models.append(model_name)
 

@@ -1,0 +1,59 @@
+"""Publishing a trained model into a style folder (``styles/`` or the user models folder).
+
+A published style is ``<folder>/<name>.safetensors`` (the model, with ``name``, ``variant``,
+``style_image`` and, for an SRM model and its no-SRM twin, ``twin`` in its metadata), the
+painting beside it as ``<folder>/<name>.<ext>``, and, when the run folder is given, the run's
+``metrics.csv``, ``val.csv`` and ``curves.png`` in ``<folder>/runs/<name>/`` for the app's
+curves.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .modelfile import MODEL_SUFFIX, load_model, save_model
+from .network import VARIANTS
+
+RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
+
+
+def variant_name(norm: str, attention: str) -> str:
+    """The short variant name (``bn``, ``bn+srm``, ...) of a norm/attention pair."""
+    return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
+
+
+def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name: str, *,
+                  painting: str | os.PathLike, twin: str | None = None,
+                  run_dir: str | os.PathLike | None = None, dtype: torch.dtype | None = None) -> Path:
+    """Copy a trained model file into ``folder`` as style ``name`` (see the module docs).
+
+    Args:
+        model_path: the trained model file (e.g. a run's ``model.safetensors``).
+        painting: the style image, copied beside the model as ``<name><suffix>``.
+        twin: the name of this model's twin (its no-SRM or SRM counterpart), if any.
+        run_dir: a training run folder whose logs and curves are copied along.
+        dtype: store the weights in this dtype (``torch.float16`` halves the file).
+
+    Returns the published model file's path.
+    """
+    folder, painting = Path(folder), Path(painting)
+    net = load_model(model_path)
+    metadata = {key: value for key, value in net.metadata.items() if key != "path"}
+    painting_copy = folder / f"{name}{painting.suffix.lower() or '.jpg'}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if painting.resolve() != painting_copy.resolve():
+        shutil.copyfile(painting, painting_copy)
+    metadata.update(name=name, variant=variant_name(net.config.norm, net.config.attention),
+                    style_image=painting_copy.name)
+    if twin:
+        metadata["twin"] = twin
+    if run_dir is not None:
+        logs = folder / "runs" / name
+        logs.mkdir(parents=True, exist_ok=True)
+        for file_name in RUN_FILES:
+            if (Path(run_dir) / file_name).is_file():
+                shutil.copyfile(Path(run_dir) / file_name, logs / file_name)
+    return save_model(net, folder / f"{name}{MODEL_SUFFIX}", dtype=dtype, **metadata)

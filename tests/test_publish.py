@@ -1,0 +1,52 @@
+"""Publishing finished runs as styles: model + painting + run logs, twins paired for the app."""
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from styletransfer import TransformerNet, load_model, save_model
+from styletransfer.cli import main
+from styletransfer.runlog import write_json
+from styletransfer.training import TrainingConfig
+from styletransfer.webapp import load_catalogue
+
+
+def fake_run(folder: Path, painting: Path, norm: str, attention: str) -> Path:
+    """A finished run folder as the trainer leaves it (config, logs, model)."""
+    folder.mkdir(parents=True)
+    write_json(folder / "config.json", TrainingConfig(style=str(painting), out_dir=str(folder), images="photos",
+                                                      norm=norm, attention=attention, steps=2).to_dict())
+    (folder / "metrics.csv").write_text("step,epoch,content,style,tv,total,lr,images_per_s,wall_time\n"
+                                        "1,0,3,2,1,6,0.001,1,1\n2,0,2,1,1,4,0.001,1,2\n")
+    torch.manual_seed(0)
+    save_model(TransformerNet(norm=norm, attention=attention).eval(), folder / "model.safetensors",
+               title="Tiny Waves", artist="Nobody", year=1901, licence="CC0-1.0", steps=2)
+    return folder
+
+
+def test_publish_a_pair_of_twins(tmp_path: Path, capsys) -> None:
+    painting = tmp_path / "Waves.JPG"
+    Image.new("RGB", (40, 30), "navy").save(painting, "JPEG")
+    srm = fake_run(tmp_path / "runs" / "srm", painting, "batch", "srm")
+    plain = fake_run(tmp_path / "runs" / "bn", painting, "batch", "none")
+    styles = tmp_path / "styles"
+    assert main(["publish", str(srm), "--name", "waves", "--twin", "waves_bn", "-o", str(styles), "--fp16"]) == 0
+    assert main(["publish", str(plain), "--name", "waves_bn", "--twin", "waves", "-o", str(styles)]) == 0
+    assert sorted(p.name for p in styles.iterdir()) == ["runs", "waves.jpg", "waves.safetensors",
+                                                         "waves_bn.jpg", "waves_bn.safetensors"]
+    assert (styles / "runs" / "waves" / "metrics.csv").read_text() == (srm / "metrics.csv").read_text()
+    model = load_model(styles / "waves.safetensors")
+    assert model.metadata["variant"] == "bn+srm" and model.metadata["twin"] == "waves_bn"
+    assert model.metadata["style_image"] == "waves.jpg" and model.metadata["title"] == "Tiny Waves"
+    assert (styles / "waves.safetensors").stat().st_size < 0.6 * (styles / "waves_bn.safetensors").stat().st_size
+    catalogue = load_catalogue([styles])
+    [(with_srm, without)] = catalogue.srm_pairs()
+    assert (with_srm.name, without.name) == ("waves", "waves_bn")
+    assert [style.name for style in catalogue.gallery()] == ["waves"]
+    assert with_srm.run_dir == styles / "runs" / "waves"
+
+
+def test_publishing_an_unfinished_run_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run").mkdir()
+    assert main(["publish", str(tmp_path / "run"), "--name", "x", "-o", str(tmp_path / "styles")]) == 2
+    assert "no model.safetensors; is the run finished?" in capsys.readouterr().err
