@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (one column each)")
     sheet.add_argument("--styles", required=True, help="comma list of style names or model files (one row each)")
     sheet.add_argument("-o", "--output", type=Path, required=True, help="the PNG/JPEG to write")
-    sheet.add_argument("--size", type=_positive_int, default=512, metavar="PX",
-                       help="longest side at which each photo is stylised (default: %(default)s)")
+    sheet.add_argument("--sizes", default="512", metavar="PX[,PX...]",
+                       help="longest sides at which each photo is stylised, one row each (default: %(default)s)")
     sheet.add_argument("--cell", type=_positive_int, default=256, metavar="PX",
                        help="side of a cell in the sheet (default: %(default)s)")
     sheet.add_argument("--device", choices=DEVICE_NAMES, default="auto")
@@ -325,8 +325,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_contact_sheet(args: argparse.Namespace) -> int:
     styles = [style for style in args.styles.split(",") if style]
-    with tqdm(total=len(styles) * len(args.photos), desc="contact sheet", unit="image") as bar:
-        sheet = make_contact_sheet(styles, args.photos, size=args.size, cell=args.cell,
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        raise UsageError(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}") from None
+    with tqdm(total=len(styles) * len(sizes) * len(args.photos), desc="contact sheet", unit="image") as bar:
+        sheet = make_contact_sheet(styles, args.photos, sizes=sizes, cell=args.cell,
                                    device=pick_device(args.device), on_cell=bar.update)
     save_image_atomic(sheet, args.output)
     print(f"wrote {args.output}")

@@ -1,8 +1,10 @@
 """Contact sheets: the same photos through several styles, in one image, for judging by eye.
 
-Row 0 holds the original photos; each further row is one style, labelled with its name. Every
-cell is the photo stylised at ``size`` px (longest side) and then shown at ``cell`` px, so a
-sheet made at 512 and one made at 1024 px can be compared side by side.
+Row 0 holds the original photos; each further row is one style at one size, labelled with its
+name and size. Every cell is the photo stylised at that size (longest side, px) and then shown
+at ``cell`` px, so the same style at 512 and at 1024 px can be compared row against row (the
+strokes of a feed-forward network have a fixed size in pixels, so they look finer on the larger
+image).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import open_image, resize_longest
+from .images import open_image, scale_image
 from .modelfile import resolve_model_path
 from .stylize import stylize
 
@@ -29,34 +31,37 @@ def _fit(image: Image.Image, cell: int) -> Image.Image:
 
 
 def make_contact_sheet(styles: Sequence[str | os.PathLike], photos: Sequence[str | os.PathLike], *,
-                       size: int = 512, cell: int = 256, device: str | None = None,
+                       sizes: Sequence[int] = (512,), cell: int = 256, device: str | None = None,
                        on_cell: Callable[[], None] | None = None) -> Image.Image:
     """Stylise every photo with every style and lay the results out in a grid.
 
     Args:
-        styles: style names or model file paths (one row each).
+        styles: style names or model file paths.
         photos: image files (one column each).
-        size: longest side, in px, at which each photo is stylised.
+        sizes: longest sides, in px, at which each photo is stylised (one row per style and size;
+            smaller photos are scaled up).
         cell: side of a grid cell in the sheet, px.
         on_cell: called after each stylised cell (for progress bars).
 
-    Returns an RGB image of (1 + len(styles)) rows and len(photos) columns plus a label column.
+    Returns an RGB image of (1 + len(styles)·len(sizes)) rows and len(photos) columns plus a
+    label column.
     """
     font = ImageFont.load_default(size=16)
-    originals = [resize_longest(open_image(photo), size) for photo in photos]
-    rows: list[tuple[str, list[Image.Image]]] = [("photo", originals)]
+    photos_opened = [open_image(photo) for photo in photos]
+    rows: list[tuple[str, list[Image.Image]]] = [("photo", photos_opened)]
     for style in styles:
         name = Path(resolve_model_path(style)).stem
-        cells = []
-        for original in originals:
-            cells.append(stylize(style, original, device=device))
-            if on_cell is not None:
-                on_cell()
-        rows.append((name, cells))
+        for size in sizes:
+            cells = []
+            for photo in photos_opened:
+                cells.append(stylize(style, scale_image(photo, size / max(photo.size)), device=device))
+                if on_cell is not None:
+                    on_cell()
+            rows.append((f"{name}\n{size} px", cells))
     sheet = Image.new("RGB", (LABEL_WIDTH + cell * len(photos), cell * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (label, images) in enumerate(rows):
-        draw.text((8, row * cell + cell // 2), label, fill="black", font=font, anchor="lm")
+        draw.multiline_text((8, row * cell + cell // 2), label, fill="black", font=font, anchor="lm")
         for column, image in enumerate(images):
             sheet.paste(_fit(image, cell), (LABEL_WIDTH + column * cell, row * cell))
     return sheet

@@ -248,9 +248,9 @@ def test_contact_sheet_has_a_row_per_style_plus_the_photos(tmp_path: Path, model
         photos.append(str(photo))
     out = tmp_path / "sheet.png"
     assert main(["contact-sheet", *photos, "--styles", f"{model_file},{model_file}", "-o", str(out),
-                 "--size", "48", "--cell", "32"]) == 0
+                 "--sizes", "48,64", "--cell", "32"]) == 0
     sheet = Image.open(out)
-    assert sheet.size == (170 + 3 * 32, 3 * 32)
+    assert sheet.size == (170 + 3 * 32, 5 * 32)  # photos + 2 styles x 2 sizes
     original_cell = sheet.crop((170, 0, 170 + 32, 32))
     styled_cell = sheet.crop((170, 32, 170 + 32, 64))
     assert original_cell.tobytes() != styled_cell.tobytes()
