@@ -4,6 +4,7 @@ photo with its timing, and a manager that runs one training job at a time in a t
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import re
@@ -465,5 +466,7 @@ class TrainingManager:
 
 
 def new_output_dir() -> Path:
-    """A private temporary folder for the app's result files."""
-    return Path(tempfile.mkdtemp(prefix="styletransfer-app-"))
+    """A private temporary folder for the app's result files, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="styletransfer-app-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
