@@ -71,6 +71,7 @@ def speed_table(report, args, device, model_paths, reference) -> None:
     precisions = args.precisions.split(",") if args.precisions else default_precisions(device)
     formats = args.formats.split(",")
     default = precision_name(pick_precision(device))
+    default_format = "channels_last" if device.type in ("cpu", "cuda") else "contiguous"
     rows, results = [], []
     for size in args.sizes:
         image = common.example_image(size, size)
@@ -98,7 +99,7 @@ def speed_table(report, args, device, model_paths, reference) -> None:
                 continue
             precision, fmt = name.split("/")
             ours = timing["median"]
-            is_default = precision == default and fmt == "contiguous"
+            is_default = precision == default and fmt == default_format
             rows.append((size, f"stylize() {precision}", fmt, is_default, ours, megapixels / ours, ref_s,
                          None if ref_s is None else megapixels / ref_s, common.ratio(ref_s, ours)))
             results.append({"size": size, "precision": precision, "format": fmt, "default": is_default,
@@ -110,7 +111,7 @@ def speed_table(report, args, device, model_paths, reference) -> None:
                   "speed-up"], rows,
                  f"Median of {args.repeats} alternating rounds (ref, ours, ref, ours...), the reference in its "
                  f"own process with default settings. 'default' marks what stylize() picks on this device "
-                 f"({default}, contiguous). Images above {int(1024 ** 2 / 1e6 + 0.5)} MP are tiled on the "
+                 f"({default}, {default_format}). Images above {int(1024 ** 2 / 1e6 + 0.5)} MP are tiled on the "
                  f"CPU (default_tile_pixels).")
     at_512 = [r for r in results if r["size"] == 512 and r["default"]]
     if at_512:
@@ -184,12 +185,14 @@ def compile_table(report, args, device, model_path) -> None:
     import time
     size = 64 if args.quick else 512
     dtype = pick_precision(device)
-    net = prepare_model(model_path, device)
-    x = image_to_tensor(common.example_image(size, size)).to(device)
+    net = prepare_model(model_path, device, dtype)  # as stylize() runs it: folded, cast, its memory format
+    x = image_to_tensor(common.example_image(size, size)).to(device, dtype)
+    if not next(net.parameters()).is_contiguous():
+        x = x.contiguous(memory_format=torch.channels_last)
 
     def runner(module):
         def run():
-            with torch.inference_mode(), autocast(device, dtype):
+            with torch.inference_mode():
                 module(x)
         return run
 
@@ -232,11 +235,12 @@ def main(argv=None) -> int:
             path = Path(tmp) / f"untrained_{fmt}.safetensors"
             save_model(net, path, name=f"untrained-{fmt}")
             model_paths[fmt] = path
-            prepared = prepare_model(path, device)  # loaded, folded and cached, as the CLI does
-            if fmt == "channels_last":
-                prepared.to(memory_format=torch.channels_last)  # the cached network itself
-            elif fmt != "contiguous":
+            if fmt not in ("contiguous", "channels_last"):
                 raise SystemExit(f"unknown memory format {fmt}")
+            memory_format = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
+            for dtype in (torch.float32, torch.bfloat16, torch.float16):
+                # loaded, folded and cached as the CLI does; the cached network itself is converted
+                prepare_model(path, device, dtype).to(memory_format=memory_format)
         tables = args.tables.split(",")
         if "speed" in tables:
             reference = common.ReferenceProcess.start(args.reference, args.device)

@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from .contact_sheet import make_contact_sheet
-from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device
+from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision
 from .images import DEFAULT_MAX_PIXELS, ImageError, open_image, save_image_atomic
 from .modelfile import (REPO_STYLES_DIR, ModelFileError, list_model_names, read_header, resolve_model_path,
                         style_dirs)
@@ -243,7 +243,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
     items = share_of_process(collect_inputs(args.inputs, args.recursive), rank, world_size)
-    net = prepare_model(args.style, device)  # ModelFileError → exit 2 before any work
+    net = prepare_model(args.style, device, pick_precision(device, args.precision))  # ModelFileError: exit 2 first
     model_path = net.metadata["path"]
     style_name = net.metadata["name"]
     is_main = rank == 0

@@ -36,15 +36,15 @@ import torch.nn as nn
 from PIL import Image
 
 from .attention import fold_attention
-from .device import autocast, pick_device, pick_precision
+from .device import pick_device, pick_precision
 from .images import image_to_tensor, merge_alpha, resize_longest, scale_image, split_alpha, tensor_to_image
 from .modelfile import load_model, resolve_model_path
-from .network import TransformerNet
+from .network import TransformerNet, fold_batchnorm
 
 BLEND_PIXELS = 32
 """Width in pixels of the zone where two neighbouring tiles cross-fade."""
 
-_MODEL_CACHE_SIZE = 4
+_MODEL_CACHE_SIZE = 8
 
 
 def default_tile_pixels(device: torch.device) -> int:
@@ -154,32 +154,55 @@ def split_axis(length: int, tile: int, context: int, stride: int, blend: int = B
     return segments
 
 
+def _for_inference(net: TransformerNet, device: torch.device, dtype: torch.dtype) -> TransformerNet:
+    """An eval copy with SRM and BatchNorm folded, its weights in ``dtype`` on ``device``, in
+    channels-last layout on the CPU and CUDA (measured faster on the CPU too, see the README)."""
+    prepared = fold_batchnorm(fold_attention(net)).to(device, dtype)
+    if device.type in ("cpu", "cuda"):
+        prepared = prepared.to(memory_format=torch.channels_last)
+    return prepared
+
+
 @functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)
-def _load_prepared(path: str, modified_ns: int, device: torch.device) -> TransformerNet:
-    """A model file loaded onto ``device``, in eval mode with attention folded. Cached by
-    path, modification time and device: a rewritten file is loaded afresh."""
-    return fold_attention(load_model(path, device=device))
+def _load_prepared(path: str, modified_ns: int, device: torch.device, dtype: torch.dtype) -> TransformerNet:
+    """A model file loaded and prepared for inference. Cached by path, modification time,
+    device and dtype: a rewritten file is loaded afresh."""
+    loaded = load_model(path)
+    prepared = _for_inference(loaded, device, dtype)
+    prepared.metadata = loaded.metadata
+    return prepared
 
 
-def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.device) -> TransformerNet:
-    """The network ready for inference on ``device``: eval mode, SRM folded.
+def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.device,
+                  dtype: torch.dtype = torch.float32) -> TransformerNet:
+    """The network ready for inference on ``device`` in ``dtype``: eval mode, SRM and
+    BatchNorm folded into the layers before them, weights cast (no autocast needed).
 
     Args:
-        model: a network (folded afresh on every call: it may still be training, and folding
-            copies 1.7 M weights, a few milliseconds) or a model file path / style name
-            (loaded once and cached).
+        model: a network (prepared afresh on every call: it may still be training, and
+            folding copies 1.7 M weights, a few milliseconds) or a model file path / style name
+            (loaded once and cached, with its ``.metadata``).
 
     Raises:
         ModelFileError: no such model, or an unreadable model file.
     """
     if isinstance(model, nn.Module):
-        return fold_attention(model).to(device)
+        return _for_inference(model, device, dtype)
     path = resolve_model_path(model).resolve()
-    return _load_prepared(str(path), path.stat().st_mtime_ns, device)
+    return _load_prepared(str(path), path.stat().st_mtime_ns, device, dtype)
 
 
-def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, dtype: torch.dtype,
-               tile_pixels: int) -> Image.Image:
+def _forward(net: TransformerNet, image: Image.Image, device: torch.device) -> torch.Tensor:
+    """(1, 3, h, w) float32 RGB 0..1 stylisation of an RGB image by a prepared network; the
+    input takes the network's dtype and memory format."""
+    weight = next(net.parameters())
+    batch = image_to_tensor(image).to(device, weight.dtype)
+    if not weight.is_contiguous():  # channels-last weights
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return net(batch).float()
+
+
+def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int) -> Image.Image:
     """Stylise an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
 
     Each tile is cut from the Pillow image, converted to a (1, 3, h, w) RGB 0..1 tensor, run
@@ -188,8 +211,7 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, dtyp
     """
     width, height = rgb.size
     if width * height <= tile_pixels:
-        with autocast(device, dtype):
-            return tensor_to_image(net(image_to_tensor(rgb).to(device)))
+        return tensor_to_image(_forward(net, rgb, device))
     context = tile_context(net)
     _, stride = receptive_field(net)
     result = Image.new("RGB", rgb.size)
@@ -204,12 +226,11 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, dtyp
         row_weights = row.weights()
         for column in columns:
             crop = rgb.crop((column.crop_start, row.crop_start, column.crop_end, row.crop_end))
-            with autocast(device, dtype):
-                styled = net(image_to_tensor(crop).to(device))
+            styled = _forward(net, crop, device)
             kept = styled[0, :, row.keep_start - row.crop_start: row.keep_end - row.crop_start,
                           column.keep_start - column.crop_start: column.keep_end - column.crop_start]
             weights = row_weights[:, None] * column.weights()[None, :]
-            accumulator[:, :, column.keep_start: column.keep_end] += kept.float().cpu() * weights
+            accumulator[:, :, column.keep_start: column.keep_end] += kept.cpu() * weights
         final_rows = (rows[index + 1].keep_start if index + 1 < len(rows) else row.keep_end) - row.keep_start
         result.paste(tensor_to_image(accumulator[:, :final_rows]), (0, row.keep_start))
         carried = accumulator[:, final_rows:]
@@ -251,7 +272,7 @@ def stylize(
         scale: resize first by this factor (exclusive with ``max_size``).
         device: ``"auto"``/None, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a torch.device.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``; None picks the fastest safe one for the
-            device (:func:`~styletransfer.device.pick_precision`), computed under autocast.
+            device (:func:`~styletransfer.device.pick_precision`); the weights are cast to it.
         tile_pixels: largest area run through the network at once; larger images are tiled
             (see the module docs). None: :func:`default_tile_pixels` for the device.
 
@@ -274,9 +295,9 @@ def stylize(
     rgb, alpha = split_alpha(image)
     if strength == 0.0:
         return merge_alpha(rgb, alpha)
-    net = prepare_model(model, torch_device)
+    net = prepare_model(model, torch_device, dtype)
     with torch.inference_mode():
-        stylized = _run_tiled(net, rgb, torch_device, dtype, tile_pixels or default_tile_pixels(torch_device))
+        stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device))
     if preserve_color:
         stylized = _keep_colours(stylized, rgb)
     if strength < 1.0:

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 
 from styletransfer import SRM, FoldedSRM, SqueezeExcite, TransformerNet, VARIANTS, count_parameters, fold_attention
+from styletransfer.network import fold_batchnorm
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -66,3 +67,25 @@ def test_folded_network_matches_the_trained_one():
     x = torch.rand(2, 3, 40, 40)
     with torch.no_grad():
         assert (folded(x) - net(x)).abs().max().item() < 1e-5
+
+
+@pytest.mark.parametrize("attention", ["none", "srm", "se"])
+def test_batchnorm_folds_into_the_convolutions(attention):
+    torch.manual_seed(0)
+    net = TransformerNet(norm="batch", attention=attention, sampling_attention=True).train()
+    for _ in range(3):  # BN statistics away from (0, 1)
+        net(torch.rand(4, 3, 32, 32) * 2)
+    net.eval()
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+    x = torch.rand(2, 3, 40, 36)
+    with torch.no_grad():
+        assert (folded(x) - net(x)).abs().max().item() < 1e-5
+
+
+def test_folding_batchnorm_leaves_instance_norm_alone():
+    net = TransformerNet(norm="instance", attention="none")
+    folded = fold_batchnorm(net)
+    assert not folded.training
+    assert sum(isinstance(m, nn.InstanceNorm2d) for m in folded.modules()) == 15
