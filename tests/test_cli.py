@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
-from styletransfer import TransformerNet, save_model
+from styletransfer import TransformerNet, modelfile, save_model
 from styletransfer.cli import collect_inputs, main, output_path, process_rank, share_of_process
 from styletransfer.images import open_image
 from styletransfer.stylize import prepare_model
@@ -150,8 +150,9 @@ def test_skip_overwrite_template_format_and_strength_zero(tmp_path: Path, model_
     assert open_image(out / "tiny-good.webp").size == (10, 8)
 
 
-def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path,
+def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(modelfile, "REPO_STYLES_DIR", tmp_path / "no-shipped-styles")  # known styles: only tiny
     (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
     (tmp_path / "broken.safetensors").write_bytes(b"garbage")
     image = str(tmp_path / "good.jpg")
