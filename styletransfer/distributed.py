@@ -61,6 +61,14 @@ def start_distributed(device: torch.device) -> tuple[DistributedContext, torch.d
     return context, device
 
 
+def wait_for_all(context: DistributedContext) -> None:
+    """Block until every process gets here (a no-op in a single process). Called when a run
+    ends normally, so that no process tears down the group while another still uses it
+    (gloo aborts the process that exits early: "terminate called without an active exception")."""
+    if context.enabled:
+        dist.barrier()
+
+
 def stop_distributed(context: DistributedContext) -> None:
     """Leave the process group if :func:`start_distributed` created it."""
     if context.owns_group and dist.is_initialized():

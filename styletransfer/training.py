@@ -35,7 +35,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_files, split_holdout
 from .device import PRECISIONS, pick_device, pick_precision
-from .distributed import start_distributed, stop_distributed
+from .distributed import start_distributed, stop_distributed, wait_for_all
 from .images import ImageError, image_to_tensor, open_image, resize_longest
 from .loss import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .network import VARIANTS, NetworkConfig, TransformerNet
@@ -260,7 +260,9 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         resolved.device = device.type
         resolved.precision = next(name for name, value in PRECISIONS.items() if value == dtype)
         trainer = Trainer(resolved, inputs, net, context, device, dtype, checkpoint)
-        return trainer.run(progress, stop_event)
+        result = trainer.run(progress, stop_event)
+        wait_for_all(context)
+        return result
     finally:
         stop_distributed(context)
 
