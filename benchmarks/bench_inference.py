@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from styletransfer.attention import fold_attention  # noqa: E402
-from styletransfer.device import autocast, pick_device, pick_precision  # noqa: E402
+from styletransfer.device import autocast, pick_device, pick_precision, precision_name  # noqa: E402
 from styletransfer.images import image_to_tensor  # noqa: E402
 from styletransfer.modelfile import save_model  # noqa: E402
 from styletransfer.stylize import prepare_model, stylize  # noqa: E402
@@ -61,10 +61,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def default_precisions(device: torch.device) -> list[str]:
     return ["fp32", "bf16", "fp16"] if device.type == "cuda" else ["fp32", "bf16"]
-
-
-def precision_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def speed_table(report, args, device, model_paths, reference) -> None:

@@ -55,6 +55,11 @@ def cpu_has_fast_bf16() -> bool:
     return False
 
 
+def precision_name(dtype: torch.dtype) -> str:
+    """The name ("fp32", "bf16", "fp16") of a compute dtype."""
+    return next(name for name, value in PRECISIONS.items() if value == dtype)
+
+
 def pick_precision(device: torch.device, name: str | None = None) -> torch.dtype:
     """The compute dtype for ``device``: ``name`` ("fp32", "bf16", "fp16") when given, else the
     fastest safe one (fp16 on CUDA, bf16 on MPS and on CPUs with native bf16, fp32 otherwise)."""

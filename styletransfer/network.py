@@ -33,6 +33,12 @@ VARIANTS: dict[str, tuple[str, str]] = {
 }
 """The paper's comparison variants: short name → (norm, attention)."""
 
+
+def variant_name(norm: str, attention: str) -> str:
+    """The short variant name (``bn``, ``bn+srm``, ...) of a norm/attention pair."""
+    return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
+
+
 _MIN_SIZE = 8
 """Smaller inputs are edge-padded to this size (and the output cropped back)."""
 

@@ -15,14 +15,9 @@ from pathlib import Path
 import torch
 
 from .modelfile import MODEL_SUFFIX, load_model, save_model
-from .network import VARIANTS
+from .network import variant_name
 
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
-
-
-def variant_name(norm: str, attention: str) -> str:
-    """The short variant name (``bn``, ``bn+srm``, ...) of a norm/attention pair."""
-    return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
 
 
 def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name: str, *,

@@ -34,7 +34,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_files, split_holdout
-from .device import PRECISIONS, pick_device, pick_precision
+from .device import PRECISIONS, pick_device, pick_precision, precision_name
 from .distributed import start_distributed, stop_distributed, wait_for_all
 from .images import ImageError, image_to_tensor, open_image, resize_longest
 from .loss import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
@@ -258,7 +258,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 "or se)")
         resolved, inputs = _load_inputs(config)
         resolved.device = device.type
-        resolved.precision = next(name for name, value in PRECISIONS.items() if value == dtype)
+        resolved.precision = precision_name(dtype)
         trainer = Trainer(resolved, inputs, net, context, device, dtype, checkpoint)
         result = trainer.run(progress, stop_event)
         wait_for_all(context)

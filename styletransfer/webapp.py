@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .device import PRECISIONS, pick_precision
+from .device import pick_precision, precision_name
 from .images import ImageError, open_image, resize_longest, save_image_atomic
 from .modelfile import MODEL_SUFFIX, ModelFileError, read_header, style_dirs, user_models_dir
-from .network import VARIANTS
+from .network import VARIANTS, variant_name
 from .plots import plot_comparison
-from .publish import publish_model, variant_name
+from .publish import publish_model
 from .runlog import METRICS_FILE, PREVIEWS_DIR
 from .stylize import stylize
 from .training import TrainingConfig, TrainingError, train
@@ -42,12 +42,6 @@ LOSS_SERIES = ("content", "style", "total")
 def default_output_size(device: torch.device) -> int:
     """An output size (longest side, pixels) that stylises in about a second on ``device``."""
     return 1024 if device.type in ("cuda", "mps") else 512
-
-
-def precision_name(device: torch.device) -> str:
-    """The name ("fp32", "bf16", "fp16") of the precision stylize() picks on ``device``."""
-    dtype = pick_precision(device)
-    return next(name for name, value in PRECISIONS.items() if value == dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +255,7 @@ def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, pre
     png = save_image_atomic(stylized, folder / "stylized.png")
     shown = save_image_atomic(stylized, folder / "stylized.jpg", quality=92)
     original = save_image_atomic(resize_longest(image, max_size), folder / "original.jpg", quality=92)
-    return StylizeResult(original, shown, png, stylized.size, seconds, device, precision_name(device))
+    return StylizeResult(original, shown, png, stylized.size, seconds, device, precision_name(pick_precision(device)))
 
 
 # ---------------------------------------------------------------------------------------------
