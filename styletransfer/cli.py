@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .contact_sheet import make_contact_sheet
 from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision
-from .images import DEFAULT_MAX_PIXELS, ImageError, open_image, save_image_atomic
+from .images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, open_image, save_image_atomic
 from .modelfile import (REPO_STYLES_DIR, ModelFileError, list_model_names, read_header, resolve_model_path,
                         style_dirs)
 from .publish import publish_model
@@ -267,6 +267,9 @@ def run_stylize(args: argparse.Namespace) -> int:
                              precision=args.precision, tile_pixels=args.tile_pixels)
             save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
             done += 1
+        except ImageTooLargeError as error:
+            _error(f"{error}; if you trust this file, raise the limit with --max-pixels")
+            failed += 1
         except ImageError as error:
             _error(str(error))
             failed += 1

@@ -62,16 +62,26 @@ class ImageError(ValueError):
         return type(self), (self.path, self.problem)
 
 
-def _too_large(pillow_message: str, max_pixels: int | None) -> str:
-    """The problem text for an image over the pixel limit, from Pillow's bomb message
-    (which gives the pixel count but not the width and height)."""
+class ImageTooLargeError(ImageError):
+    """An image over the caller's pixel limit. ``.pixels`` is its width x height (None when
+    Pillow did not say) and ``.max_pixels`` the limit, so each front end can add its own hint
+    (a command-line flag, "upload a smaller image")."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, pixels: int | None, max_pixels: int | None):
+        self.pixels = pixels
+        self.max_pixels = max_pixels
+        size = f" has {pixels} pixels ({pixels / 1e6:.1f} megapixels)," if pixels is not None else " is"
+        limit = f"{max_pixels / 1e6:g} megapixels" if max_pixels is not None else "the pixel limit"
+        super().__init__(path, f"image{size} over the limit of {limit}")
+
+    def __reduce__(self) -> tuple[type[ImageTooLargeError], tuple[str | None, int | None, int | None]]:
+        return type(self), (self.path, self.pixels, self.max_pixels)
+
+
+def _pixels_in(pillow_message: str) -> int | None:
+    """The pixel count in Pillow's decompression-bomb message (it gives no width and height)."""
     found = re.search(r"\((\d+) pixels\)", pillow_message)
-    size = f" has {int(found[1])} pixels ({int(found[1]) / 1e6:.1f} megapixels)," if found else " is"
-    limit = f"{max_pixels / 1e6:g} megapixels" if max_pixels is not None else "the pixel limit"
-    return (
-        f"image{size} over the limit of {limit}; if you trust this file, raise the "
-        f"limit with --max-pixels (max_pixels= in Python, None disables it)"
-    )
+    return int(found[1]) if found else None
 
 
 @contextlib.contextmanager
@@ -138,7 +148,7 @@ def open_image(
 
     Raises:
         ImageError: the file is missing, empty, not an image, truncated or corrupt,
-            animated, or larger than ``max_pixels``.
+            animated, or (ImageTooLargeError) larger than ``max_pixels``.
     """
     if max_pixels is not None and max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive number of pixels or None, not {max_pixels!r}")
@@ -160,7 +170,7 @@ def open_image(
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(name, _too_large(str(exc), max_pixels)) from exc
+        raise ImageTooLargeError(name, _pixels_in(str(exc)), max_pixels) from exc
     except FileNotFoundError as exc:
         raise ImageError(name, "file not found") from exc
     except IsADirectoryError as exc:

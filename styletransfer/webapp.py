@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from .device import pick_precision, precision_name
-from .images import ImageError, open_image, resize_longest, save_image_atomic
+from .images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
 from .modelfile import MODEL_SUFFIX, ModelFileError, read_header, style_dirs, user_models_dir
 from .network import VARIANTS, variant_name
 from .plots import plot_comparison
@@ -214,11 +214,10 @@ def open_upload(path: str | Path, shown_name: str | None = None) -> Image.Image:
     user gave the file) instead of the server's temporary path."""
     try:
         return open_image(path, max_pixels=APP_MAX_PIXELS)
+    except ImageTooLargeError as error:
+        raise ImageError(shown_name, f"{error.problem}; please upload a smaller image") from None
     except ImageError as error:
-        problem = error.problem
-        if "over the limit of" in problem:  # drop the hint about --max-pixels: the app has no such option
-            problem = f"{problem.split(';')[0]}; please upload a smaller image"
-        raise ImageError(shown_name, problem) from None
+        raise ImageError(shown_name, error.problem) from None
 
 
 def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[str, Any]:

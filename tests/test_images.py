@@ -13,6 +13,7 @@ from PIL import Image, ImageFile
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
 from styletransfer.images import (
+    DEFAULT_MAX_PIXELS,
     ImageError,
     image_to_tensor,
     merge_alpha,
@@ -149,7 +150,9 @@ def test_huge_header_fails_before_decoding(tmp_path: Path) -> None:
             open_image(tmp_path / "bomb.png")
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'bomb.png'}: ")
-    assert "1600000000 pixels" in message and "--max-pixels" in message
+    assert "1600000000 pixels" in message and "over the limit of 100 megapixels" in message
+    assert (caught.value.pixels, caught.value.max_pixels) == (40000 * 40000, DEFAULT_MAX_PIXELS)
+    assert "--max-pixels" not in message  # the flag is the CLI's hint, not the library's
 
 
 def test_pixel_limit_is_the_callers(tmp_path: Path) -> None:
