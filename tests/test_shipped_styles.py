@@ -48,3 +48,12 @@ def test_shipped_model_stylises_a_photo(name):
     styled = np.asarray(result, dtype=np.float32)
     assert np.abs(styled - original).mean() > 10  # it changed the photo...
     assert styled.std() > 20                       # ...into an image, not a flat colour
+
+
+def test_starter_set_has_four_srm_paintings_and_two_twin_pairs():
+    metadata = {name: load_model(name).metadata for name in SHIPPED}
+    srm = [name for name, meta in metadata.items() if meta["variant"] == "bn+srm"]
+    paintings = {(metadata[name]["title"], metadata[name]["artist"]) for name in srm}
+    assert len(paintings) >= 4, f"BN+SRM styles of only {sorted(paintings)}"
+    paired = [name for name in srm if metadata[name].get("twin") in metadata]
+    assert len(paired) >= 2, f"only {paired} ship with their no-SRM twin"
