@@ -36,7 +36,7 @@ from styletransfer.attention import fold_attention  # noqa: E402
 from styletransfer.device import autocast, pick_device, pick_precision, precision_name  # noqa: E402
 from styletransfer.images import image_to_tensor  # noqa: E402
 from styletransfer.modelfile import save_model  # noqa: E402
-from styletransfer.stylize import prepare_model, stylize  # noqa: E402
+from styletransfer.stylize import inference_memory_format, network_input, prepare_model, stylize  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,7 +67,7 @@ def speed_table(report, args, device, model_paths, reference) -> None:
     precisions = args.precisions.split(",") if args.precisions else default_precisions(device)
     formats = args.formats.split(",")
     default = precision_name(pick_precision(device))
-    default_format = "channels_last" if device.type in ("cpu", "cuda") else "contiguous"
+    default_format = "channels_last" if inference_memory_format(device) == torch.channels_last else "contiguous"
     rows, results = [], []
     for size in args.sizes:
         image = common.example_image(size, size)
@@ -182,9 +182,7 @@ def compile_table(report, args, device, model_path) -> None:
     size = 64 if args.quick else 512
     dtype = pick_precision(device)
     net = prepare_model(model_path, device, dtype)  # as stylize() runs it: folded, cast, its memory format
-    x = image_to_tensor(common.example_image(size, size)).to(device, dtype)
-    if not next(net.parameters()).is_contiguous():
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = network_input(net, image_to_tensor(common.example_image(size, size)), device)
 
     def runner(module):
         def run():

@@ -154,13 +154,17 @@ def split_axis(length: int, tile: int, context: int, stride: int, blend: int = B
     return segments
 
 
+def inference_memory_format(device: torch.device) -> torch.memory_format:
+    """The layout :func:`prepare_model` gives the weights: channels-last on the CPU and CUDA
+    (measured faster on the CPU too, see the README), contiguous elsewhere."""
+    return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+
+
 def _for_inference(net: TransformerNet, device: torch.device, dtype: torch.dtype) -> TransformerNet:
     """An eval copy with SRM and BatchNorm folded, its weights in ``dtype`` on ``device``, in
-    channels-last layout on the CPU and CUDA (measured faster on the CPU too, see the README)."""
+    :func:`inference_memory_format`."""
     prepared = fold_batchnorm(fold_attention(net)).to(device, dtype)
-    if device.type in ("cpu", "cuda"):
-        prepared = prepared.to(memory_format=torch.channels_last)
-    return prepared
+    return prepared.to(memory_format=inference_memory_format(device))
 
 
 @functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)
@@ -192,14 +196,19 @@ def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.
     return _load_prepared(str(path), path.stat().st_mtime_ns, device, dtype)
 
 
-def _forward(net: TransformerNet, image: Image.Image, device: torch.device) -> torch.Tensor:
-    """(1, 3, h, w) float32 RGB 0..1 stylisation of an RGB image by a prepared network; the
-    input takes the network's dtype and memory format."""
+def network_input(net: TransformerNet, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A (N, 3, h, w) RGB 0..1 batch on ``device`` in the dtype and memory format of a
+    prepared network's weights (see :func:`prepare_model`)."""
     weight = next(net.parameters())
-    batch = image_to_tensor(image).to(device, weight.dtype)
+    batch = batch.to(device, weight.dtype)
     if not weight.is_contiguous():  # channels-last weights
         batch = batch.contiguous(memory_format=torch.channels_last)
-    return net(batch).float()
+    return batch
+
+
+def _forward(net: TransformerNet, image: Image.Image, device: torch.device) -> torch.Tensor:
+    """(1, 3, h, w) float32 RGB 0..1 stylisation of an RGB image by a prepared network."""
+    return net(network_input(net, image_to_tensor(image), device)).float()
 
 
 def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int) -> Image.Image:
