@@ -32,7 +32,7 @@ import common  # noqa: E402
 from styletransfer.device import pick_device, pick_precision  # noqa: E402
 from styletransfer.loss import PerceptualLoss  # noqa: E402
 from styletransfer.network import TransformerNet  # noqa: E402
-from styletransfer.trainer import training_step  # noqa: E402
+from styletransfer.trainer import make_grad_scaler, training_step  # noqa: E402
 from styletransfer.training import (DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,  # noqa: E402
                                     TrainingConfig, train)
 
@@ -66,7 +66,7 @@ class OurStep:
         torch.manual_seed(seed)
         self.net = TransformerNet("batch", "srm").to(device, memory_format=memory_format)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.scaler = make_grad_scaler(device, dtype)
         style = common.example_image(size, size, sorted(common.EXAMPLES.glob("*.jpg"))[-1])
         from styletransfer.images import image_to_tensor
         self.loss_fn = PerceptualLoss(image_to_tensor(style), content_weight=DEFAULT_CONTENT_WEIGHT,
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     settings = common.setup_ours(args)
     device = pick_device(args.device)
-    fast = pick_precision(device)
+    fast = pick_precision(device, training=True)
     settings["precision"] = NAMES[fast]
     report = common.Report("bench_training", args, settings)
     step_table(report, args, device, fast)

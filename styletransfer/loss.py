@@ -3,6 +3,7 @@ Gatys et al. 2015) and total variation, on frozen VGG features.
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,18 +17,33 @@ DEFAULT_CONTENT_LAYERS = ("relu2_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
 
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """A region where autocast is off, so float32 inputs are computed in float32.
+
+    Under fp16 autocast ``torch.bmm`` and ``mse_loss``'s inputs would otherwise run in fp16,
+    whose largest value is 65504: Gram entries of Caffe-range (0–255 input) VGG features, and
+    the squared errors of relu activations in the hundreds, exceed it, so the style loss
+    becomes ``inf`` and the GradScaler skips every step.
+    """
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrices of (N, C, H, W) features, normalised by C·H·W → (N, C, C), float32."""
+    """Gram matrices of (N, C, H, W) features (any float dtype), normalised by C·H·W →
+    (N, C, C) float32, computed in float32 even under autocast."""
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    with full_precision(features.device):
+        flat = features.reshape(n, c, h * w).float()
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels of (N, C, H, W) images (a scalar)."""
-    dx = images[..., :, 1:] - images[..., :, :-1]
-    dy = images[..., 1:, :] - images[..., :-1, :]
-    return dx.float().square().mean() + dy.float().square().mean()
+    with full_precision(images.device):
+        images = images.float()
+        dx = images[..., :, 1:] - images[..., :, :-1]
+        dy = images[..., 1:, :] - images[..., :-1, :]
+        return dx.square().mean() + dy.square().mean()
 
 
 @dataclass
@@ -64,7 +80,9 @@ class PerceptualLoss(nn.Module):
     is in the thousands and Gram entries in the hundreds.
 
     forward(output, content): both (N, 3, H, W) RGB in [0, 1]; ``output`` is the network's
-    stylised image, ``content`` the photo it was made from. Returns :class:`LossTerms`.
+    stylised image, ``content`` the photo it was made from. Returns :class:`LossTerms`, float32.
+    Safe under fp16 and bf16 autocast: the VGG runs in the autocast dtype, while the Gram
+    matrices and every mean squared error are computed in float32 (see :func:`full_precision`).
     """
 
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
@@ -113,13 +131,15 @@ class PerceptualLoss(nn.Module):
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> LossTerms:
         targets = self.content_targets(content)
         features = self.vgg(output)
-        content_loss = sum(F.mse_loss(features[name].float(), targets[name].float())
-                           for name in self.content_layers)
-        style_loss = sum(
-            weight * F.mse_loss(gram_matrix(features[name]), self.style_gram(name).expand(
-                output.shape[0], -1, -1))
-            for name, weight in zip(self.style_layers, self.style_layer_weights)
-        )
+        grams = {name: gram_matrix(features[name]) for name in self.style_layers}
+        # The features may be fp16/bf16 under autocast; every sum of squares is taken in float32.
+        with full_precision(output.device):
+            content_loss = sum(F.mse_loss(features[name].float(), targets[name].float())
+                               for name in self.content_layers)
+            style_loss = sum(
+                weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
+                for name, weight in zip(self.style_layers, self.style_layer_weights)
+            )
         return LossTerms(content=self.content_weight * content_loss,
                          style=self.style_weight * style_loss,
                          tv=self.tv_weight * total_variation(output))

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_checkpoint
 from .data import ImageFolderDataset
-from .device import autocast
+from .device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
 from .images import save_image_atomic, tensor_to_image
 from .loss import PerceptualLoss
@@ -53,8 +53,24 @@ PREVIEW_IMAGES = 4
 LOSS_TERMS = ("content", "style", "tv", "total")
 
 
+FP16_INITIAL_LOSS_SCALE = 2.0**-4
+"""The fp16 GradScaler's starting scale. The perceptual loss on Caffe-range VGG features is in
+the millions, so torch's default 2^16 overflows fp16 gradients (measured: at scale 1 the
+gradients of the first layers already overflow; at 2^-10 the largest is 41); starting at 2^-4
+and doubling every FP16_GROWTH_INTERVAL good steps finds the largest safe scale from below."""
+FP16_GROWTH_INTERVAL = 200
+MAX_SKIPPED_STEPS_IN_A_ROW = 20
+"""An fp16 run whose GradScaler skips more consecutive steps than this is not learning: its
+gradients overflow even after the loss scale fell by 2^20, so it stops as a divergence."""
+
+
 class TrainingError(ValueError):
     """Bad training input (options, style image, data set, run folder); one line naming it."""
+
+
+class TrainingDivergedError(TrainingError):
+    """The losses became non-finite, or fp16 gradients kept overflowing: the run stopped before
+    a checkpoint or a model file could hold bad weights."""
 
 
 @dataclass
@@ -175,6 +191,13 @@ def stop_on_signals(requested: threading.Event) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def make_grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.GradScaler:
+    """The loss scaler for training in ``dtype``: active for fp16 only (bf16 and fp32 have
+    float32's range), starting at FP16_INITIAL_LOSS_SCALE."""
+    return torch.amp.GradScaler(device.type, init_scale=FP16_INITIAL_LOSS_SCALE,
+                                growth_interval=FP16_GROWTH_INTERVAL, enabled=dtype == torch.float16)
+
+
 def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler, images: torch.Tensor, *, device: torch.device,
                   dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
@@ -218,7 +241,7 @@ class Trainer:
         self.net = net.to(device, memory_format=memory_format)
         self.parameters = count_parameters(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.scaler = make_grad_scaler(device, dtype)
         self.step, self.wall_time = 0, 0.0
         if checkpoint is not None:
             self._restore(checkpoint, self.run_dir / CHECKPOINT_FILE)
@@ -284,10 +307,29 @@ class Trainer:
                           collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=torch.Generator())
 
     def _train_step(self, images: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on a (B, 3, S, S) RGB 0..1 batch; returns its (3,) content,
-        style and tv losses."""
-        return training_step(self.model, self.loss_fn, self.optimizer, self.scaler, images,
-                             device=self.device, dtype=self.dtype, channels_last=self.channels_last)
+        """One optimiser step on a (B, 3, S, S) RGB 0..1 batch; returns (4,) float32: its
+        content, style and tv losses, and 1.0 when the GradScaler skipped the step (its
+        gradients overflowed in fp16), else 0.0."""
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
+        losses = training_step(self.model, self.loss_fn, self.optimizer, self.scaler, images,
+                               device=self.device, dtype=self.dtype, channels_last=self.channels_last)
+        skipped = self.scaler.is_enabled() and self.scaler.get_scale() < scale
+        return torch.cat([losses, losses.new_tensor([float(skipped)])])
+
+    def _check_finite(self, losses: Sequence[float], skipped_in_a_row: int) -> None:
+        """Raise TrainingDivergedError when this step's (content, style, tv) losses are not
+        finite or the GradScaler has skipped too many steps in a row; called before the step
+        can reach a checkpoint."""
+        advice = ("its last checkpoint is from before that: lower the learning rate or the loss weights"
+                  f"{' (or train in bf16 or fp32)' if self.dtype == torch.float16 else ''} and start again")
+        if not all(map(math.isfinite, losses)):
+            raise TrainingDivergedError(
+                f"{self.run_dir}: training diverged at step {self.step} ({precision_name(self.dtype)}; content, "
+                f"style, tv losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
+        if skipped_in_a_row > MAX_SKIPPED_STEPS_IN_A_ROW:
+            raise TrainingDivergedError(
+                f"{self.run_dir}: training is not learning at step {self.step}: the fp16 gradient scaler "
+                f"skipped the last {skipped_in_a_row} steps because the gradients overflowed; {advice}")
 
     @torch.no_grad()
     def _stylise(self, images: torch.Tensor) -> torch.Tensor:
@@ -336,6 +378,7 @@ class Trainer:
         recent: deque[dict[str, float]] = deque(maxlen=20)
         requested = threading.Event()
         stopped = False
+        skipped_in_a_row = 0
         with stop_on_signals(requested), self._logs_closed_at_exit():
             while self.step < total and not stopped:
                 epoch, position = divmod(self.step, self.steps_per_epoch)
@@ -344,16 +387,13 @@ class Trainer:
                     self._note_skipped(skipped)
                     losses = self._train_step(images)
                     stop = requested.is_set() or (stop_event is not None and stop_event.is_set())
-                    # One collective per step: the mean losses, and whether any process must stop.
+                    # One collective per step: the mean losses, whether the GradScaler skipped the
+                    # step, and whether any process must stop.
                     agreed = mean_over_processes(torch.cat([losses, losses.new_tensor([float(stop)])]),
                                                  self.context).tolist()
                     self.step += 1
-                    # fp16 steps with overflowing gradients are skipped by the GradScaler; any other
-                    # non-finite loss has reached the weights: stop before it reaches a checkpoint.
-                    if self.dtype != torch.float16 and not all(map(math.isfinite, agreed[:3])):
-                        raise TrainingError(f"{self.run_dir}: training diverged at step {self.step} (content, "
-                                            f"style, tv losses {agreed[:3]}); its last checkpoint is from before "
-                                            "that: lower the learning rate or the loss weights and start again")
+                    skipped_in_a_row = skipped_in_a_row + 1 if agreed[3] > 0 else 0
+                    self._check_finite(agreed[:3], skipped_in_a_row)
                     elapsed = time.perf_counter() - tick
                     self.wall_time += elapsed
                     content, style, tv = agreed[:3]
@@ -361,7 +401,7 @@ class Trainer:
                            "total": content + style + tv, "lr": self.config.lr,
                            "images_per_s": self.config.batch_size / elapsed, "wall_time": self.wall_time}
                     recent.append(row)
-                    stopped = agreed[3] > 0
+                    stopped = agreed[4] > 0
                     if self.context.is_main:
                         self.metrics.append(row)
                         self._after_step(epoch, final=stopped or self.step >= total)

@@ -104,7 +104,8 @@ class TrainingConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    """"fp32", "bf16", "fp16" or "auto" (styletransfer.device.pick_precision)."""
+    """"fp32", "bf16", "fp16" or "auto": bf16 on CUDA GPUs that have it (else fp16), see
+    styletransfer.device.pick_precision(training=True)."""
     workers: int | None = None
     """Data loading processes; None: one less than the CPU count, at most 4."""
     val_images: int | None = None
@@ -241,7 +242,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
     checkpoint = load_checkpoint(checkpoint_path) if resume else None
     try:
         device = pick_device(config.device)
-        dtype = pick_precision(device, None if config.precision == "auto" else config.precision)
+        dtype = pick_precision(device, None if config.precision == "auto" else config.precision, training=True)
     except ValueError as error:
         raise TrainingError(str(error)) from None
     context, device = start_distributed(device)

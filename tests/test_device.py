@@ -27,6 +27,11 @@ def test_explicit_device_wins_and_unavailable_ones_are_clear_errors(monkeypatch)
 
 def test_precision_choice(monkeypatch):
     assert pick_precision(torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert pick_precision(torch.device("cuda"), training=True) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert pick_precision(torch.device("cuda"), training=True) == torch.float16
+    assert pick_precision(torch.device("cuda", 0), "fp32", training=True) == torch.float32
     assert pick_precision(torch.device("cpu"), "fp32") == torch.float32
     monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)
     assert pick_precision(torch.device("cpu")) == torch.bfloat16
