@@ -379,7 +379,8 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--sheet", type=Path, metavar="FILE.png",
                           help="also write a contact sheet: photos as columns, a row per style")
     evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
-    evaluate.add_argument("--precision", choices=tuple(PRECISIONS), help="the models' precision (default: fastest safe)")
+    evaluate.add_argument("--precision", choices=tuple(PRECISIONS),
+                          help="the models' precision (default: the fastest safe one for the device)")
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -404,7 +405,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--sheet {args.sheet}: use a .png, .jpg or .webp file name")
     paintings = args.painting * len(args.outputs) if len(args.painting) == 1 else args.painting
     labels = args.label or [None] * len(args.outputs)
-    outputs = [OutputFolder(folder, painting, label) for folder, painting, label in zip(args.outputs, paintings, labels)]
+    outputs = [OutputFolder(folder, painting, label)
+               for folder, painting, label in zip(args.outputs, paintings, labels)]
     photos = find_photos(args.photos)
     rows: list[tuple[str, list[Image.Image]]] = []  # the sheet's rows, one per style
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -155,13 +156,20 @@ def palette_distance(output: torch.Tensor, painting: torch.Tensor) -> float:
 
 def edge_map(image: torch.Tensor) -> torch.Tensor:
     """(H, W) float32 Sobel gradient magnitude of the BT.601 luma of a (1, 3, H, W) or
-    (3, H, W) RGB 0..1 image; the border is replicated, so a constant image has no edges."""
-    rgb = image.reshape(1, 3, *image.shape[-2:]).float()
-    luma = (rgb * torch.tensor(_LUMA, device=rgb.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=rgb.device)
-    kernels = torch.stack([sobel_x, sobel_x.t()]).unsqueeze(1)  # (2, 1, 3, 3)
-    gradients = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), kernels)
-    return gradients.pow(2).sum(1).sqrt()[0]
+    (3, H, W) RGB 0..1 image.
+
+    The border is replicated and the 3×3 Sobel filters are applied as separable sums and
+    differences of neighbours, so a constant image has exactly zero edges (a convolution
+    leaves rounding noise of ~1e-8).
+    """
+    rgb = image.reshape(3, *image.shape[-2:]).float()
+    luma = (rgb * torch.tensor(_LUMA, device=rgb.device).view(3, 1, 1)).sum(0)
+    padded = F.pad(luma[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    smooth_rows = padded[:-2] + 2 * padded[1:-1] + padded[2:]  # (H, W + 2): [1, 2, 1] down the rows
+    smooth_columns = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]  # (H + 2, W)
+    horizontal = smooth_rows[:, 2:] - smooth_rows[:, :-2]
+    vertical = smooth_columns[2:] - smooth_columns[:-2]
+    return (horizontal.square() + vertical.square()).sqrt()
 
 
 def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
@@ -171,7 +179,8 @@ def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
         output, photo: (1, 3, H, W) or (3, H, W) RGB in 0..1 of the same H and W.
 
     Returns:
-        -1..1: 1 for the same edges (up to gain and offset), 0 when either image has no edges.
+        -1..1: 1 for the same edges (up to gain and offset), 0 when either image has no edges
+        (edge maps whose standard deviation is below 1e-6 count as none).
 
     Raises:
         ValueError: the images differ in size.
@@ -182,10 +191,9 @@ def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
     first = edge_map(output).flatten().double()
     second = edge_map(photo).flatten().double().to(first.device)
     first, second = first - first.mean(), second - second.mean()
-    spread = first.norm() * second.norm()
-    if spread <= 1e-12 * first.numel():
+    if min(first.norm(), second.norm()) <= 1e-6 * math.sqrt(first.numel()):
         return 0.0
-    return float((first @ second) / spread)
+    return float((first @ second) / (first.norm() * second.norm()))
 
 
 def texture_features(vgg: VGGFeatures, image: torch.Tensor) -> list[torch.Tensor]:
@@ -368,11 +376,17 @@ def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list
     """Each photo's output in ``folder``: the image file with the photo's stem.
 
     Raises:
-        EvaluationError: no such folder, or a photo with no output or with several.
+        EvaluationError: no such folder, photos that share a stem, or a photo with no output
+            or with several.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise EvaluationError(f"{folder}: no such folder of outputs")
+    stems = [photo.stem for photo in photos]
+    shared = sorted(photo for photo in photos if stems.count(photo.stem) > 1)
+    if shared:
+        raise EvaluationError(f"{shared[0]}: another photo has the same name stem ({shared[1].name}), so their "
+                              "outputs cannot be told apart")
     by_stem: dict[str, list[Path]] = {}
     for file in _image_files(folder):
         by_stem.setdefault(file.stem, []).append(file)
