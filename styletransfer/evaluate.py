@@ -475,7 +475,8 @@ def evaluate(
         _, metadata = read_header(model_path)
         painting_path = find_painting(model_path, metadata) or (Path(painting) if painting is not None else None)
         if painting_path is None:
-            raise ModelFileError(model_path, "no painting found beside this model file; give it with --painting")
+            raise ModelFileError(model_path, "no painting found beside this model file (<name>.jpg/.png or its "
+                                             "style_image); give the painting (--painting on the command line)")
         _check_painting(painting_path)
         label = str(metadata.get("name") or model_path.stem)
         models.append((label, model_path, painting_path))
