@@ -46,7 +46,6 @@ def make_contact_sheet(styles: Sequence[str | os.PathLike], photos: Sequence[str
     Returns an RGB image of (1 + len(styles)·len(sizes)) rows and len(photos) columns plus a
     label column.
     """
-    font = ImageFont.load_default(size=16)
     photos_opened = [open_image(photo) for photo in photos]
     rows: list[tuple[str, list[Image.Image]]] = [("photo", photos_opened)]
     for style in styles:
@@ -58,7 +57,18 @@ def make_contact_sheet(styles: Sequence[str | os.PathLike], photos: Sequence[str
                 if on_cell is not None:
                     on_cell()
             rows.append((f"{name}\n{size} px", cells))
-    sheet = Image.new("RGB", (LABEL_WIDTH + cell * len(photos), cell * len(rows)), "white")
+    return lay_out_sheet(rows, cell=cell)
+
+
+def lay_out_sheet(rows: Sequence[tuple[str, Sequence[Image.Image]]], *, cell: int = 256) -> Image.Image:
+    """A grid of labelled rows of images, each image scaled to fit a cell×cell box.
+
+    Returns an RGB image of len(rows) rows and as many columns as the longest row, plus a
+    label column on the left.
+    """
+    font = ImageFont.load_default(size=16)
+    columns = max((len(images) for _, images in rows), default=0)
+    sheet = Image.new("RGB", (LABEL_WIDTH + cell * columns, cell * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (label, images) in enumerate(rows):
         draw.multiline_text((8, row * cell + cell // 2), label, fill="black", font=font, anchor="lm")
