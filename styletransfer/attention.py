@@ -24,15 +24,23 @@ _STD_EPS = 1e-5
 
 
 def style_pooling(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std over H×W of ``x`` (N, C, H, W) → two (N, C) tensors.
+    """Per-channel mean and std over H×W of ``x`` (N, C, H, W) → two (N, C) float32 tensors.
 
     std = sqrt(var + 1e-5) with the biased variance, as in the paper. The variance is computed
     as E[x²] − E[x]² in float32 (clamped at 0): on the CPU that is 10–20× faster than
-    ``torch.var`` and accurate enough for a gate.
+    ``torch.var`` and accurate enough for a gate. A float32 ``x`` is reduced directly; an
+    fp16/bf16 one is reduced with float32 accumulation (``mean(dtype=...)`` and the squared
+    ``vector_norm``) instead of being cast first, which would write and read a float32 copy of
+    the whole feature map (the cost that made folded SRM 29 % slower than BN in CUDA fp16).
     """
-    flat = x.flatten(2).float()
-    mean = flat.mean(dim=2)
-    mean_sq = flat.square().mean(dim=2)
+    if x.dtype == torch.float32:
+        flat = x.flatten(2)
+        mean = flat.mean(dim=2)
+        mean_sq = flat.square().mean(dim=2)
+    else:
+        mean = x.mean(dim=(2, 3), dtype=torch.float32)
+        norm = torch.linalg.vector_norm(x, ord=2, dim=(2, 3), dtype=torch.float32)
+        mean_sq = norm.square() / (x.shape[2] * x.shape[3])
     var = (mean_sq - mean.square()).clamp_min(0.0)
     return mean, torch.sqrt(var + _STD_EPS)
 

@@ -220,6 +220,31 @@ def merge_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
     return merged
 
 
+def image_to_pixels(img: Image.Image) -> torch.Tensor:
+    """Pillow image to a (3, H, W) uint8 RGB tensor on the CPU (a view of one copy of the
+    pixels; any mode is converted to ``RGB`` first and alpha dropped)."""
+    rgb = img.convert("RGB")
+    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return pixels.view(rgb.height, rgb.width, 3).permute(2, 0, 1)
+
+
+def pixels_to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB pixels (any shape, any device) → float32 in 0..1, on the same device."""
+    return pixels.float().div(255)
+
+
+def float_to_pixels(t: torch.Tensor) -> torch.Tensor:
+    """Float RGB nominally in 0..1 (any shape, dtype, device) → uint8 on the same device:
+    computed in float32, clamped, scaled to 0..255 and rounded."""
+    return t.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def pixels_to_image(pixels: torch.Tensor) -> Image.Image:
+    """(3, H, W) uint8 RGB tensor on any device → Pillow ``RGB`` image."""
+    hwc = pixels.cpu().permute(1, 2, 0).contiguous()
+    return Image.frombytes("RGB", (hwc.shape[1], hwc.shape[0]), hwc.numpy().tobytes())
+
+
 def image_to_tensor(img: Image.Image) -> torch.Tensor:
     """Pillow image to a float tensor.
 
@@ -229,9 +254,7 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
     Returns:
         (1, 3, H, W) float32 tensor, RGB in 0..1, on the CPU.
     """
-    rgb = img.convert("RGB")
-    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-    return pixels.view(rgb.height, rgb.width, 3).permute(2, 0, 1).unsqueeze(0).float().div(255)
+    return pixels_to_float(image_to_pixels(img)).unsqueeze(0)
 
 
 def tensor_to_image(t: torch.Tensor) -> Image.Image:
@@ -253,8 +276,7 @@ def tensor_to_image(t: torch.Tensor) -> Image.Image:
     t = t.detach().cpu().float()
     if torch.isnan(t).any():
         raise ValueError("image tensor contains NaN values")
-    pixels = t.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).contiguous()
-    return Image.frombytes("RGB", (t.shape[2], t.shape[1]), pixels.numpy().tobytes())
+    return pixels_to_image(float_to_pixels(t))
 
 
 def resize_longest(img: Image.Image, max_size: int | None) -> Image.Image:

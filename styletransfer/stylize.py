@@ -28,6 +28,7 @@ import functools
 import math
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,9 @@ from PIL import Image
 
 from .attention import fold_attention
 from .device import pick_device, pick_precision
-from .images import image_to_tensor, merge_alpha, resize_longest, scale_image, split_alpha, tensor_to_image
+from .acceleration import accelerated, check_acceleration, default_acceleration
+from .images import (float_to_pixels, image_to_pixels, merge_alpha, pixels_to_float, pixels_to_image, resize_longest,
+                     scale_image, split_alpha)
 from .modelfile import load_model, resolve_model_path
 from .network import TransformerNet, fold_batchnorm
 
@@ -45,6 +48,10 @@ BLEND_PIXELS = 32
 """Width in pixels of the zone where two neighbouring tiles cross-fade."""
 
 _MODEL_CACHE_SIZE = 8
+
+Runner = Callable[[TransformerNet, torch.Tensor], torch.Tensor]
+"""Runs a prepared network on a (N, 3, h, w) input: ``TransformerNet.__call__`` or an
+:class:`~styletransfer.acceleration.AcceleratedNetworks`."""
 
 
 def default_tile_pixels(device: torch.device) -> int:
@@ -197,53 +204,75 @@ def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.
 
 
 def network_input(net: TransformerNet, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A (N, 3, h, w) RGB 0..1 batch on ``device`` in the dtype and memory format of a
-    prepared network's weights (see :func:`prepare_model`)."""
+    """A (N, 3, h, w) RGB batch on ``device`` in the dtype and memory format of a prepared
+    network's weights (see :func:`prepare_model`). ``batch`` is float in 0..1, or uint8 in
+    0..255: then it travels as uint8 (a quarter of the bytes) and is converted on ``device``."""
     weight = next(net.parameters())
+    if batch.dtype == torch.uint8:
+        batch = pixels_to_float(batch.to(device, non_blocking=True))
     batch = batch.to(device, weight.dtype)
     if not weight.is_contiguous():  # channels-last weights
         batch = batch.contiguous(memory_format=torch.channels_last)
     return batch
 
 
-def _forward(net: TransformerNet, image: Image.Image, device: torch.device) -> torch.Tensor:
-    """(1, 3, h, w) float32 RGB 0..1 stylisation of an RGB image by a prepared network."""
-    return net(network_input(net, image_to_tensor(image), device)).float()
+def _forward(run: Runner, net: TransformerNet, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(3, h, w) uint8 RGB pixels (on any device) → (3, h, w) float32 RGB 0..1 stylisation on
+    ``device`` by a prepared network, through ``run`` (the network, or an accelerated runner)."""
+    return run(net, network_input(net, pixels.unsqueeze(0), device))[0].float()
 
 
-def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int) -> Image.Image:
+def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int,
+               run: Runner) -> Image.Image:
     """Stylise an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
 
-    Each tile is cut from the Pillow image, converted to a (1, 3, h, w) RGB 0..1 tensor, run
-    through ``net``, weighted and added into a float32 accumulator one row of tiles high; rows
-    that no later tile touches are converted to uint8 and pasted into the result.
+    The image goes to ``device`` once as uint8; each tile is a slice of it, converted to the
+    network's input there, run, weighted and added into a float32 accumulator (on ``device``)
+    one row of tiles high; rows that no later tile touches are converted to uint8 and copied
+    back into the result. Only uint8 pixels cross between the host and the device.
     """
+    pixels = image_to_pixels(rgb)
+    if device.type == "cuda":
+        pixels = pixels.pin_memory()
+    pixels = pixels.to(device, non_blocking=True)
     width, height = rgb.size
     if width * height <= tile_pixels:
-        return tensor_to_image(_forward(net, rgb, device))
+        return _to_image(_forward(run, net, pixels, device))
     context = tile_context(net)
     _, stride = receptive_field(net)
-    result = Image.new("RGB", rgb.size)
+    result = torch.empty(3, height, width, dtype=torch.uint8)
     carried: torch.Tensor | None = None  # (3, rows, width) float32: sums for rows below this row's top
     side = math.isqrt(tile_pixels)
     rows = split_axis(height, side, context, stride)
     columns = split_axis(width, side, context, stride)
+    column_weights = [column.weights().to(device) for column in columns]
     for index, row in enumerate(rows):
-        accumulator = torch.zeros(3, row.keep_end - row.keep_start, width)
+        accumulator = torch.zeros(3, row.keep_end - row.keep_start, width, device=device)
         if carried is not None:
             accumulator[:, : carried.shape[1]] += carried
-        row_weights = row.weights()
-        for column in columns:
-            crop = rgb.crop((column.crop_start, row.crop_start, column.crop_end, row.crop_end))
-            styled = _forward(net, crop, device)
-            kept = styled[0, :, row.keep_start - row.crop_start: row.keep_end - row.crop_start,
+        row_weights = row.weights().to(device)
+        for column, weights in zip(columns, column_weights):
+            tile = pixels[:, row.crop_start: row.crop_end, column.crop_start: column.crop_end]
+            styled = _forward(run, net, tile, device)
+            kept = styled[:, row.keep_start - row.crop_start: row.keep_end - row.crop_start,
                           column.keep_start - column.crop_start: column.keep_end - column.crop_start]
-            weights = row_weights[:, None] * column.weights()[None, :]
-            accumulator[:, :, column.keep_start: column.keep_end] += kept.cpu() * weights
+            accumulator[:, :, column.keep_start: column.keep_end] += kept * (row_weights[:, None] * weights[None, :])
         final_rows = (rows[index + 1].keep_start if index + 1 < len(rows) else row.keep_end) - row.keep_start
-        result.paste(tensor_to_image(accumulator[:, :final_rows]), (0, row.keep_start))
+        _check_finite(accumulator[:, :final_rows])
+        result[:, row.keep_start: row.keep_start + final_rows] = float_to_pixels(accumulator[:, :final_rows]).cpu()
         carried = accumulator[:, final_rows:]
-    return result
+    return pixels_to_image(result)
+
+
+def _check_finite(styled: torch.Tensor) -> None:
+    if torch.isnan(styled).any():
+        raise ValueError("the network produced NaN values (is the model file damaged?)")
+
+
+def _to_image(styled: torch.Tensor) -> Image.Image:
+    """(3, h, w) float RGB 0..1 on any device → Pillow image, converted to uint8 on its device."""
+    _check_finite(styled)
+    return pixels_to_image(float_to_pixels(styled))
 
 
 def _keep_colours(stylized: Image.Image, original: Image.Image) -> Image.Image:
@@ -252,6 +281,12 @@ def _keep_colours(stylized: Image.Image, original: Image.Image) -> Image.Image:
     luma = stylized.convert("YCbCr").getchannel("Y")
     _, blue_diff, red_diff = original.convert("YCbCr").split()
     return Image.merge("YCbCr", (luma, blue_diff, red_diff)).convert("RGB")
+
+
+def _runner(acceleration: str) -> Runner:
+    """The way a prepared network is run: plainly, or through the process-wide cache of
+    accelerated runners."""
+    return (lambda net, batch: net(batch)) if acceleration == "off" else accelerated(acceleration)
 
 
 def stylize(
@@ -265,6 +300,7 @@ def stylize(
     device: str | torch.device | None = None,
     precision: str | None = None,
     tile_pixels: int | None = None,
+    acceleration: str | None = None,
 ) -> Image.Image:
     """Stylise a Pillow image.
 
@@ -284,12 +320,15 @@ def stylize(
             device (:func:`~styletransfer.device.pick_precision`); the weights are cast to it.
         tile_pixels: largest area run through the network at once; larger images are tiled
             (see the module docs). None: :func:`default_tile_pixels` for the device.
+        acceleration: ``"off"``, ``"graph"`` (CUDA graphs, one per image size, cached) or
+            ``"compile"``; None: ``"graph"`` on CUDA, ``"off"`` elsewhere. See
+            :mod:`styletransfer.acceleration`.
 
     Returns:
         ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
 
     Raises:
-        ValueError: bad strength, size, scale, tile size, device or precision.
+        ValueError: bad strength, size, scale, tile size, device, precision or acceleration.
         ModelFileError: ``model`` names no usable model file.
     """
     if not 0.0 <= strength <= 1.0:
@@ -300,13 +339,14 @@ def stylize(
         raise ValueError(f"tile_pixels must be a positive number of pixels, not {tile_pixels}")
     torch_device = pick_device(device)
     dtype = pick_precision(torch_device, precision)
+    run = _runner(check_acceleration(acceleration or default_acceleration(torch_device), torch_device))
     image = resize_longest(image, max_size) if scale is None else scale_image(image, scale)
     rgb, alpha = split_alpha(image)
     if strength == 0.0:
         return merge_alpha(rgb, alpha)
     net = prepare_model(model, torch_device, dtype)
     with torch.inference_mode():
-        stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device))
+        stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device), run)
     if preserve_color:
         stylized = _keep_colours(stylized, rgb)
     if strength < 1.0:

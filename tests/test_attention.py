@@ -32,6 +32,16 @@ def test_style_pooling_matches_torch_mean_and_std():
     torch.testing.assert_close(std, torch.sqrt(x.var(dim=(2, 3), unbiased=False) + 1e-5), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_style_pooling_of_half_precision_features_accumulates_in_float32(dtype):
+    x = (torch.randn(2, 8, 64, 64) * 40 + 100).to(dtype).contiguous(memory_format=torch.channels_last)
+    mean, std = style_pooling(x)
+    assert mean.dtype == std.dtype == torch.float32
+    exact = x.float()
+    torch.testing.assert_close(mean, exact.mean(dim=(2, 3)))
+    torch.testing.assert_close(std, torch.sqrt(exact.var(dim=(2, 3), unbiased=False) + 1e-5), rtol=1e-4, atol=1e-3)
+
+
 def test_srm_in_every_resnet50_bottleneck_adds_the_papers_60416_parameters():
     resnet = torchvision.models.resnet50(weights=None)
     before = count_parameters(resnet)
