@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .attention import attention_names, needs_batch_statistics
 from .checkpoint import load_checkpoint
 from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_files, split_holdout
 from .device import PRECISIONS, pick_device, pick_precision, precision_name
@@ -252,10 +253,11 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         torch.manual_seed(config.seed)
         net = TransformerNet(config.norm, config.attention)
         if net.needs_batch_statistics and config.batch_size // context.world_size < 2:
+            without = ", ".join(name for name in attention_names() if not needs_batch_statistics(name))
             raise TrainingError(f"batch size {config.batch_size // context.world_size} per process cannot train "
-                                f"a {config.norm} norm / {config.attention} attention network: BatchNorm and SRM "
-                                "need at least 2 images per process (or use norm instance with attention none "
-                                "or se)")
+                                f"a {config.norm} norm / {config.attention} attention network: BatchNorm and "
+                                "attention blocks with BatchNorm need at least 2 images per process (or use "
+                                f"norm instance with attention {without})")
         resolved, inputs = _load_inputs(config)
         resolved.device = device.type
         resolved.precision = precision_name(dtype)
