@@ -366,7 +366,8 @@ class SRMWithMLP(AttentionBlock):
         return 2 * channels * hidden + hidden + hidden * channels + channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        statistics = _mean_std(x).flatten(1)  # (N, 2C): mean and std of channel c at 2c, 2c + 1
+        statistics = _mean_std(x).flatten(1)  # (N, 2C) float32: mean and std of channel c at 2c, 2c + 1
+        statistics = statistics.to(self.fc1.weight.dtype)  # weights cast for inference (no autocast)
         return _gate(x, self.fc2(torch.relu(self.fc1(statistics))))
 
 

@@ -85,6 +85,19 @@ def test_every_block_folds_to_the_same_output_in_eval_mode(name):
 
 
 @pytest.mark.parametrize("name", BLOCKS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_every_folded_block_runs_with_its_weights_cast_to_half_precision(name, dtype):
+    # As stylize runs it: folded, weights and input in the inference dtype, no autocast.
+    block = _randomized(name)
+    folded = fold_attention(block).to(dtype)
+    x = torch.randn(2, 16, 9, 9)
+    with torch.no_grad():
+        y = folded(x.to(dtype))
+        assert y.dtype == dtype
+        torch.testing.assert_close(y.float(), block(x), atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
 def test_training_on_one_image_is_a_clear_error_exactly_when_the_block_needs_batch_statistics(name):
     block = create_attention(name, 8).train()
     one = torch.randn(1, 8, 4, 4)
