@@ -4,7 +4,7 @@
     python train_transfer.py --style PAINTING.jpg --coco-root COCO --out runs/NAME [options]
     python train_transfer.py --resume runs/NAME [--steps N]
     python train_transfer.py compare --style PAINTING.jpg --images DIR --variants bn,bn+srm \\
-        --steps N --out runs/NAME
+        --seeds 0,1,2 --steps N --out runs/NAME
 
 Under ``torchrun --nproc_per_node=N`` the same commands train on N processes (DDP).
 Everything here is argument parsing and printing; the work is in styletransfer.training.
@@ -24,14 +24,21 @@ from styletransfer.checkpoint import CheckpointError
 from styletransfer.device import DEVICE_NAMES, PRECISIONS, keep_freed_memory
 from styletransfer.network import NORM_NAMES, VARIANTS
 from styletransfer.runlog import RunDirError
-from styletransfer.training import (ProgressUpdate, RunResult, TrainingConfig, TrainingError, compare,
-                                    resume_training, train)
+from styletransfer.training import (DEFAULT_SEEDS, ProgressUpdate, RunResult, TrainingConfig, TrainingError,
+                                    compare, resume_training, train)
 
 _ABBREVIATIONS = {"bn": "batch", "in": "instance"}
 
 
 def _comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(item) for item in _comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers separated by commas, not {text!r}") from None
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -146,10 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              description="Train network variants on identical data and compare them.")
             _add_training_options(parser)
             parser.add_argument("--variants", type=_comma_list, default=["bn", "bn+srm"],
-                                help=f"comma list of {', '.join(VARIANTS)} (default bn,bn+srm)")
-            parser.set_defaults(norm="batch", attention="srm")  # each variant sets its own
+                                help=f"comma list of {', '.join(VARIANTS)}; the first is the baseline of the "
+                                     "table's differences (default bn,bn+srm)")
+            parser.add_argument("--seeds", type=_seed_list, metavar="LIST",
+                                help="comma list of seeds, each variant trained once per seed "
+                                     f"(default {','.join(map(str, DEFAULT_SEEDS))}; --seed S: that one seed)")
+            parser.set_defaults(norm="batch", attention="srm", seed=None)  # each variant and seed sets its own
             args = parser.parse_args(argv[1:])
-            result = compare(_config(args, parser), args.variants, progress=progress)
+            if args.seeds is not None and args.seed is not None:
+                parser.error("give --seeds or --seed, not both")
+            seeds = args.seeds if args.seeds is not None else [args.seed] if args.seed is not None else list(DEFAULT_SEEDS)
+            args.seed = seeds[0] if seeds else 0
+            result = compare(_config(args, parser), args.variants, seeds, progress=progress)
             if progress is not None:
                 progress.close()
                 if result.completed:

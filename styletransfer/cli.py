@@ -203,11 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default: 17)")
     onnx.set_defaults(handler=run_export_onnx)
 
-    compare = commands.add_parser("compare-runs", help="plot and tabulate training runs side by side")
+    compare = commands.add_parser("compare-runs", help="plot and tabulate training runs side by side, "
+                                                       "pooling the seeds of each variant")
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
     compare.add_argument("-o", "--output", type=Path, default=Path("comparison.png"),
                          help="plot file; a .md and a .csv table go beside it (default: %(default)s)")
-    compare.add_argument("--labels", nargs="+", help="one label per run (default: the folder names)")
+    compare.add_argument("--labels", nargs="+", help="one label per run; runs with the same label are pooled as "
+                                                     "seeds (default: each run's variant, bn, bn+srm, ...)")
+    compare.add_argument("--baseline", metavar="LABEL",
+                         help="the label the differences are measured against (default: the first)")
     compare.set_defaults(handler=run_compare)
 
     sheet = commands.add_parser("contact-sheet", help="the same photos through several styles, in one image")
@@ -313,7 +317,8 @@ def run_export_onnx(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     try:
-        from .plots import plot_comparison, write_comparison_table
+        from .comparison import write_comparison_table
+        from .plots import plot_comparison
     except ImportError as error:
         raise UsageError(f"compare-runs needs styletransfer.plots and matplotlib ({error})") from None
 
@@ -322,7 +327,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{run}: no such run folder")
     plot_comparison(args.runs, args.output, labels=args.labels)  # RunDirError, ValueError: exit 2
     table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
-    write_comparison_table(args.runs, table_md, table_csv, labels=args.labels)
+    write_comparison_table(args.runs, table_md, table_csv, labels=args.labels, baseline=args.baseline)
     print(f"wrote {args.output}, {table_md}, {table_csv}")
     return EXIT_OK
 

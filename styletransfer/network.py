@@ -5,33 +5,59 @@ Layout: 9×9 conv 32 → 3×3 stride-2 conv 64 → 3×3 stride-2 conv 128 → 5 
 two (nearest 2× upsample + 3×3 conv) layers, 64 and 32 → 9×9 conv to 3 channels. Reflection
 padding everywhere, ReLU after every normalised layer.
 
-The four variants of the SRM paper's comparison::
+The variants of the SRM paper's comparison::
 
     TransformerNet(norm="batch", attention="none")     # BN
     TransformerNet(norm="batch", attention="se")       # BN+SE
     TransformerNet(norm="batch", attention="srm")      # BN+SRM
     TransformerNet(norm="instance", attention="none")  # IN
+
+and BN with every other registered attention block (``bn+srm-avg``, ``bn+eca``, ...; see
+:data:`VARIANTS` and :mod:`styletransfer.attention`).
 """
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import ATTENTION_NAMES, create_attention
+from .attention import attention_names, create_attention
+from .attention import needs_batch_statistics as attention_needs_batch_statistics
 
 NORM_NAMES = ("instance", "batch", "none")
 
-VARIANTS: dict[str, tuple[str, str]] = {
-    "bn": ("batch", "none"),
-    "bn+se": ("batch", "se"),
-    "bn+srm": ("batch", "srm"),
-    "in": ("instance", "none"),
-}
-"""The paper's comparison variants: short name → (norm, attention)."""
+
+class _Variants(Mapping[str, tuple[str, str]]):
+    """Short variant name → (norm, attention): ``bn``, then ``bn+<name>`` for every registered
+    attention block in registration order, then ``in``. Read from the registry on each use,
+    so a block registered later is a variant too."""
+
+    def _table(self) -> dict[str, tuple[str, str]]:
+        table = {"bn": ("batch", "none")}
+        table.update({f"bn+{name}": ("batch", name) for name in attention_names() if name != "none"})
+        table["in"] = ("instance", "none")
+        return table
+
+    def __getitem__(self, name: str) -> tuple[str, str]:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"VARIANTS({self._table()!r})"
+
+
+VARIANTS: Mapping[str, tuple[str, str]] = _Variants()
+"""The comparison variants: short name → (norm, attention); ``bn``, ``bn+se``, ``bn+srm``,
+``bn+srm-avg``, ``bn+srm-max``, ``bn+srm-mlp``, ``bn+eca``, ``bn+ge``, ``in``."""
 
 
 def variant_name(norm: str, attention: str) -> str:
@@ -102,9 +128,9 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         if self.norm not in NORM_NAMES:
             raise ValueError(f"unknown norm {self.norm!r}; expected one of {', '.join(NORM_NAMES)}")
-        if self.attention not in ATTENTION_NAMES:
+        if self.attention not in attention_names():
             raise ValueError(f"unknown attention {self.attention!r}; expected one of "
-                             f"{', '.join(ATTENTION_NAMES)}")
+                             f"{', '.join(attention_names())}")
         if self.residual_blocks < 1:
             raise ValueError(f"residual_blocks must be at least 1, got {self.residual_blocks}")
 
@@ -117,8 +143,9 @@ class TransformerNet(nn.Module):
 
     Args:
         norm: ``"batch"``, ``"instance"`` or ``"none"``.
-        attention: ``"srm"``, ``"se"`` or ``"none"``, on the residual branch of every residual
-            block.
+        attention: a registered attention block (``"srm"``, ``"se"``, ``"eca"``, ...; see
+            :func:`~styletransfer.attention.attention_names`) or ``"none"``, on the residual
+            branch of every residual block.
         sampling_attention: also put the attention block after the normalisation of the two
             down-sampling and two up-sampling layers (off by default; not in the paper).
         residual_blocks: number of residual blocks (5 in Johnson et al.).
@@ -156,7 +183,7 @@ class TransformerNet(nn.Module):
 
     @classmethod
     def variant(cls, name: str) -> "TransformerNet":
-        """One of the paper's variants by short name: ``bn``, ``bn+se``, ``bn+srm``, ``in``."""
+        """A variant by short name (a key of :data:`VARIANTS`: ``bn``, ``bn+srm``, ``in``, ...)."""
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; expected one of {', '.join(VARIANTS)}")
         norm, attention = VARIANTS[name]
@@ -164,15 +191,22 @@ class TransformerNet(nn.Module):
 
     @property
     def needs_batch_statistics(self) -> bool:
-        """True when training needs a batch of ≥ 2 images (BatchNorm or SRM)."""
-        return self.config.norm == "batch" or self.config.attention == "srm"
+        """True when training needs a batch of ≥ 2 images (BatchNorm, or an attention block
+        that needs batch statistics)."""
+        return self.config.norm == "batch" or attention_needs_batch_statistics(self.config.attention)
+
+    def _batch_statistics_parts(self) -> str:
+        parts = ["BatchNorm"] if self.config.norm == "batch" else []
+        if attention_needs_batch_statistics(self.config.attention):
+            parts.append(f"the {self.config.attention} attention block")
+        return " and ".join(parts)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and x.shape[0] < 2 and self.needs_batch_statistics:
             raise ValueError(
                 f"cannot train a {self.config.norm} norm / {self.config.attention} attention "
-                "network on a batch of one image: BatchNorm and SRM need a batch size of at "
-                "least 2 (or call .eval() for inference)"
+                f"network on a batch of one image: {self._batch_statistics_parts()} need(s) a batch "
+                "size of at least 2 (or call .eval() for inference)"
             )
         height, width = x.shape[-2:]
         if height < _MIN_SIZE or width < _MIN_SIZE:  # reflection padding needs a few pixels

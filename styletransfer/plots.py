@@ -1,4 +1,4 @@
-"""Loss curves of training runs, and the comparison of several runs as a plot and tables.
+"""Loss curves of a training run, and of several runs side by side (with seed bands).
 
 Everything reads the run folders' files (``metrics.csv``, ``val.csv``, ``config.json``,
 ``summary.json``; see :mod:`styletransfer.runlog`), so it works on finished, stopped and
@@ -7,20 +7,17 @@ still-running runs alike. Figures are drawn with matplotlib's Agg canvas on thei
 """
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .network import TransformerNet, count_parameters
-from .runlog import (CONFIG_FILE, FINAL_LOSS_STEPS, METRICS_FILE, SUMMARY_FILE, VAL_FILE, RunDirError, mean_rows,
-                     read_csv, read_json, write_atomic)
+from .comparison import Run, group_runs
+from .runlog import METRICS_FILE, VAL_FILE, RunDirError, read_csv, write_atomic
 
 SMOOTHING_STEPS = 25
 """Training curves are drawn as the mean over a window of up to this many steps (a
@@ -99,85 +96,64 @@ def plot_curves(run_dir_or_metrics: str | os.PathLike[str], out_png: str | os.Pa
     return _save(figure, out_png)
 
 
-def _labels(run_dirs: Sequence[Path], labels: Sequence[str] | None) -> list[str]:
-    if labels is None:
-        return [Path(d).name for d in run_dirs]
-    if len(labels) != len(run_dirs):
-        raise ValueError(f"{len(labels)} labels for {len(run_dirs)} runs")
-    return list(labels)
+def _band(curves: Sequence[Sequence[float]]) -> tuple[list[float], list[float], list[float]]:
+    """Pointwise (mean, min, max) over equally long curves."""
+    columns = list(zip(*curves))
+    return ([sum(column) / len(column) for column in columns], [min(column) for column in columns],
+            [max(column) for column in columns])
 
 
-def plot_comparison(run_dirs: Sequence[Path], out_png: Path, labels: Sequence[str] | None = None) -> Path:
-    """Content, style and total loss against step, one colour per run (smoothed training
-    loss solid, validation loss dashed). Returns ``out_png``.
+def _draw_seeds(axes: Axes, runs: Sequence[Run], key: str, color: str, label: str) -> None:
+    """The mean over the runs (seeds) of the smoothed training loss (solid) and of the
+    validation loss (dashed, markers), each with its min–max band over the runs shaded. Curves
+    are cut to the steps every run has reached."""
+    length = min(len(run.rows) for run in runs)
+    if length == 0:
+        return
+    steps = [row["step"] for row in runs[0].rows[:length]]
+    smoothed = [_smooth([row[key] for row in run.rows], _window(len(run.rows)))[:length] for run in runs]
+    centre, low, high = _band(smoothed)
+    seeds = f" ({len(runs)} seeds)" if len(runs) > 1 else ""
+    axes.plot(steps, centre, color=color, linewidth=1.5, label=f"{label} train{seeds}")
+    if len(runs) > 1:
+        axes.fill_between(steps, low, high, color=color, alpha=0.2, linewidth=0)
+    val_steps = sorted(set.intersection(*({row["step"] for row in run.val_rows} for run in runs)))
+    if not val_steps:
+        return
+    val = [[next(row[key] for row in run.val_rows if row["step"] == step) for step in val_steps] for run in runs]
+    centre, low, high = _band(val)
+    axes.plot(val_steps, centre, color=color, linestyle="--", marker="o", markersize=3,
+              label=f"{label} validation{seeds}")
+    if len(runs) > 1:
+        axes.fill_between(val_steps, low, high, color=color, alpha=0.1, linewidth=0)
+
+
+def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_png: str | os.PathLike[str],
+                    labels: Sequence[str] | None = None) -> Path:
+    """:func:`comparison_figure` saved as ``out_png``; returns ``out_png``."""
+    return _save(comparison_figure(run_dirs, labels), out_png)
+
+
+def comparison_figure(run_dirs: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None) -> Figure:
+    """Content, style and total loss against step (three axes), one colour per label:
+    smoothed training loss solid, validation loss dashed. Runs with the same label (by
+    default: the same variant in their config.json) are seeds of one variant: the line is
+    their mean and the shaded band spans their minimum to maximum (no band for one run).
 
     Raises:
-        RunDirError: a folder without metrics.csv.
+        RunDirError: a folder without metrics.csv, or two runs of one label with one seed.
+        ValueError: not one label per run.
     """
-    labels = _labels(run_dirs, labels)
-    runs = [_read_metrics(run_dir) for run_dir in run_dirs]
-    colors = [f"C{i % 10}" for i in range(len(runs))]
+    groups = group_runs(run_dirs, labels)
     figure = Figure(figsize=(15, 4.5), layout="constrained")
     for index, key in enumerate(("content", "style", "total")):
         axes = figure.add_subplot(1, 3, index + 1)
-        for (rows, val_rows, _), color, label in zip(runs, colors, labels):
-            if rows:
-                _draw(axes, rows, val_rows, key, color, label, raw=False)
+        for position, (label, runs) in enumerate(groups.items()):
+            _draw_seeds(axes, runs, key, f"C{position % 10}", label)
         _style_axes(axes, key)
+    if any(len(runs) > 1 for runs in groups.values()):
+        figure.suptitle("line: mean over seeds; shaded: min to max over seeds")
     handles, names = figure.axes[0].get_legend_handles_labels()
-    figure.legend(handles, names, loc="outside lower center", ncols=min(len(names), 8), fontsize="small")
-    return _save(figure, out_png)
-
-
-def _run_row(run_dir: Path, label: str) -> dict[str, Any]:
-    """One table row: the run's variant, size, speed, final and best losses."""
-    rows, val_rows, _ = _read_metrics(run_dir)
-    config = read_json(run_dir / CONFIG_FILE)
-    summary = read_json(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else {}
-    norm, attention = config.get("norm", "?"), config.get("attention", "?")
-    parameters = summary.get("parameters")
-    if parameters is None:
-        parameters = count_parameters(TransformerNet(norm, attention))
-    final = mean_rows(rows[-FINAL_LOSS_STEPS:], ("content", "style", "total")) or dict.fromkeys(
-        ("content", "style", "total"), float("nan"))
-    smoothed = _smooth([row["total"] for row in rows], _window(len(rows)))
-    if summary.get("images_per_second"):
-        speed = summary["images_per_second"]
-    else:
-        speed = rows[-1]["step"] * config["batch_size"] / rows[-1]["wall_time"] if rows else float("nan")
-    return {
-        "run": label, "norm": norm, "attention": attention, "parameters": parameters,
-        "steps": rows[-1]["step"] if rows else 0,
-        "final_content": final["content"], "final_style": final["style"], "final_total": final["total"],
-        "best_total": min(smoothed) if smoothed else float("nan"),
-        "final_val_total": val_rows[-1]["total"] if val_rows else float("nan"),
-        "best_val_total": min(row["total"] for row in val_rows) if val_rows else float("nan"),
-        "images_per_s": speed,
-    }
-
-
-def write_comparison_table(run_dirs: Sequence[Path], out_md: Path, out_csv: Path,
-                           labels: Sequence[str] | None = None) -> None:
-    """One row per run: norm, attention, parameter count, steps, final losses (mean over
-    the last FINAL_LOSS_STEPS steps), best smoothed training total, final and best validation
-    total, images/s; as a Markdown table and as CSV.
-
-    Raises:
-        RunDirError: a folder without metrics.csv or config.json.
-    """
-    table = [_run_row(Path(run_dir), label) for run_dir, label in zip(run_dirs, _labels(run_dirs, labels))]
-    fields = list(table[0]) if table else []
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows([{key: _cell(value) for key, value in row.items()} for row in table])
-    write_atomic(Path(out_csv), buffer.getvalue().encode())
-    lines = ["| " + " | ".join(fields) + " |", "|" + "|".join("---" for _ in fields) + "|"]
-    lines += ["| " + " | ".join(_cell(value) for value in row.values()) + " |" for row in table]
-    write_atomic(Path(out_md), ("\n".join(lines) + "\n").encode())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"
-    return str(value)
+    if handles:
+        figure.legend(handles, names, loc="outside lower center", ncols=min(len(names), 6), fontsize="small")
+    return figure

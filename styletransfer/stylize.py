@@ -18,7 +18,7 @@ one row of tiles held as float32.
 
 For a BatchNorm network without attention (or with attention and no tiling) every output pixel
 depends only on its receptive field, so tiled and untiled results agree up to float rounding.
-InstanceNorm, SE and SRM compute per-image statistics (mean and std over H×W): on a tiled image
+InstanceNorm and the attention blocks compute per-image statistics (means over H×W): on a tiled image
 each tile gets its own statistics, so tiles may differ slightly in tone; the blend ramps hide
 the seams, and large tiles (the default) keep the statistics close to the whole image's.
 """

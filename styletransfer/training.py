@@ -2,8 +2,8 @@
 
 ``train(config)`` runs one training into ``config.out_dir`` (the files it writes are listed in
 :mod:`styletransfer.runlog`), ``resume_training(run_dir)`` continues a stopped or killed one
-exactly, and ``compare(config, variants)`` trains several network variants on identical data
-and plots them side by side. The loop itself is :class:`styletransfer.trainer.Trainer`.
+exactly, and ``compare(config, variants, seeds)`` trains several network variants on identical
+data over several seeds and plots and tabulates them side by side. The loop itself is :class:`styletransfer.trainer.Trainer`.
 
 Defaults: batch 4, 256 px crops, Adam at a constant 1e-3, 2 epochs, the painting at its own
 size with the longest side capped at 512 px for the style loss, 10% of the images (1 to 8)
@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .attention import attention_names, needs_batch_statistics
 from .checkpoint import load_checkpoint
 from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_files, split_holdout
 from .device import PRECISIONS, pick_device, pick_precision, precision_name
@@ -39,7 +40,8 @@ from .distributed import start_distributed, stop_distributed, wait_for_all
 from .images import ImageError, image_to_tensor, open_image, resize_longest
 from .loss import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .network import VARIANTS, NetworkConfig, TransformerNet
-from .plots import plot_comparison, write_comparison_table
+from .comparison import write_comparison_table
+from .plots import plot_comparison
 from .runlog import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, RunDirError, read_json
 from .trainer import ProgressCallback, ProgressUpdate, RunResult, Trainer, TrainingError, TrainingInputs
 
@@ -253,10 +255,11 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         torch.manual_seed(config.seed)
         net = TransformerNet(config.norm, config.attention)
         if net.needs_batch_statistics and config.batch_size // context.world_size < 2:
+            without = ", ".join(name for name in attention_names() if not needs_batch_statistics(name))
             raise TrainingError(f"batch size {config.batch_size // context.world_size} per process cannot train "
-                                f"a {config.norm} norm / {config.attention} attention network: BatchNorm and SRM "
-                                "need at least 2 images per process (or use norm instance with attention none "
-                                "or se)")
+                                f"a {config.norm} norm / {config.attention} attention network: BatchNorm and "
+                                "attention blocks with BatchNorm need at least 2 images per process (or use "
+                                f"norm instance with attention {without})")
         resolved, inputs = _load_inputs(config)
         resolved.device = device.type
         resolved.precision = precision_name(dtype)
@@ -294,43 +297,67 @@ def resume_training(run_dir: str | os.PathLike[str], *, steps: int | None = None
 class ComparisonResult:
     """What :func:`compare` produced."""
 
-    run_dirs: dict[str, Path]
-    """Variant name → its run folder."""
+    run_dirs: dict[str, dict[int, Path]]
+    """Variant name → seed → its run folder."""
     completed: bool
-    """False when stopped before every variant finished (no plot or tables then)."""
+    """False when stopped before every run finished (no plot or tables then)."""
     plot: Path | None
     table_md: Path | None
     table_csv: Path | None
 
 
-def compare(config: TrainingConfig, variants: Sequence[str], *, progress: ProgressCallback | None = None,
-            stop_event: threading.Event | None = None) -> ComparisonResult:
-    """Train each network variant (``bn``, ``bn+se``, ``bn+srm``, ``in``) with ``config``'s
-    seed, data and hyper-parameters into ``config.out_dir/<variant>/``, then write
-    ``comparison.png``, ``comparison.md`` and ``comparison.csv`` there.
+DEFAULT_SEEDS = (0, 1, 2)
+"""Seeds :func:`compare` trains each variant with unless told otherwise."""
 
-    Running it again continues: finished variants are kept, stopped ones resumed.
+
+def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int] = DEFAULT_SEEDS, *,
+            progress: ProgressCallback | None = None,
+            stop_event: threading.Event | None = None) -> ComparisonResult:
+    """Train each network variant (a key of :data:`~styletransfer.network.VARIANTS`: ``bn``,
+    ``bn+srm``, ``bn+srm-avg``, ``in``, ...) once per seed, with ``config``'s data and
+    hyper-parameters, into ``config.out_dir/<variant>/seed<k>/``; then write
+    ``comparison.png`` (per variant the mean curve over the seeds with a min–max band) and
+    ``comparison.md`` / ``comparison.csv`` (mean ± std over the seeds, and the paired
+    difference to the first variant with its 95 % confidence interval; see
+    :mod:`styletransfer.comparison`) there.
+
+    A seed fixes the data order, the crops and the initialisation draw, so the variants of one
+    seed see the same images in the same order and their differences are paired.
+    ``config.seed`` is replaced by each seed. Runs go seed by seed (every variant of seed 0
+    first), so a stopped comparison holds whole pairs. Running it again continues: finished
+    runs are kept, stopped ones resumed.
+
+    Raises:
+        TrainingError: unknown variants, no or repeated seeds, or bad options (see :func:`train`).
     """
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise TrainingError(f"unknown variant(s) {', '.join(unknown) or '(none given)'}; "
                             f"expected some of {', '.join(VARIANTS)}")
+    if len(set(variants)) != len(variants):
+        raise TrainingError(f"a variant is listed twice in {', '.join(variants)}")
+    if not seeds or len(set(seeds)) != len(seeds) or any(seed < 0 for seed in seeds):
+        raise TrainingError(f"seeds must be distinct non-negative integers, not {', '.join(map(str, seeds)) or 'none'}")
     parent = Path(config.out_dir)
-    run_dirs = {variant: parent / variant for variant in variants}
-    for variant, run_dir in run_dirs.items():
-        summary = run_dir / SUMMARY_FILE
-        if summary.is_file() and read_json(summary).get("completed"):
-            continue
-        if (run_dir / CHECKPOINT_FILE).is_file():
-            result = resume_training(run_dir, progress=progress, stop_event=stop_event)
-        else:
-            norm, attention = VARIANTS[variant]
-            variant_config = dataclasses.replace(config, norm=norm, attention=attention, out_dir=str(run_dir),
-                                                 name=f"{config.name or parent.name}-{variant}")
-            result = train(variant_config, progress=progress, stop_event=stop_event)
-        if not result.completed:
-            return ComparisonResult(run_dirs, False, None, None, None)
-    dirs, labels = list(run_dirs.values()), list(run_dirs)
+    run_dirs = {variant: {seed: parent / variant / f"seed{seed}" for seed in seeds} for variant in variants}
+    for seed in seeds:
+        for variant in variants:
+            run_dir = run_dirs[variant][seed]
+            summary = run_dir / SUMMARY_FILE
+            if summary.is_file() and read_json(summary).get("completed"):
+                continue
+            if (run_dir / CHECKPOINT_FILE).is_file():
+                result = resume_training(run_dir, progress=progress, stop_event=stop_event)
+            else:
+                norm, attention = VARIANTS[variant]
+                run_config = dataclasses.replace(config, norm=norm, attention=attention, seed=seed,
+                                                 out_dir=str(run_dir),
+                                                 name=f"{config.name or parent.name}-{variant}-seed{seed}")
+                result = train(run_config, progress=progress, stop_event=stop_event)
+            if not result.completed:
+                return ComparisonResult(run_dirs, False, None, None, None)
+    dirs = [run_dirs[variant][seed] for variant in variants for seed in seeds]
+    labels = [variant for variant in variants for _ in seeds]
     plot = plot_comparison(dirs, parent / "comparison.png", labels)
-    write_comparison_table(dirs, parent / "comparison.md", parent / "comparison.csv", labels)
+    write_comparison_table(dirs, parent / "comparison.md", parent / "comparison.csv", labels, baseline=variants[0])
     return ComparisonResult(run_dirs, True, plot, parent / "comparison.md", parent / "comparison.csv")

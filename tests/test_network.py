@@ -2,8 +2,24 @@ import pytest
 import torch
 import torch.nn as nn
 
-from styletransfer import SRM, FoldedSRM, SqueezeExcite, TransformerNet, VARIANTS, count_parameters, fold_attention
-from styletransfer.network import fold_batchnorm
+from styletransfer import (SRM, FoldedSRM, SqueezeExcite, TransformerNet, VARIANTS, count_parameters, fold_attention,
+                           load_model, save_model)
+from styletransfer.attention import attention_class, attention_names, needs_batch_statistics
+from styletransfer.network import NetworkConfig, fold_batchnorm, variant_name
+
+BLOCKS = [name for name in attention_names() if name != "none"]
+
+
+def test_variants_are_bn_with_each_registered_block_and_in():
+    assert list(VARIANTS) == ["bn", "bn+se", "bn+srm", "bn+srm-avg", "bn+srm-max", "bn+srm-mlp", "bn+eca", "bn+ge",
+                              "in"]
+    assert [VARIANTS[f"bn+{name}"] for name in BLOCKS] == [("batch", name) for name in BLOCKS]
+    assert VARIANTS["bn"] == ("batch", "none") and VARIANTS["in"] == ("instance", "none")
+    assert all(variant_name(*parts) == variant for variant, parts in VARIANTS.items())
+    with pytest.raises(ValueError, match=r"unknown variant 'bn\+cbam'"):
+        TransformerNet.variant("bn+cbam")
+    with pytest.raises(ValueError, match="unknown attention 'cbam'"):
+        NetworkConfig(attention="cbam")
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -35,6 +51,12 @@ def test_attention_sits_on_the_residual_branch_only_by_default():
     assert sum(isinstance(m, SqueezeExcite) for m in wide.modules()) == 5 + 5
 
 
+@pytest.mark.parametrize("name", BLOCKS)
+def test_each_block_adds_five_times_its_parameter_count_at_128_channels(name):
+    added = count_parameters(TransformerNet("batch", name)) - count_parameters(TransformerNet("batch", "none"))
+    assert added == 5 * attention_class(name).parameter_count(128)
+
+
 def test_norm_choices():
     assert any(isinstance(m, nn.InstanceNorm2d) for m in TransformerNet(norm="instance", attention="none").modules())
     plain = TransformerNet(norm="none", attention="none")
@@ -49,6 +71,35 @@ def test_training_batchnorm_or_srm_on_one_image_is_a_clear_error():
         with pytest.raises(ValueError, match="batch size of at least 2"):
             net(torch.rand(1, 3, 32, 32))
     TransformerNet(norm="instance", attention="none").train()(torch.rand(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_a_network_needs_batch_statistics_iff_its_norm_or_its_block_does(name):
+    for norm in ("instance", "batch"):
+        net = TransformerNet(norm=norm, attention=name, residual_blocks=1).train()
+        assert net.needs_batch_statistics == (norm == "batch" or needs_batch_statistics(name))
+        if net.needs_batch_statistics:
+            with pytest.raises(ValueError, match="batch size of at least 2"):
+                net(torch.rand(1, 3, 16, 16))
+        else:
+            net(torch.rand(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_a_model_file_round_trip_rebuilds_every_block(tmp_path, name):
+    torch.manual_seed(0)
+    net = TransformerNet(norm="batch", attention=name).train()
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    net(torch.rand(2, 3, 24, 24))  # move the BatchNorm statistics
+    net.eval()
+    loaded = load_model(save_model(net, tmp_path / f"{name}.safetensors"))
+    assert loaded.config.attention == name
+    assert all(isinstance(block.attention, attention_class(name)) for block in loaded.residual)
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
 
 
 def test_folded_network_matches_the_trained_one():
@@ -69,7 +120,7 @@ def test_folded_network_matches_the_trained_one():
         assert (folded(x) - net(x)).abs().max().item() < 1e-5
 
 
-@pytest.mark.parametrize("attention", ["none", "srm", "se"])
+@pytest.mark.parametrize("attention", attention_names())
 def test_batchnorm_folds_into_the_convolutions(attention):
     torch.manual_seed(0)
     net = TransformerNet(norm="batch", attention=attention, sampling_attention=True).train()

@@ -1,4 +1,4 @@
-"""Training: data sources, the run folder, exact resume after kill -9, DDP with gloo, compare,
+"""Training: data sources, the run folder, exact resume after kill -9, DDP with gloo,
 and the errors for bad input. Tiny everything (32 px crops, a handful of steps, CPU, fp32)."""
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.checkpoint import load_checkpoint
 from styletransfer.modelfile import load_model
 from styletransfer.network import TransformerNet, count_parameters
-from styletransfer.plots import plot_comparison, write_comparison_table
 from styletransfer.runlog import read_csv
-from styletransfer.training import TrainingConfig, TrainingError, compare, resume_training, train
+from styletransfer.training import TrainingConfig, TrainingError, resume_training, train
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -232,34 +231,6 @@ def test_two_processes_with_gloo(photos, style, tmp_path):
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
     assert [row["step"] for row in read_csv(out / "metrics.csv")] == [1, 2, 3]
     assert load_model(out / "model.safetensors").metadata["steps"] == 3
-
-
-def test_compare_trains_each_variant_on_the_same_data(photos, style, tmp_path):
-    out = tmp_path / "cmp"
-    config = tiny(style, out, images=str(photos), steps=2, checkpoint_every=0, val_every=1, preview_every=0)
-    result = compare(config, ["bn", "in"])
-    assert result.completed
-    assert {p.name for p in out.iterdir()} >= {"bn", "in", "comparison.png", "comparison.md", "comparison.csv"}
-    bn, inorm = (read_csv(out / v / "metrics.csv") for v in ("bn", "in"))
-    assert len(bn) == len(inorm) == 2 and bn[0]["total"] != inorm[0]["total"]
-    for variant, norm in (("bn", "batch"), ("in", "instance")):
-        assert json.loads((out / variant / "config.json").read_text())["norm"] == norm
-    with open(out / "comparison.csv") as handle:
-        table = list(csv.DictReader(handle))
-    assert [row["run"] for row in table] == ["bn", "in"]
-    assert int(table[0]["parameters"]) == count_parameters(TransformerNet("batch", "none"))
-    assert float(table[1]["final_val_total"]) > 0 and float(table[1]["images_per_s"]) > 0
-    assert (out / "comparison.md").read_text().count("\n") == 4  # header, rule, two rows
-
-    before = (out / "bn" / "model.safetensors").stat().st_mtime_ns
-    assert compare(config, ["bn", "in"]).completed  # done variants are kept, not retrained
-    assert (out / "bn" / "model.safetensors").stat().st_mtime_ns == before
-
-    # The library functions work on any run folders.
-    png = plot_comparison([out / "bn", out / "in"], tmp_path / "any.png", labels=["BN", "IN"])
-    assert png.stat().st_size > 1000
-    write_comparison_table([out / "in"], tmp_path / "t.md", tmp_path / "t.csv")
-    assert "| in | instance | none |" in (tmp_path / "t.md").read_text()
 
 
 def test_run_folder_with_a_checkpoint_is_not_overwritten(finished_run, photos, style):
