@@ -36,7 +36,7 @@ from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_ch
 from .data import ImageFolderDataset
 from .device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
-from .images import save_image_atomic, tensor_to_image
+from .images import pixels_to_float, save_image_atomic, tensor_to_image
 from .loss import PerceptualLoss
 from .modelfile import save_model
 from .network import TransformerNet, count_parameters
@@ -60,6 +60,9 @@ gradients of the first layers already overflow; at 2^-10 the largest is 41); sta
 and doubling every FP16_GROWTH_INTERVAL good steps finds the largest safe scale from below."""
 FP16_GROWTH_INTERVAL = 200
 MAX_SKIPPED_STEPS_IN_A_ROW = 20
+COMPILE_OPTIONS: dict[str, Any] = {}
+"""torch.compile arguments for ``compile=True`` runs (the default mode: compiles in tens of
+seconds; training shapes never change, so it compiles once)."""
 """An fp16 run whose GradScaler skips more consecutive steps than this is not learning: its
 gradients overflow even after the loss scale fell by 2^20, so it stops as a divergence."""
 
@@ -143,7 +146,8 @@ def epoch_order(num_images: int, seed: int, epoch: int) -> list[int]:
 class SeededCrops(Dataset):
     """A data set read by ``(index, crop_seed)`` keys: the random crop of image ``index`` is
     drawn from torch's generator seeded with ``crop_seed`` (the global generator is left as
-    it was). Items are ``((3, S, S) RGB 0..1 crop, [(path, problem) newly skipped])``."""
+    it was). Items are ``((3, S, S) uint8 RGB crop, [(path, problem) newly skipped])``: batches
+    travel to the device as uint8 and are converted there."""
 
     def __init__(self, dataset: ImageFolderDataset):
         self.dataset = dataset
@@ -156,7 +160,7 @@ class SeededCrops(Dataset):
         known = len(self.dataset.skipped)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(crop_seed)
-            image = self.dataset[index]
+            image = self.dataset.crop_pixels(index)
         return image, [(str(path), problem) for path, problem in self.dataset.skipped[known:]]
 
 
@@ -201,10 +205,13 @@ def make_grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.Grad
 def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler, images: torch.Tensor, *, device: torch.device,
                   dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
-    """One optimiser step of ``model`` on a (B, 3, S, S) RGB 0..1 batch, as :class:`Trainer`
-    does it (autocast in ``dtype``, gradient scaling for fp16, channels-last input when asked);
-    returns the (3,) float32 content, style and tv losses. Also what the benchmarks time."""
+    """One optimiser step of ``model`` on a (B, 3, S, S) RGB batch (float 0..1, or uint8
+    0..255, converted on ``device``), as :class:`Trainer` does it (autocast in ``dtype``,
+    gradient scaling for fp16, channels-last input when asked); returns the (3,) float32
+    content, style and tv losses. Also what the benchmarks time."""
     images = images.to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        images = pixels_to_float(images)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     with autocast(device, dtype):
@@ -236,8 +243,10 @@ class Trainer:
         self.description, self.skipped = inputs.description, list(inputs.skipped)
         self.steps_per_epoch = len(self.train_set) // config.batch_size
         self.fingerprint = _fingerprint(self.train_set.files, self.train_set.root)
-        self.channels_last = device.type == "cuda"
+        self.channels_last = bool(config.channels_last)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        if config.sync_batchnorm and context.enabled:
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         self.net = net.to(device, memory_format=memory_format)
         self.parameters = count_parameters(self.net)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
@@ -254,6 +263,10 @@ class Trainer:
                                       style_weight=config.style_weight, tv_weight=config.tv_weight,
                                       content_layers=config.content_layers,
                                       style_layers=config.style_layers).to(device, memory_format=memory_format)
+        if config.compile:
+            self.model = torch.compile(self.model, **COMPILE_OPTIONS)
+            self.loss_fn.vgg = torch.compile(self.loss_fn.vgg, **COMPILE_OPTIONS)
+        self.first_step_seconds: float | None = None
         self.val_losses: dict[str, float] = {}
         if context.is_main:
             resume = checkpoint is not None
@@ -395,6 +408,8 @@ class Trainer:
                     skipped_in_a_row = skipped_in_a_row + 1 if agreed[3] > 0 else 0
                     self._check_finite(agreed[:3], skipped_in_a_row)
                     elapsed = time.perf_counter() - tick
+                    if self.first_step_seconds is None:
+                        self.first_step_seconds = elapsed  # with compilation, when compiled
                     self.wall_time += elapsed
                     content, style, tv = agreed[:3]
                     row = {"step": self.step, "epoch": epoch, "content": content, "style": style, "tv": tv,
@@ -450,6 +465,7 @@ class Trainer:
                 "final_losses": final, "final_val_losses": self.val_losses,
                 "images_per_second": images_per_second, "world_size": self.context.world_size,
                 "device": self.config.device, "precision": self.config.precision,
+                "compiled": bool(self.config.compile), "first_step_seconds": self.first_step_seconds,
                 "model": model_path and str(model_path), "skipped": [list(entry) for entry in self.skipped],
             })
         return RunResult(self.run_dir, completed, self.step, self.config.steps, self.run_dir / CHECKPOINT_FILE,

@@ -21,7 +21,9 @@ result with ``completed=False``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
 import threading
 import warnings
@@ -61,6 +63,11 @@ DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
 """Default style image size: the painting's own size, its longest side capped at this."""
+BASE_LR = 1e-3
+BASE_BATCH_SIZE = 4
+"""The default learning rate is BASE_LR at this batch size, scaled by sqrt(batch / this)."""
+CACHE_MEMORY_SHARE = 0.25
+"""cache_images=None caches when the decoded images take at most this share of free memory."""
 MAX_VAL_IMAGES = 8
 """Default held-out set: 10% of the images, at least 1, at most this many."""
 
@@ -92,8 +99,10 @@ class TrainingConfig:
     epochs: int | None = None
     batch_size: int = 4
     """Images per step over all processes (each of N processes trains on batch_size / N)."""
-    lr: float = 1e-3
-    """Adam's learning rate (constant)."""
+    lr: float | None = None
+    """Adam's learning rate (constant); None: BASE_LR × sqrt(batch_size / BASE_BATCH_SIZE),
+    1e-3 at batch 4 (the square-root rule for Adam: the gradient noise of a batch B falls as
+    1/sqrt(B), so the step can grow as sqrt(B); Malladi et al., NeurIPS 2022)."""
     content_weight: float = DEFAULT_CONTENT_WEIGHT
     style_weight: float = DEFAULT_STYLE_WEIGHT
     tv_weight: float = DEFAULT_TV_WEIGHT
@@ -109,7 +118,18 @@ class TrainingConfig:
     """"fp32", "bf16", "fp16" or "auto": bf16 on CUDA GPUs that have it (else fp16), see
     styletransfer.device.pick_precision(training=True)."""
     workers: int | None = None
-    """Data loading processes; None: one less than the CPU count, at most 4."""
+    """Data loading processes; None: one less than the CPU count, at most 4 (at most 16 on CUDA)."""
+    channels_last: bool | None = None
+    """Channels-last memory format for the network, the loss network and the batches; None: on CUDA."""
+    compile: bool | None = None
+    """torch.compile the network and the loss network (the first step then takes tens of seconds
+    longer: summary.json's first_step_seconds); None: on CUDA."""
+    cache_images: bool | None = None
+    """Decode and resize every training image once, before training, and keep them in memory as
+    uint8; None: on CUDA when that takes at most a quarter of the free memory."""
+    sync_batchnorm: bool = False
+    """Under torchrun on CUDA: BatchNorm (and SRM's) statistics over the whole global batch
+    instead of each process's share (SyncBatchNorm)."""
     val_images: int | None = None
     """Held-out images for validation and previews (never trained on); None: see MAX_VAL_IMAGES."""
     checkpoint_every: int = 1000
@@ -163,7 +183,7 @@ class TrainingConfig:
         for name, value in at_least_zero.items():
             if value is not None and value < 0:
                 raise TrainingError(f"{name} must not be negative, not {value}")
-        if not self.lr > 0:
+        if self.lr is not None and not self.lr > 0:
             raise TrainingError(f"the learning rate must be positive, not {self.lr}")
         if self.precision != "auto" and self.precision not in PRECISIONS:
             raise TrainingError(f"unknown precision {self.precision!r}; expected auto, {', '.join(PRECISIONS)}")
@@ -185,7 +205,54 @@ def _open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
     return dataset, f"COCO {dataset.annotations.name} ({categories}; {len(dataset)} images)"
 
 
-def _load_inputs(config: TrainingConfig) -> tuple[TrainingConfig, TrainingInputs]:
+def default_lr(batch_size: int) -> float:
+    """Adam's learning rate for a global batch of ``batch_size`` images (see TrainingConfig.lr)."""
+    return BASE_LR * math.sqrt(batch_size / BASE_BATCH_SIZE)
+
+
+def default_workers(device: torch.device) -> int:
+    """Data loading processes: one less than the CPU count, at most 4 (16 on CUDA, where a
+    fast GPU needs a thousand decoded images a second)."""
+    return min(16 if device.type == "cuda" else 4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def free_memory_bytes() -> int | None:
+    """Memory available to this process now (Linux), or None where it cannot be read."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    return None
+
+
+def resolve_speed_options(config: TrainingConfig, device: torch.device, world_size: int) -> None:
+    """Fill in the device-dependent speed options (channels_last, compile) in place, and refuse
+    those that cannot work here. Raises TrainingError."""
+    cuda = device.type == "cuda"
+    if config.channels_last is None:
+        config.channels_last = cuda
+    if config.compile is None:
+        config.compile = cuda
+    if config.sync_batchnorm and world_size > 1 and not cuda:
+        raise TrainingError("sync_batchnorm needs CUDA (SyncBatchNorm synchronises statistics with NCCL); "
+                            "train without it on the CPU")
+
+
+def _cache_images(config: TrainingConfig, train_set: ImageFolderDataset, device: torch.device) -> bool:
+    """Decode the training images into memory when config.cache_images says so (None: on CUDA
+    when they fit in CACHE_MEMORY_SHARE of the free memory); returns whether it did."""
+    wanted = config.cache_images
+    if wanted is None:
+        free = free_memory_bytes()
+        wanted = (device.type == "cuda" and free is not None
+                  and train_set.estimated_cache_bytes() <= CACHE_MEMORY_SHARE * free)
+    if wanted:
+        train_set.cache_decoded(threads=max(1, config.workers or 1))
+    return bool(wanted)
+
+
+def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[TrainingConfig, TrainingInputs]:
     """Open the painting and the data set, hold out the validation images, and resolve the
     options that depend on them. Raises TrainingError for unusable inputs."""
     try:
@@ -215,7 +282,8 @@ def _load_inputs(config: TrainingConfig) -> tuple[TrainingConfig, TrainingInputs
         coco_annotations=config.coco_annotations and os.path.abspath(config.coco_annotations),
         steps=config.steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch,
         style_size=style_size, val_images=val_count, name=config.name or Path(config.out_dir).name,
-        workers=min(4, max(0, (os.cpu_count() or 1) - 1)) if config.workers is None else config.workers,
+        workers=default_workers(device) if config.workers is None else config.workers,
+        lr=config.lr or default_lr(config.batch_size),
     )
     val_images = torch.stack(split.val_images) if split.val_images else None
     return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped)
@@ -260,9 +328,13 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"a {config.norm} norm / {config.attention} attention network: BatchNorm and "
                                 "attention blocks with BatchNorm need at least 2 images per process (or use "
                                 f"norm instance with attention {without})")
-        resolved, inputs = _load_inputs(config)
+        resolved, inputs = _load_inputs(config, device)
         resolved.device = device.type
         resolved.precision = precision_name(dtype)
+        resolve_speed_options(resolved, device, context.world_size)
+        resolved.cache_images = _cache_images(resolved, inputs.train_set, device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
         trainer = Trainer(resolved, inputs, net, context, device, dtype, checkpoint)
         result = trainer.run(progress, stop_event)
         wait_for_all(context)
