@@ -30,6 +30,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
+from .errors import StyleTransferError
 from .images import ImageError, image_to_tensor, open_image
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -38,7 +39,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 _COCO_YEARS = ("2017", "2014")
 
 
-class DatasetError(ValueError):
+class DatasetError(StyleTransferError, ValueError):
     """A data set that cannot be used (missing folder, bad annotations, no usable image)."""
 
 

@@ -25,6 +25,8 @@ from typing import BinaryIO
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import StyleTransferError
+
 DEFAULT_MAX_PIXELS: int = 100_000_000
 """Largest image :func:`open_image` accepts by default: 100 megapixels (e.g. 12000x8000),
 about 300 MB of RGB pixel data once decoded. Pass ``max_pixels=None`` to disable the guard."""
@@ -49,7 +51,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_pixel_limit_lock)
 
 
-class ImageError(ValueError):
+class ImageError(StyleTransferError, ValueError):
     """An image that cannot be used; the message is ``"{path}: {problem}"``, or just the
     problem for in-memory images (``path`` None). ``.path`` and ``.problem`` hold the parts."""
 

@@ -36,6 +36,7 @@ from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_ch
 from .data import ImageFolderDataset
 from .device import autocast
 from .distributed import DistributedContext, mean_over_processes, shard
+from .errors import StyleTransferError, TrainingDivergedError
 from .images import save_image_atomic, tensor_to_image
 from .loss import PerceptualLoss
 from .modelfile import save_model
@@ -53,7 +54,7 @@ PREVIEW_IMAGES = 4
 LOSS_TERMS = ("content", "style", "tv", "total")
 
 
-class TrainingError(ValueError):
+class TrainingError(StyleTransferError, ValueError):
     """Bad training input (options, style image, data set, run folder); one line naming it."""
 
 
@@ -351,7 +352,7 @@ class Trainer:
                     # fp16 steps with overflowing gradients are skipped by the GradScaler; any other
                     # non-finite loss has reached the weights: stop before it reaches a checkpoint.
                     if self.dtype != torch.float16 and not all(map(math.isfinite, agreed[:3])):
-                        raise TrainingError(f"{self.run_dir}: training diverged at step {self.step} (content, "
+                        raise TrainingDivergedError(f"{self.run_dir}: training diverged at step {self.step} (content, "
                                             f"style, tv losses {agreed[:3]}); its last checkpoint is from before "
                                             "that: lower the learning rate or the loss weights and start again")
                     elapsed = time.perf_counter() - tick
