@@ -4,7 +4,8 @@ other module.
 Every expected problem (a bad image, model file, data set, option, run folder, device) raises a
 subclass of :class:`StyleTransferError` whose message is one line naming the file or option and
 the problem. The shells turn these into one line and an exit code (the CLI: 2; a diverged
-training: 3) or a message in the page; anything else is a bug and surfaces as one.
+training, ``TrainingDivergedError``: 3) or a message in the page; anything else is a bug and
+surfaces as one.
 
 The subclasses live beside the code that raises them and keep their older base classes too
 (``ImageError`` is still a ``ValueError``), so callers that caught those keep working:
@@ -16,6 +17,7 @@ The subclasses live beside the code that raises them and keep their older base c
     CheckpointError                  styletransfer.checkpoint
     RunDirError                      styletransfer.runlog
     TrainingError                    styletransfer.trainer (also styletransfer.training)
+    TrainingDivergedError            styletransfer.trainer (a TrainingError)
     UsageError                       styletransfer.apps.cli
     TrainingBusyError                styletransfer.apps.jobs
 """
@@ -25,11 +27,6 @@ from __future__ import annotations
 class StyleTransferError(Exception):
     """An expected problem with the user's input, files, options or machine (not a bug); the
     message is one line that names what is wrong."""
-
-
-class TrainingDivergedError(StyleTransferError):
-    """A training run whose losses stopped being finite numbers. Its inputs were fine; the run
-    itself failed (its last checkpoint is from before, so a gentler restart can use it)."""
 
 
 class MissingDependencyError(StyleTransferError, ImportError):

@@ -36,7 +36,7 @@ from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_ch
 from .data import ImageFolderDataset
 from .device import autocast
 from .distributed import DistributedContext, mean_over_processes, shard
-from .errors import StyleTransferError, TrainingDivergedError
+from .errors import StyleTransferError
 from .images import save_image_atomic, tensor_to_image
 from .loss import PerceptualLoss
 from .modelfile import save_model
@@ -56,6 +56,11 @@ LOSS_TERMS = ("content", "style", "tv", "total")
 
 class TrainingError(StyleTransferError, ValueError):
     """Bad training input (options, style image, data set, run folder); one line naming it."""
+
+
+class TrainingDivergedError(TrainingError):
+    """The losses became non-finite, or fp16 gradients kept overflowing: the run stopped before
+    a checkpoint or a model file could hold bad weights."""
 
 
 @dataclass

@@ -19,11 +19,11 @@ from safetensors.torch import load_file
 
 from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.checkpoint import load_checkpoint
-from styletransfer.errors import TrainingDivergedError
 from styletransfer.modelfile import load_model
 from styletransfer.network import TransformerNet, count_parameters
 from styletransfer.plots import plot_comparison, write_comparison_table
 from styletransfer.runlog import read_csv
+from styletransfer.trainer import TrainingDivergedError
 from styletransfer.training import TrainingConfig, TrainingError, compare, resume_training, train
 
 REPO = Path(__file__).resolve().parent.parent

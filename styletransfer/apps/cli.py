@@ -45,13 +45,14 @@ from tqdm import tqdm
 from ..catalogue import load_catalogue
 from ..contact_sheet import make_contact_sheet
 from ..device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision, precision_name
-from ..errors import MissingDependencyError, StyleTransferError, TrainingDivergedError
+from ..errors import MissingDependencyError, StyleTransferError
 from ..images import (DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, encode_image, open_image,
                       save_image_atomic)
 from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
 from ..runlog import MODEL_FILE
 from ..stylize import export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
+from ..trainer import TrainingDivergedError
 from ..training import read_run_config
 from .publish import publish_model
 from .train_commands import add_compare_command, add_resume_command, add_train_command
