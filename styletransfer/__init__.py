@@ -5,12 +5,15 @@ The public API::
     from styletransfer import TransformerNet, create_attention, PerceptualLoss
     from styletransfer import save_model, load_model, fold_attention, stylize
     from styletransfer import evaluate, Evaluation, StyleScore, PhotoScore, OutputFolder
+    from styletransfer import list_models, get_model, load_catalogue, StyleTransferError
 """
 __version__ = "0.1.0"
 
 from .attention import SRM, FoldedSRM, SqueezeExcite, create_attention, fold_attention
+from .catalogue import Style, get_model, get_style, list_models, load_catalogue
 from .device import pick_device, pick_precision
 from .evaluate import Evaluation, EvaluationError, OutputFolder, PhotoScore, StyleScore, evaluate
+from .errors import StyleTransferError
 from .loss import LossTerms, PerceptualLoss, gram_matrix, total_variation
 from .modelfile import ModelFileError, list_model_names, load_model, read_header, save_model
 from .network import VARIANTS, NetworkConfig, TransformerNet, count_parameters
@@ -19,8 +22,10 @@ from .vgg import VGGFeatures
 
 __all__ = [
     "SRM", "FoldedSRM", "SqueezeExcite", "create_attention", "fold_attention",
+    "Style", "get_model", "get_style", "list_models", "load_catalogue",
     "pick_device", "pick_precision",
     "Evaluation", "EvaluationError", "OutputFolder", "PhotoScore", "StyleScore", "evaluate",
+    "StyleTransferError",
     "LossTerms", "PerceptualLoss", "gram_matrix", "total_variation",
     "ModelFileError", "list_model_names", "load_model", "read_header", "save_model",
     "VARIANTS", "NetworkConfig", "TransformerNet", "count_parameters",

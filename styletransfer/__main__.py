@@ -1,8 +1,8 @@
-"""``python -m styletransfer``: the command line (see :mod:`styletransfer.cli`)."""
+"""``python -m styletransfer``: the command line (see :mod:`styletransfer.apps.cli`)."""
 import sys
 
 try:
-    from .cli import main
+    from .apps.cli import main
 except KeyboardInterrupt:  # Ctrl-C while torch is still importing
     sys.exit(130)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .errors import StyleTransferError
 from .runlog import write_atomic
 
 CHECKPOINT_VERSION = 1
@@ -38,7 +39,7 @@ REQUIRED_KEYS = ("format_version", "step", "epoch", "position", "data_files", "d
                  "model", "optimizer", "grad_scaler", "torch_rng", "cuda_rng", "wall_time", "skipped")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(StyleTransferError, ValueError):
     """A checkpoint that cannot be used; the message is ``"{path}: {problem}"``."""
 
 

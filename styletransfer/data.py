@@ -34,6 +34,7 @@ from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
 from .images import ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
+from .errors import StyleTransferError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File extensions taken as images (compared case-insensitively)."""
@@ -41,7 +42,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", 
 _COCO_YEARS = ("2017", "2014")
 
 
-class DatasetError(ValueError):
+class DatasetError(StyleTransferError, ValueError):
     """A data set that cannot be used (missing folder, bad annotations, no usable image)."""
 
 

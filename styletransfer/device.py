@@ -15,14 +15,20 @@ import sys
 
 import torch
 
+from .errors import StyleTransferError
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceError(StyleTransferError, ValueError):
+    """A device or precision that is unknown or not available on this machine."""
 
 
 def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     """A torch.device from ``"auto"``/None (CUDA, then MPS, then CPU) or an explicit name.
 
-    Raises ValueError when an explicit device is not available here.
+    Raises DeviceError (a ValueError) when an explicit device is not available here.
     """
     if isinstance(name, torch.device):
         return name
@@ -35,13 +41,13 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; expected one of {', '.join(DEVICE_NAMES)}") from None
+        raise DeviceError(f"unknown device {name!r}; expected one of {', '.join(DEVICE_NAMES)}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but CUDA is not available on this machine")
+        raise DeviceError(f"device {name!r} was asked for, but CUDA is not available on this machine")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} was asked for, but MPS is not available on this machine")
+        raise DeviceError(f"device {name!r} was asked for, but MPS is not available on this machine")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {name!r}; expected one of {', '.join(DEVICE_NAMES)}")
+        raise DeviceError(f"unknown device {name!r}; expected one of {', '.join(DEVICE_NAMES)}")
     return device
 
 
@@ -75,7 +81,7 @@ def pick_precision(device: torch.device, name: str | None = None, *, training: b
     native bf16; else fp32."""
     if name is not None:
         if name not in PRECISIONS:
-            raise ValueError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
+            raise DeviceError(f"unknown precision {name!r}; expected one of {', '.join(PRECISIONS)}")
         return PRECISIONS[name]
     if device.type == "cuda":
         return torch.bfloat16 if training and cuda_has_fast_bf16(device) else torch.float16

@@ -11,6 +11,7 @@ any pixel data is decoded, so a small file claiming 40000x40000 pixels fails at 
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -24,6 +25,8 @@ from typing import BinaryIO
 
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import StyleTransferError
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
 """Largest image :func:`open_image` accepts by default: 100 megapixels (e.g. 12000x8000),
@@ -49,7 +52,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_pixel_limit_lock)
 
 
-class ImageError(ValueError):
+class ImageError(StyleTransferError, ValueError):
     """An image that cannot be used; the message is ``"{path}: {problem}"``, or just the
     problem for in-memory images (``path`` None). ``.path`` and ``.problem`` hold the parts."""
 
@@ -313,6 +316,23 @@ def _for_format(img: Image.Image, image_format: str) -> Image.Image:
         white = Image.new("RGB", rgb.size, (255, 255, 255))
         return Image.composite(rgb, white, alpha)
     return merge_alpha(rgb, alpha)
+
+
+def encode_image(img: Image.Image, format: str, *, quality: int = 95) -> bytes:
+    """The image as the bytes of a ``"jpeg"``/``"jpg"``, ``"png"`` or ``"webp"`` file (any case),
+    converted as :func:`save_image_atomic` converts it (JPEG: transparency onto white).
+
+    Raises:
+        ImageError: an unsupported format.
+    """
+    key = f".{format.lower()}"
+    if key not in _SAVE_FORMATS:
+        raise ImageError(None, f"cannot encode images as {format!r}; use jpg, png or webp")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be between 1 and 100, not {quality}")
+    buffer = io.BytesIO()
+    _for_format(img, _SAVE_FORMATS[key]).save(buffer, format=_SAVE_FORMATS[key], quality=quality)
+    return buffer.getvalue()
 
 
 def save_image_atomic(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,18 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .errors import StyleTransferError
 from .network import NetworkConfig, TransformerNet
+from .resources import STYLES_DIR
 
 FORMAT = "styletransfer-model"
 FORMAT_VERSION = 1
 MODEL_SUFFIX = ".safetensors"
+SHIPPED_STYLES_DIR = STYLES_DIR
+"""The styles that come with the library (see :mod:`styletransfer.resources`)."""
 
-REPO_STYLES_DIR = Path(__file__).resolve().parent.parent / "styles"
 
-
-class ModelFileError(ValueError):
+class ModelFileError(StyleTransferError, ValueError):
     """A model file that cannot be used; the message is ``"{path}: {problem}"``."""
 
     def __init__(self, path: str | os.PathLike, problem: str):
@@ -56,8 +59,8 @@ def user_models_dir() -> Path:
 
 
 def style_dirs() -> list[Path]:
-    """Folders searched for models by name: the shipped ``styles/``, then the user's models."""
-    return [REPO_STYLES_DIR, user_models_dir()]
+    """Folders searched for models by name: the shipped styles, then the user's models."""
+    return [SHIPPED_STYLES_DIR, user_models_dir()]
 
 
 def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
@@ -93,6 +96,20 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
     return path
 
 
+def find_model_files(folders: Sequence[Path] | None = None) -> dict[str, Path]:
+    """Every model file in ``folders`` (default :func:`style_dirs`) by name (its file name
+    without ``.safetensors``; hidden files skipped): folder by folder, sorted by name within
+    each; when two folders hold the same name the first one wins. Missing folders are skipped.
+    Only the folders are listed; no file is opened."""
+    found: dict[str, Path] = {}
+    for folder in style_dirs() if folders is None else folders:
+        if folder.is_dir():
+            for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")):
+                if not path.name.startswith(".") and path.is_file():
+                    found.setdefault(path.stem, path)
+    return found
+
+
 def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
     """A model file path, or the name of a model in one of :func:`style_dirs`."""
     candidate = Path(path_or_name)
@@ -103,18 +120,15 @@ def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
             named = folder / f"{candidate.name}{MODEL_SUFFIX}"
             if named.is_file():
                 return named
-        known = ", ".join(sorted(list_model_names())) or "none"
+        known = ", ".join(sorted(find_model_files())) or "none"
         raise ModelFileError(path_or_name, f"no such model file or style name (known styles: {known})")
     raise ModelFileError(path_or_name, "no such model file")
 
 
 def list_model_names() -> list[str]:
-    """Names of the models found in :func:`style_dirs` (first folder wins on a clash)."""
-    names: list[str] = []
-    for folder in style_dirs():
-        if folder.is_dir():
-            names += [p.stem for p in sorted(folder.glob(f"*{MODEL_SUFFIX}")) if p.stem not in names]
-    return names
+    """Names of the models found in :func:`style_dirs` (first folder wins on a clash); the
+    typed view of each is :func:`styletransfer.catalogue.load_catalogue`."""
+    return list(find_model_files())
 
 
 def read_header(path: str | os.PathLike) -> tuple[NetworkConfig, dict[str, Any]]:

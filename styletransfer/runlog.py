@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import StyleTransferError
+
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 VAL_FILE = "val.csv"
@@ -40,7 +42,7 @@ FINAL_LOSS_STEPS = 50
 """A run's final training losses are their mean over this many last steps."""
 
 
-class RunDirError(ValueError):
+class RunDirError(StyleTransferError, ValueError):
     """A run folder (or one of its files) that cannot be used; the message names the path."""
 
 

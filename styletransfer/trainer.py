@@ -36,6 +36,7 @@ from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_ch
 from .data import ImageFolderDataset
 from .device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
+from .errors import StyleTransferError
 from .images import pixels_to_float, save_image_atomic, tensor_to_image
 from .loss import PerceptualLoss
 from .modelfile import save_model
@@ -60,14 +61,14 @@ gradients of the first layers already overflow; at 2^-10 the largest is 41); sta
 and doubling every FP16_GROWTH_INTERVAL good steps finds the largest safe scale from below."""
 FP16_GROWTH_INTERVAL = 200
 MAX_SKIPPED_STEPS_IN_A_ROW = 20
+"""An fp16 run whose GradScaler skips more consecutive steps than this is not learning: its
+gradients overflow even after the loss scale fell by 2^20, so it stops as a divergence."""
 COMPILE_OPTIONS: dict[str, Any] = {}
 """torch.compile arguments for ``compile=True`` runs (the default mode: compiles in tens of
 seconds; training shapes never change, so it compiles once)."""
-"""An fp16 run whose GradScaler skips more consecutive steps than this is not learning: its
-gradients overflow even after the loss scale fell by 2^20, so it stops as a divergence."""
 
 
-class TrainingError(ValueError):
+class TrainingError(StyleTransferError, ValueError):
     """Bad training input (options, style image, data set, run folder); one line naming it."""
 
 

@@ -1,5 +1,5 @@
 """The Gradio app: the real server (``python app.py --port N``) driven with gradio_client, and
-the library side of it (styletransfer.webapp).
+the work behind it (styletransfer.apps.jobs).
 
 Models are tiny untrained networks written into a temporary ``STYLETRANSFER_HOME``, so the
 tests do not depend on the shipped styles.
@@ -12,7 +12,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Sequence
 from concurrent.futures import wait as wait_all
 from pathlib import Path
 
@@ -21,32 +22,16 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient, png_header_only, write_truncated_jpeg
-from styletransfer.modelfile import save_model
-from styletransfer.network import TransformerNet
-from styletransfer.webapp import (TrainingBusyError, TrainingManager, TrainingRequest, load_catalogue, plot_runs,
-                                  slug)
+from styletransfer.apps.jobs import TrainingBusyError, TrainingManager, TrainingRequest, plot_runs, slug
+from styletransfer.catalogue import load_catalogue
+from styletransfer.device import pick_device
+from test_catalogue import make_styles
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = REPO / "examples" / "cat.jpg"
-METRICS_HEADER = "step,epoch,content,style,tv,total,lr,images_per_s,wall_time\n"
 
 gradio_client = pytest.importorskip("gradio_client")
 AppError = gradio_client.exceptions.AppError
-
-
-def make_styles(models_dir: Path) -> Path:
-    """A BN+SRM model ``testwave`` with its BN twin ``testwave_bn``, the painting and run curves."""
-    torch.manual_seed(0)
-    for name, norm, attention, variant, twin in (("testwave", "batch", "srm", "bn+srm", "testwave_bn"),
-                                                  ("testwave_bn", "batch", "none", "bn", "testwave")):
-        save_model(TransformerNet(norm, attention), models_dir / f"{name}.safetensors", title="Test Wave",
-                   artist="Nobody", year="2024", variant=variant, twin=twin)
-        run = models_dir / "runs" / name
-        run.mkdir(parents=True)
-        (run / "metrics.csv").write_text(METRICS_HEADER + "".join(
-            f"{step},0,{9 / step},{50 / step},1,{60 / step},0.001,4,{step}\n" for step in range(1, 11)))
-    gradient((96, 64)).save(models_dir / "testwave.jpg")
-    return models_dir
 
 
 def free_port() -> int:
@@ -56,13 +41,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(home: Path) -> Iterator[str]:
-    """``python app.py`` on a free port with ``home`` as STYLETRANSFER_HOME; yields its URL."""
+def running_app(home: Path, command: Sequence[str] = ("app.py",)) -> Iterator[str]:
+    """``python app.py`` (or ``python COMMAND...``) on a free port with ``home`` as
+    STYLETRANSFER_HOME; yields its URL."""
     port = free_port()
     env = {**os.environ, "STYLETRANSFER_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False",
            "OMP_NUM_THREADS": "2"}
     log = open(home / "app.log", "w")
-    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env,
+    process = subprocess.Popen([sys.executable, *command, "--port", str(port)], cwd=REPO, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -134,7 +120,8 @@ def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> 
     original, stylized, png, summary = stylize(client, size=160)
     assert png.format == "PNG" and max(png.size) == 160 and png.size == stylized.size == original.size
     assert png.size == (160, 120)  # the cat photo is 640x480
-    assert "Test Wave" in summary and "CPU" in summary and " s " in summary
+    # The app stylises on the best device of this machine (the same one this process sees).
+    assert "Test Wave" in summary and f"on {pick_device('auto').type.upper()}" in summary and " s " in summary
     assert mean_difference(stylized, original) > 5
 
     _, unchanged, _, _ = stylize(client, strength=0.0)
@@ -250,23 +237,44 @@ def test_command_line_flags() -> None:
     assert all(flag in result.stdout for flag in ("--host", "--port", "--share", "--train-images"))
 
 
-# ---------------------------------------------------------------------------------------------
-# The library side (styletransfer.webapp)
-# ---------------------------------------------------------------------------------------------
+def test_styletransfer_app_serves_the_same_page(tmp_path: Path) -> None:
+    """``styletransfer app``: what an installed package runs (no app.py there)."""
+    with running_app(tmp_path, command=("-m", "styletransfer", "app")) as url:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200 and b"styletransfer" in response.read()
 
-def test_catalogue_reads_headers_pairs_twins_and_skips_broken_files(tmp_path: Path) -> None:
-    models = make_styles(tmp_path / "models")
-    (models / "broken.safetensors").write_bytes(b"nonsense")
-    catalogue = load_catalogue([models])
-    assert catalogue.names() == ["testwave", "testwave_bn"]
-    assert [entry.name for entry in catalogue.gallery()] == ["testwave"]
-    wave = catalogue.get("testwave")
-    assert wave.caption == "Test Wave — Nobody, 2024" and wave.painting == models / "testwave.jpg"
-    assert catalogue.get("testwave_bn").painting == models / "testwave.jpg"  # the twin's painting
-    assert [(srm.name, plain.name) for srm, plain in catalogue.srm_pairs()] == [("testwave", "testwave_bn")]
-    assert len(catalogue.problems) == 1 and "broken.safetensors" in catalogue.problems[0]
-    assert load_catalogue([tmp_path / "missing"]).styles == []
 
+def test_app_command_passes_its_options_to_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import gradio as gr
+
+    from styletransfer.apps.cli import main
+    from styletransfer.resources import STYLES_DIR
+
+    launched: list[dict] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **options: launched.append(options))
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert main(["app", "--host", "0.0.0.0", "--port", "8123", "--share", "--train-images", str(photos)]) == 0
+    [options] = launched
+    assert (options["server_name"], options["server_port"], options["share"]) == ("0.0.0.0", 8123, True)
+    assert str(STYLES_DIR) in options["allowed_paths"]
+    assert str(tmp_path / "home" / "models") in options["allowed_paths"]
+    # A Hugging Face Space says where to listen through the environment; plain flags win over it.
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
+    assert main(["app", "--share", "false"]) == 0
+    assert (launched[1]["server_name"], launched[1]["server_port"], launched[1]["share"]) == ("0.0.0.0", 7861, False)
+    assert main(["app", "--train-images", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"styletransfer: error: --train-images {tmp_path / 'nowhere'}: not a folder"]
+    assert len(launched) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The work behind the page (styletransfer.apps.jobs) and the catalogue it shows
+# ---------------------------------------------------------------------------------------------
 
 def test_curves_are_drawn_once_per_change_and_names_are_slugs(tmp_path: Path) -> None:
     runs = make_styles(tmp_path / "models") / "runs"

@@ -3,6 +3,7 @@ folder of good and broken images, checked thoroughly, and one as a torchrun work
 other options are checked by calling ``main()`` in this process."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,8 +15,8 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
-from styletransfer import TransformerNet, modelfile, save_model
-from styletransfer.cli import collect_inputs, main, output_path, process_rank, share_of_process
+from styletransfer import TransformerNet, __version__, modelfile, save_model
+from styletransfer.apps.cli import collect_inputs, main, output_path, process_rank, share_of_process
 from styletransfer.images import open_image
 from styletransfer.stylize import prepare_model
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
@@ -152,7 +153,7 @@ def test_skip_overwrite_template_format_and_strength_zero(tmp_path: Path, model_
 
 def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(modelfile, "REPO_STYLES_DIR", tmp_path / "no-shipped-styles")  # known styles: only tiny
+    monkeypatch.setattr(modelfile, "SHIPPED_STYLES_DIR", tmp_path / "no-shipped-styles")  # known styles: only tiny
     (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
     (tmp_path / "broken.safetensors").write_bytes(b"garbage")
     image = str(tmp_path / "good.jpg")
@@ -174,7 +175,7 @@ def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path
 
 def test_ctrl_c_exits_130_without_traceback(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import styletransfer.cli as cli_module
+    import styletransfer.apps.cli as cli_module
 
     def interrupted(*args: object, **kwargs: object) -> Image.Image:
         raise KeyboardInterrupt
@@ -188,9 +189,12 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path: Path, model_file: Path, mo
 
 def test_styles_lists_metadata_without_loading_weights(model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    import styletransfer.modelfile as modelfile
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("listing styles built a network to load weights into")
 
-    monkeypatch.setattr(modelfile, "load_model", None)  # listing must not need it
+    # Every way of loading weights builds a TransformerNet first, whichever module holds a
+    # reference to load_model; reading a header does not.
+    monkeypatch.setattr(TransformerNet, "__init__", no_network)
     assert main(["styles"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny "))
     assert "Tiny Waves - Nobody (1901), CC0-1.0 [batch/srm]" in line
@@ -259,3 +263,111 @@ def test_contact_sheet_has_a_row_per_style_plus_the_photos(tmp_path: Path, model
                  "-o", str(tmp_path / "x.png")]) == 2
     assert "missing.jpg" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_pipe_from_stdin_to_stdout_writes_only_the_image(tmp_path: Path, model_file: Path) -> None:
+    photo = jpeg_bytes((40, 30))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    piped = subprocess.run([sys.executable, "-m", "styletransfer", "stylize", "-", "--style", "tiny", "-o", "-",
+                            "--format", "png", "--max-size", "20"], input=photo, cwd=tmp_path, env=env,
+                           capture_output=True, timeout=300)
+    assert piped.returncode == 0, piped.stderr.decode()
+    image = Image.open(io.BytesIO(piped.stdout))
+    assert image.format == "PNG" and image.size == (20, 15)
+    assert piped.stdout.endswith(b"IEND\xaeB`\x82")  # stdout holds the PNG and nothing after it
+    assert b"Traceback" not in piped.stderr
+
+
+def test_stdin_and_stdout_in_process(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(jpeg_bytes((32, 24)))))
+    assert main(["stylize", "-", "--style", "tiny", "-o", str(tmp_path / "out")]) == 0
+    assert open_image(tmp_path / "out" / "stdin_tiny.jpg").size == (32, 24)  # the input's format: JPEG
+    capsysbinary.readouterr()
+    gradient((30, 20)).save(tmp_path / "in.png")
+    assert main(["stylize", str(tmp_path / "in.png"), "--style", "tiny", "-o", "-"]) == 0
+    out = capsysbinary.readouterr().out
+    assert Image.open(io.BytesIO(out)).format == "PNG"  # the input's format
+    for bad, message in ((["-", "also.jpg"], "'-' (standard input) must be the only INPUT"),
+                         ([str(tmp_path / "in.png"), str(tmp_path / "in.png"), "--json"], "--json cannot go there")):
+        assert main(["stylize", *bad, "--style", "tiny", "-o", "-"]) == 2
+        assert message in capsysbinary.readouterr().err.decode()
+
+
+def test_stylize_json_lists_each_input_and_its_result(tmp_path: Path, model_file: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes((24, 16)))
+    (tmp_path / "bad.jpg").write_text("not a picture")
+    assert main(["stylize", str(tmp_path / "good.jpg"), str(tmp_path / "bad.jpg"), "--style", "tiny",
+                 "-o", str(tmp_path / "out"), "--json"]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert (summary["done"], summary["skipped"], summary["failed"], summary["style"]) == (1, 0, 1, "tiny")
+    by_input = {Path(result["input"]).name: result for result in summary["results"]}
+    assert by_input["good.jpg"]["status"] == "done" and by_input["good.jpg"]["size"] == [24, 16]
+    assert by_input["good.jpg"]["output"] == str(tmp_path / "out" / "good_tiny.jpg")
+    assert by_input["bad.jpg"]["status"] == "failed" and "not an image" in by_input["bad.jpg"]["error"]
+    assert "not an image" in captured.err  # failures are still reported as lines
+
+
+def test_styles_json_and_info(model_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["styles", "--json"]) == 0
+    styles = {style["name"]: style for style in json.loads(capsys.readouterr().out)}
+    assert styles["tiny"]["title"] == "Tiny Waves" and styles["tiny"]["variant"] == "bn+srm"
+    assert styles["tiny"]["path"] == str(model_file) and styles["tiny"]["year"] == "1901"
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["styletransfer"] == __version__ and info["packages"]["torch"]
+    assert "tiny" in info["styles"] and {"kind": "user", "path": str(model_file.parent), "exists": True} in \
+        info["style_folders"]
+    devices = {device["device"]: device for device in info["devices"]}
+    assert devices["cpu"]["available"] and devices["cpu"]["default_precision"] in ("fp32", "bf16")
+    assert devices["cuda"]["available"] == torch.cuda.is_available()
+    assert info["default_device"] == ("cuda" if torch.cuda.is_available() else info["default_device"])
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"styletransfer {__version__} ") and str(model_file.parent) in text and "tiny" in text
+
+
+def test_a_missing_optional_package_is_one_line_with_the_pip_command(tmp_path: Path, model_file: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError, as when not installed
+    assert main(["export-onnx", "--style", "tiny", str(tmp_path / "tiny.onnx")]) == 2
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        "styletransfer: error: export-onnx needs the optional package onnx: pip install 'styletransfer[onnx]'"
+        "  (or: pip install onnx)"]
+    assert not (tmp_path / "tiny.onnx").exists()
+
+
+def test_expected_problems_exit_2_and_bugs_surface(model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import styletransfer.apps.cli as cli_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
+    assert main(["stylize", str(tmp_path / "good.jpg"), "--style", "tiny", "-o", str(tmp_path), "--device",
+                 "cuda"]) == 2
+    assert capsys.readouterr().err.strip() == ("styletransfer: error: device 'cuda' was asked for, but CUDA is "
+                                               "not available on this machine")
+    assert main(["stylize", str(tmp_path / "good.jpg"), "--style", "tiny", "-o", str(tmp_path), "--tile-pixels",
+                 "10000"]) == 2
+    assert "--tile-pixels 10000: tiles of 100 px are too small" in capsys.readouterr().err
+
+    def buggy(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug, not the user's fault")
+
+    monkeypatch.setattr(cli_module, "load_catalogue", buggy)
+    with pytest.raises(ValueError, match="a bug"):  # a traceback, not a usage message
+        main(["styles"])
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder nobody can write)")
+def test_a_failed_write_names_the_file_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [write_run(tmp_path / "bn", "batch", "none", [5.0, 4.0]), write_run(tmp_path / "srm", "batch", "srm",
+                                                                              [5.0, 3.0])]
+    assert main(["compare-runs", *map(str, runs), "-o", "/proc/comparison.png"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("styletransfer: error: /proc/comparison.png: ") and len(error.splitlines()) == 1
+    assert ".partial" not in error and ".tmp" not in error

@@ -45,7 +45,7 @@ def test_fp16_file_is_half_the_size_and_loads_as_fp32(tmp_path):
 
 
 def test_load_by_name_from_the_style_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(modelfile, "REPO_STYLES_DIR", tmp_path / "styles")
+    monkeypatch.setattr(modelfile, "SHIPPED_STYLES_DIR", tmp_path / "styles")
     monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
     save_model(_trained(), tmp_path / "styles" / "wave.safetensors", title="The Great Wave")
     save_model(_trained("instance", "none"), modelfile.user_models_dir() / "mine.safetensors")

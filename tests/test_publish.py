@@ -5,10 +5,10 @@ import torch
 from PIL import Image
 
 from styletransfer import TransformerNet, load_model, save_model
-from styletransfer.cli import main
+from styletransfer.apps.cli import main
 from styletransfer.runlog import write_json
 from styletransfer.training import TrainingConfig
-from styletransfer.webapp import load_catalogue
+from styletransfer.catalogue import load_catalogue
 
 
 def fake_run(folder: Path, painting: Path, norm: str, attention: str) -> Path:

@@ -6,17 +6,17 @@ import pytest
 from PIL import Image
 
 from styletransfer import load_model, stylize
-from styletransfer.modelfile import REPO_STYLES_DIR, list_model_names
+from styletransfer.modelfile import SHIPPED_STYLES_DIR, list_model_names
 
 from conftest import example_photos
 
-SHIPPED = sorted(path.stem for path in REPO_STYLES_DIR.glob("*.safetensors"))
+SHIPPED = sorted(path.stem for path in SHIPPED_STYLES_DIR.glob("*.safetensors"))
 REQUIRED_METADATA = ("title", "artist", "year", "licence", "style_image", "variant", "steps", "image_size",
                      "batch_size", "content_weight", "style_weight", "tv_weight", "final_losses", "library_version")
 
 
 def test_styles_are_shipped():
-    assert SHIPPED, f"no model files in {REPO_STYLES_DIR}"
+    assert SHIPPED, f"no model files in {SHIPPED_STYLES_DIR}"
     assert set(SHIPPED) <= set(list_model_names())
 
 
@@ -25,9 +25,9 @@ def test_shipped_model_is_complete(name):
     net = load_model(name)
     missing = [key for key in REQUIRED_METADATA if net.metadata.get(key) in (None, "")]
     assert not missing, f"{name}: metadata lacks {missing}"
-    painting = REPO_STYLES_DIR / net.metadata["style_image"]
+    painting = SHIPPED_STYLES_DIR / net.metadata["style_image"]
     assert painting.is_file() and max(Image.open(painting).size) <= 768
-    runs = REPO_STYLES_DIR / "runs" / name
+    runs = SHIPPED_STYLES_DIR / "runs" / name
     assert (runs / "metrics.csv").is_file() and (runs / "curves.png").is_file()
     if net.metadata.get("twin"):
         twin = load_model(net.metadata["twin"])
@@ -35,7 +35,7 @@ def test_shipped_model_is_complete(name):
         assert {net.metadata["variant"], twin.metadata["variant"]} == {"bn+srm", "bn"}
         for key in ("steps", "image_size", "batch_size", "seed", "content_weight", "style_weight", "tv_weight"):
             assert net.metadata[key] == twin.metadata[key], key
-    with open(REPO_STYLES_DIR / "manifest.csv", newline="") as handle:
+    with open(SHIPPED_STYLES_DIR / "manifest.csv", newline="") as handle:
         credited = {row["file"] for row in csv.DictReader(handle)}
     assert net.metadata["style_image"] in credited
 

@@ -22,6 +22,7 @@ from styletransfer.checkpoint import load_checkpoint
 from styletransfer.modelfile import load_model
 from styletransfer.network import TransformerNet, count_parameters
 from styletransfer.runlog import read_csv
+from styletransfer.trainer import TrainingDivergedError
 from styletransfer.training import TrainingConfig, TrainingError, resume_training, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -254,7 +255,7 @@ def test_bad_options_fail_with_one_clear_line(photos, style, tmp_path, change, m
 
 def test_divergence_stops_before_the_checkpoint_is_spoilt(photos, style, tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(TrainingError, match="training diverged at step 1"):
+    with pytest.raises(TrainingDivergedError, match="training diverged at step 1"):
         train(tiny(style, out, images=str(photos), style_weight=float("inf")))
     checkpoint = load_checkpoint(out / "checkpoint.pt")
     assert checkpoint["step"] == 0
@@ -273,7 +274,7 @@ def test_no_usable_images(style, tmp_path):
 def test_shell_prints_one_line_and_exits_non_zero(photos, tmp_path):
     finished = run_shell("--style", str(tmp_path / "nope.jpg"), "--images", str(photos), "--out", str(tmp_path / "r"))
     assert finished.returncode == 2
-    assert finished.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope.jpg'}: file not found"]
+    assert finished.stderr.strip().splitlines() == [f"train_transfer.py: error: {tmp_path / 'nope.jpg'}: file not found"]
     finished = run_shell("--resume", str(tmp_path / "never"))
     assert finished.returncode == 2 and "not a training run folder" in finished.stderr
     assert "Traceback" not in finished.stderr

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .modelfile import MODEL_SUFFIX, load_model, save_model
-from .network import variant_name
+from ..modelfile import MODEL_SUFFIX, load_model, save_model
+from ..network import variant_name
 
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
 

@@ -1,6 +1,7 @@
-"""The logic behind the Gradio app (``app.py``), kept free of any UI code so it can be tested
-on its own: the style catalogue read from model file headers, one stylisation of an uploaded
-photo with its timing, and a manager that runs one training job at a time in a thread.
+"""The work behind the web app's buttons (:mod:`styletransfer.apps.webapp`), kept free of any UI
+code so it can be tested on its own: one stylisation of an uploaded photo with its timing and
+files, loss curves of runs, and a manager that runs one training job at a time in a thread.
+The styles come from :mod:`styletransfer.catalogue`.
 """
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .device import pick_precision, precision_name
-from .images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
-from .modelfile import MODEL_SUFFIX, ModelFileError, read_header, style_dirs, user_models_dir
-from .network import VARIANTS, variant_name
-from .plots import plot_comparison
+from ..device import pick_precision, precision_name
+from ..errors import StyleTransferError
+from ..images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
+from ..modelfile import ModelFileError, find_model_files, read_header, style_dirs, user_models_dir
+from ..network import VARIANTS
+from ..plots import plot_comparison
+from ..runlog import METRICS_FILE, PREVIEWS_DIR
+from ..stylize import stylize
+from ..training import TrainingConfig, TrainingError, train
 from .publish import publish_model
-from .runlog import METRICS_FILE, PREVIEWS_DIR
-from .stylize import stylize
-from .training import TrainingConfig, TrainingError, train
 
 APP_MAX_PIXELS = 50_000_000
 """Largest upload the app decodes: 50 megapixels (e.g. 8660x5773)."""
@@ -42,116 +44,6 @@ LOSS_SERIES = ("content", "style", "total")
 def default_output_size(device: torch.device) -> int:
     """An output size (longest side, pixels) that stylises in about a second on ``device``."""
     return 1024 if device.type in ("cuda", "mps") else 512
-
-
-# ---------------------------------------------------------------------------------------------
-# The style catalogue
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StyleEntry:
-    """One model file found in :func:`~styletransfer.modelfile.style_dirs`."""
-
-    name: str
-    path: Path
-    title: str
-    artist: str
-    year: str
-    variant: str
-    """"bn", "bn+srm", ... from the metadata; else derived from the network config."""
-    twin: str | None
-    """The name of the same style trained without (or with) SRM, when there is one."""
-    painting: Path | None
-    """The painting's image file, when it was found beside the model."""
-    run_dir: Path | None
-    """``<folder>/runs/<name>/`` with its ``metrics.csv``, when shipped."""
-
-    @property
-    def caption(self) -> str:
-        """"Title — Artist, year" (the parts that are known)."""
-        credit = ", ".join(part for part in (self.artist, self.year) if part)
-        return f"{self.title} — {credit}" if credit else self.title
-
-    @property
-    def is_plain_twin(self) -> bool:
-        """True for the no-SRM twin of an SRM model (listed, but not shown in the gallery)."""
-        return self.variant == "bn" and self.twin is not None
-
-
-def _find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
-    candidates = [folder / f"{name}.jpg", folder / f"{name}.png"]
-    if metadata.get("style_image"):
-        candidates.append(folder / Path(str(metadata["style_image"])).name)
-    if metadata.get("twin"):
-        candidates.append(folder / f"{metadata['twin']}.jpg")
-    return next((path for path in candidates if path.is_file()), None)
-
-
-def read_style(path: Path) -> StyleEntry:
-    """The catalogue entry of one model file (its header only, no weights).
-
-    Raises:
-        ModelFileError: not a usable model file.
-    """
-    config, metadata = read_header(path)
-    name = path.stem
-    run_dir = path.parent / "runs" / name
-    return StyleEntry(
-        name=name,
-        path=path,
-        title=str(metadata.get("title") or name.replace("_", " ").title()),
-        artist=str(metadata.get("artist") or ""),
-        year=str(metadata.get("year") or ""),
-        variant=str(metadata.get("variant") or variant_name(config.norm, config.attention)),
-        twin=metadata.get("twin"),
-        painting=_find_painting(path.parent, name, metadata),
-        run_dir=run_dir if (run_dir / METRICS_FILE).is_file() else None,
-    )
-
-
-@dataclass
-class Catalogue:
-    """Every usable model in the style folders, and the files that could not be read."""
-
-    styles: list[StyleEntry]
-    problems: list[str]
-
-    def names(self) -> list[str]:
-        return [style.name for style in self.styles]
-
-    def get(self, name: str) -> StyleEntry | None:
-        return next((style for style in self.styles if style.name == name), None)
-
-    def gallery(self) -> list[StyleEntry]:
-        """The styles to show as paintings: every model but the no-SRM twins."""
-        return [style for style in self.styles if not style.is_plain_twin]
-
-    def srm_pairs(self) -> list[tuple[StyleEntry, StyleEntry]]:
-        """(BN+SRM model, its BN twin) for every style that has both."""
-        pairs = []
-        for style in self.styles:
-            twin = self.get(style.twin) if style.twin else None
-            if style.variant == "bn+srm" and twin is not None and twin.variant == "bn":
-                pairs.append((style, twin))
-        return pairs
-
-
-def load_catalogue(folders: Sequence[Path] | None = None) -> Catalogue:
-    """Read every model header in ``folders`` (default :func:`style_dirs`); the first folder
-    wins when two hold the same name; unreadable files are listed in ``problems``."""
-    styles: list[StyleEntry] = []
-    problems: list[str] = []
-    for folder in style_dirs() if folders is None else folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")):
-            if any(style.name == path.stem for style in styles):
-                continue
-            try:
-                styles.append(read_style(path))
-            except ModelFileError as error:
-                problems.append(str(error))
-    return Catalogue(styles, problems)
 
 
 def plot_runs(runs: Sequence[tuple[str, Path | None]], out_dir: Path) -> Path | None:
@@ -261,7 +153,7 @@ def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, pre
 # Training jobs
 # ---------------------------------------------------------------------------------------------
 
-class TrainingBusyError(RuntimeError):
+class TrainingBusyError(StyleTransferError, RuntimeError):
     """A training job is already running."""
 
 
@@ -343,8 +235,7 @@ class TrainingManager:
 
     def _free_name(self, title: str, variants: Sequence[str]) -> str:
         """A model name not yet taken in any style folder (nor its ``_bn`` twin's name)."""
-        taken = {path.stem for folder in [*style_dirs(), self.models_dir] if folder.is_dir()
-                 for path in folder.glob(f"*{MODEL_SUFFIX}")}
+        taken = set(find_model_files([*style_dirs(), self.models_dir]))
         taken |= {path.name for path in self.runs_dir.glob("*")} if self.runs_dir.is_dir() else set()
         base, number = slug(title), 1
         name = base
@@ -401,7 +292,7 @@ class TrainingManager:
     def _run(self, request: TrainingRequest, name: str) -> None:
         try:
             self._train_all(request, name)
-        except (TrainingError, ImageError, ModelFileError, OSError, ValueError) as error:
+        except (StyleTransferError, OSError) as error:
             self._update(state="failed", message=f"Training failed: {error}")
         except Exception as error:  # a bug must not kill the app; the state tells the user
             self._update(state="failed", message=f"Training failed unexpectedly: {type(error).__name__}: {error}")

@@ -1,55 +1,75 @@
-"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs | contact-sheet |
-publish``.
+"""Command line: ``styletransfer stylize | styles | info | app | train | resume | compare |
+export-onnx | compare-runs | contact-sheet | publish``.
 
 A thin shell over the library: it parses arguments, finds input files, prints progress and
-turns expected errors into one line and an exit code:
+turns expected errors (:class:`~styletransfer.errors.StyleTransferError`, and the machine's
+file errors) into one line and an exit code; anything else is a bug and shows its traceback:
 
     0    everything worked
     1    some images (or style files) failed; the others were written
-    2    bad arguments, no such input, an unusable model file or device
+    2    bad arguments, no such input, an unusable image, model file, data set or device,
+         a missing optional package, a file that cannot be read or written
+    3    training diverged (its losses stopped being finite numbers)
     130  interrupted (Ctrl-C)
+
+``stylize`` reads ``-`` as one image from standard input and writes ``-o -`` as one image to
+standard output (its format from ``--format``, else the input's), printing nothing else there.
+``--json`` makes ``stylize``, ``styles`` and ``info`` print one JSON document instead of text.
 
 Under ``torchrun --nproc_per_node=N`` (RANK, WORLD_SIZE and LOCAL_RANK in the environment),
 ``stylize`` gives process r the images r, r+N, r+2N, ... of the sorted input list, and each
 process uses ``cuda:LOCAL_RANK`` when CUDA is available. The processes never talk to each other
 (no process group); only rank 0 shows the progress bar and summary, every rank reports its own
-failures.
+failures. ``train`` and ``compare`` train on the N processes with DDP.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import importlib
+import io
+import json
+import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .contact_sheet import make_contact_sheet
-from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision
-from .images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, open_image, save_image_atomic
-from .modelfile import (REPO_STYLES_DIR, ModelFileError, list_model_names, read_header, resolve_model_path,
-                        style_dirs)
+from ..catalogue import load_catalogue
+from ..contact_sheet import make_contact_sheet
+from ..device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision, precision_name
+from ..errors import MissingDependencyError, StyleTransferError
+from ..images import (DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, encode_image, open_image,
+                      save_image_atomic)
+from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
+from ..resources import PACKAGE_DIR
+from ..runlog import MODEL_FILE
+from ..stylize import export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
+from ..trainer import TrainingDivergedError
+from ..training import read_run_config
 from .publish import publish_model
-from .runlog import MODEL_FILE
-from .stylize import export_onnx, prepare_model, stylize
-from .training import read_run_config
+from .train_commands import add_compare_command, add_resume_command, add_train_command
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 """File types picked up from folders (files named explicitly are tried whatever their name)."""
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 DEFAULT_NAME_TEMPLATE = "{stem}_{style}.{ext}"
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+STDIO = "-"
+"""The name of standard input (as an INPUT) and standard output (as ``-o``)."""
 
 Item = TypeVar("Item")
 
 
-class UsageError(ValueError):
+class UsageError(StyleTransferError, ValueError):
     """A problem with the command line itself (reported as one line, exit code 2)."""
 
 
@@ -111,16 +131,28 @@ def process_rank(environ: os._Environ[str] | dict[str, str] = os.environ) -> tup
         raise UsageError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers") from None
 
 
-def output_path(outdir: Path, relative: Path, template: str, style: str, image_format: str | None) -> Path:
-    """Where the stylised ``relative`` goes: ``outdir / relative's folder / template``.
-
-    ``image_format`` (png, jpg, webp) forces the extension; None keeps the input's when it is
-    a format we write, else png.
-    """
+def output_format(relative: Path, image_format: str | None) -> str:
+    """The format an output is written in: ``image_format`` (png, jpg, webp) when given, else
+    the input's suffix when it is a format we write (jpeg kept as jpeg), else png."""
     ext = image_format or relative.suffix.lower().lstrip(".")
-    if ext not in ("png", "jpg", "jpeg", "webp"):
-        ext = "png"
+    return ext if ext in ("png", "jpg", "jpeg", "webp") else "png"
+
+
+def output_path(outdir: Path, relative: Path, template: str, style: str, image_format: str | None) -> Path:
+    """Where the stylised ``relative`` goes: ``outdir / relative's folder / template``, its
+    extension from :func:`output_format`."""
+    ext = output_format(relative, image_format)
     return outdir / relative.parent / template.format(stem=relative.stem, style=style, ext=ext)
+
+
+def check_tile_pixels(net: torch.nn.Module, tile_pixels: int) -> None:
+    """Raise UsageError for a ``--tile-pixels`` too small to tile an image with ``net``."""
+    side = math.isqrt(tile_pixels)
+    _, stride = receptive_field(net)
+    try:
+        split_axis(side + 1, side, tile_context(net), stride)
+    except ValueError as error:
+        raise UsageError(f"--tile-pixels {tile_pixels}: {error}") from None
 
 
 def check_template(template: str) -> None:
@@ -165,15 +197,42 @@ def _quality(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="styletransfer", description="Real-time neural style transfer.")
+def default_publish_folder() -> Path:
+    """Where ``publish`` writes by default: the shipped ``styles/`` of a source checkout (how
+    the starter styles are made), else the user's models folder (an installed package's own
+    folder is no place for new files)."""
+    installed = SHIPPED_STYLES_DIR.parent == PACKAGE_DIR
+    return user_models_dir() if installed else SHIPPED_STYLES_DIR
+
+
+def add_app_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The web app's options (``styletransfer app`` and ``python app.py`` take the same ones)."""
+    host = os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    port = int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    parser.add_argument("--host", default=host,
+                        help="address to listen on; 0.0.0.0: every interface (default: $GRADIO_SERVER_NAME, "
+                             "else 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help="default: $GRADIO_SERVER_PORT, else 7860")
+    parser.add_argument("--share", type=str.lower, nargs="?", const="true", choices=("true", "false"),
+                        default="false", help="also open a public gradio.live link (needs the internet): "
+                                              "--share, or --share true")
+    parser.add_argument("--train-images", type=Path, default=None, metavar="DIR",
+                        help="folder of training photos for the Train tab (default: "
+                             "$STYLETRANSFER_TRAIN_IMAGES, else the example photos)")
+    return parser
+
+
+def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Real-time neural style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("stylize", help="stylise images, files, folders or glob patterns",
-                              description="Stylise images into OUTDIR; existing outputs are skipped.")
-    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
+                              description="Stylise images into OUTDIR; existing outputs are skipped. "
+                                          "'-' as the INPUT reads one image from standard input; '-o -' "
+                                          "writes one image to standard output.")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder, glob pattern, or -")
     run.add_argument("--style", required=True, help="style name (see 'styletransfer styles') or model file")
-    run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder, or - (standard output)")
     run.add_argument("--recursive", action="store_true", help="descend into sub-folders (kept in OUTDIR)")
     run.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE,
                      help="output file name from {stem}, {style}, {ext} (default: %(default)s)")
@@ -192,12 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
     run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
+    run.add_argument("--json", action="store_true", help="print a JSON summary (each input and its result)")
     run.set_defaults(handler=run_stylize)
 
     styles = commands.add_parser("styles", help="list the shipped and user styles")
+    styles.add_argument("--json", action="store_true", help="print the styles' metadata as JSON")
     styles.set_defaults(handler=run_styles)
 
-    onnx = commands.add_parser("export-onnx", help="export a style network to ONNX")
+    info = commands.add_parser("info", help="versions, devices and precisions, style folders and styles")
+    info.add_argument("--json", action="store_true", help="print it as JSON")
+    info.set_defaults(handler=run_info)
+
+    app = commands.add_parser("app", help="start the web app (Gradio)",
+                              description="Serve the web app: stylise, compare SRM, train new styles.")
+    add_app_options(app)
+    app.set_defaults(handler=run_app)
+
+    add_train_command(commands)
+    add_resume_command(commands)
+    add_compare_command(commands)
+
+    onnx = commands.add_parser("export-onnx", help="export a style network to ONNX (needs the onnx package)")
     onnx.add_argument("--style", required=True, help="style name or model file")
     onnx.add_argument("output", type=Path, help="the .onnx file to write")
     onnx.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default: 17)")
@@ -212,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "seeds (default: each run's variant, bn, bn+srm, ...)")
     compare.add_argument("--baseline", metavar="LABEL",
                          help="the label the differences are measured against (default: the first)")
-    compare.set_defaults(handler=run_compare)
+    compare.set_defaults(handler=run_compare_runs)
 
     sheet = commands.add_parser("contact-sheet", help="the same photos through several styles, in one image")
     sheet.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (one column each)")
@@ -229,105 +303,194 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("run", type=Path, metavar="RUN_DIR", help="a finished run folder (with model.safetensors)")
     publish.add_argument("--name", required=True, help="the style's name (its file name in the folder)")
     publish.add_argument("--twin", help="the name of its no-SRM (or SRM) twin, for the app's SRM tab")
-    publish.add_argument("-o", "--output", type=Path, default=REPO_STYLES_DIR, metavar="FOLDER",
-                         help="style folder (default: the shipped styles/)")
+    publish.add_argument("-o", "--output", type=Path, default=default_publish_folder(), metavar="FOLDER",
+                         help="style folder (default: %(default)s)")
     publish.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     publish.set_defaults(handler=run_publish)
     add_evaluate_parser(commands)
     return parser
 
 
+_prog = "styletransfer"
+
+
 def _error(message: str) -> None:
-    tqdm.write(f"styletransfer: {message}", file=sys.stderr)
+    tqdm.write(f"{_prog}: {message}", file=sys.stderr)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a failed write as a failure to write ``path``, the file the user asked for: the
+    library writes through a hidden temporary file beside it, which the error would name."""
+    try:
+        yield
+    except OSError as error:
+        named = Path(error.filename) if isinstance(error.filename, (str, os.PathLike)) else None
+        if named is not None and not (named.parent == path.parent and named.name.startswith(".")):
+            raise  # about another file (an input, a folder): its own name is the right one
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def _require(module: str, feature: str, install: str) -> None:
+    """Raise MissingDependencyError when the optional ``module`` cannot be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(feature, module, install) from None
+
+
+def _image_format(data: bytes) -> str | None:
+    """The output format (png, jpg, webp) matching the encoded image ``data``, if any."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            found = (image.format or "").lower()
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    return {"jpeg": "jpg", "mpo": "jpg", "png": "png", "webp": "webp"}.get(found)
 
 
 def run_stylize(args: argparse.Namespace) -> int:
     check_template(args.name_template)
+    from_stdin = STDIO in args.inputs
+    to_stdout = args.output == STDIO
+    if from_stdin and len(args.inputs) > 1:
+        raise UsageError("'-' (standard input) must be the only INPUT")
+    if to_stdout and args.json:
+        raise UsageError("-o - writes the image to standard output; --json cannot go there too")
     rank, world_size, local_rank = process_rank()
     device = pick_device(args.device)
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
-    items = share_of_process(collect_inputs(args.inputs, args.recursive), rank, world_size)
-    net = prepare_model(args.style, device, pick_precision(device, args.precision))  # ModelFileError: exit 2 first
+    if from_stdin:
+        stdin_bytes = sys.stdin.buffer.read()
+        stdin_format = args.format or _image_format(stdin_bytes) or "png"
+        items: list[tuple[Path | None, Path]] = [(None, Path(f"stdin.{stdin_format}"))]
+    else:
+        items = list(collect_inputs(args.inputs, args.recursive))
+        if to_stdout and len(items) != 1:
+            raise UsageError(f"-o - writes one image to standard output, but the inputs give {len(items)}")
+    items = share_of_process(items, rank, world_size)
+    dtype = pick_precision(device, args.precision)
+    net = prepare_model(args.style, device, dtype)  # ModelFileError: exit 2 first
+    if args.tile_pixels is not None:
+        check_tile_pixels(net, args.tile_pixels)
     model_path = net.metadata["path"]
     style_name = net.metadata["name"]
     is_main = rank == 0
     started = time.perf_counter()
-    done = skipped = failed = 0
+    outdir = Path(args.output)
+    results: list[dict[str, Any]] = []
     claimed: dict[Path, Path] = {}
-    for source, relative in tqdm(items, desc="stylize", unit="image", disable=not is_main):
-        target = output_path(args.output, relative, args.name_template, style_name, args.format)
-        if target in claimed:
-            _error(f"{source}: its output {target} is also the output of {claimed[target]}; skipped")
-            failed += 1
+    for source, relative in tqdm(items, desc="stylize", unit="image", disable=not is_main or to_stdout):
+        shown = "-" if source is None else str(source)
+        target = None if to_stdout else output_path(outdir, relative, args.name_template, style_name, args.format)
+        record: dict[str, Any] = {"input": shown, "output": STDIO if target is None else str(target)}
+        results.append(record)
+        if target is not None and target in claimed:
+            record.update(status="failed", error=f"its output is also the output of {claimed[target]}")
+            _error(f"{shown}: its output {target} is also the output of {claimed[target]}; skipped")
             continue
-        claimed[target] = source
-        if target.exists() and not args.overwrite:
-            skipped += 1
-            continue
+        if target is not None:
+            claimed[target] = Path(shown)
+            if target.exists() and not args.overwrite:
+                record["status"] = "skipped"
+                continue
         try:
-            image = open_image(source, max_pixels=args.max_pixels)
+            if source is None:
+                image = open_image(io.BytesIO(stdin_bytes), max_pixels=args.max_pixels)
+            else:
+                image = open_image(source, max_pixels=args.max_pixels)
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
                              precision=args.precision, tile_pixels=args.tile_pixels)
-            save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
-            done += 1
+            if target is None:
+                image_format = output_format(relative, args.format)
+                sys.stdout.buffer.write(encode_image(result, image_format, quality=args.quality))
+                sys.stdout.buffer.flush()
+            else:
+                save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
+            record.update(status="done", size=list(result.size))
         except ImageTooLargeError as error:
-            _error(f"{error}; if you trust this file, raise the limit with --max-pixels")
-            failed += 1
+            message = f"{error}; if you trust this file, raise the limit with --max-pixels"
+            record.update(status="failed", error=message)
+            _error(message)
         except ImageError as error:
+            record.update(status="failed", error=str(error))
             _error(str(error))
-            failed += 1
-        except (ValueError, RuntimeError, OSError) as error:  # e.g. out of memory on one huge image
-            _error(f"{source}: {error}")
-            failed += 1
-    if is_main:
+        except (StyleTransferError, RuntimeError, OSError) as error:  # e.g. out of memory on one huge image
+            record.update(status="failed", error=f"{shown}: {error}")
+            _error(f"{shown}: {error}")
+    counts = {state: sum(record["status"] == state for record in results) for state in ("done", "skipped", "failed")}
+    seconds = time.perf_counter() - started
+    if is_main and args.json:
+        _print_json({**counts, "seconds": round(seconds, 3), "style": style_name, "model": str(model_path),
+                     "device": str(device), "precision": precision_name(dtype), "world_size": world_size,
+                     "results": results})
+    elif is_main and not to_stdout:
         share = f" (this process's share of {world_size})" if world_size > 1 else ""
-        print(f"{done} done, {skipped} skipped (already there), {failed} failed{share} "
-              f"in {time.perf_counter() - started:.1f} s -> {args.output}")
-    return EXIT_FAILURES if failed else EXIT_OK
+        print(f"{counts['done']} done, {counts['skipped']} skipped (already there), {counts['failed']} failed"
+              f"{share} in {seconds:.1f} s -> {args.output}")
+    return EXIT_FAILURES if counts["failed"] else EXIT_OK
 
 
 def run_styles(args: argparse.Namespace) -> int:
-    names = list_model_names()
-    if not names:
+    catalogue = load_catalogue()
+    for problem in catalogue.problems:
+        _error(problem)
+    if args.json:
+        _print_json([style.as_dict() for style in catalogue.styles])
+    elif not catalogue.styles:
         print("no styles found in " + ", ".join(str(folder) for folder in style_dirs()))
-        return EXIT_OK
-    broken = 0
-    for name in names:
-        try:
-            config, metadata = read_header(resolve_model_path(name))
-        except ModelFileError as error:
-            _error(str(error))
-            broken += 1
-            continue
-        title = metadata.get("title") or metadata.get("style_title") or name
-        artist = metadata.get("artist", "unknown artist")
-        year = metadata.get("year", "n.d.")
-        licence = metadata.get("licence") or metadata.get("license") or "licence unknown"
-        print(f"{name:<20} {title} - {artist} ({year}), {licence} [{config.norm}/{config.attention}]")
-    return EXIT_FAILURES if broken else EXIT_OK
+    for style in [] if args.json else catalogue.styles:
+        print(f"{style.name:<20} {style.title} - {style.artist or 'unknown artist'} ({style.year or 'n.d.'}), "
+              f"{style.licence or 'licence unknown'} [{style.norm}/{style.attention}]")
+    return EXIT_FAILURES if catalogue.problems else EXIT_OK
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from .info import collect_info, format_info
+
+    info = collect_info()
+    if args.json:
+        _print_json(info)
+    else:
+        print(format_info(info))
+    return EXIT_OK
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from .webapp import serve  # imports gradio: only for this command
+
+    serve(args)
+    return EXIT_OK
 
 
 def run_export_onnx(args: argparse.Namespace) -> int:
-    path = export_onnx(args.style, args.output, opset=args.opset)
+    _require("onnx", "export-onnx", "'styletransfer[onnx]'  (or: pip install onnx)")
+    with _writing(args.output):
+        path = export_onnx(args.style, args.output, opset=args.opset)
     print(f"wrote {path}")
     return EXIT_OK
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    try:
-        from .comparison import write_comparison_table
-        from .plots import plot_comparison
-    except ImportError as error:
-        raise UsageError(f"compare-runs needs styletransfer.plots and matplotlib ({error})") from None
+def run_compare_runs(args: argparse.Namespace) -> int:
+    from ..comparison import write_comparison_table
+    from ..plots import plot_comparison
 
     for run in args.runs:
         if not run.is_dir():
             raise FileNotFoundError(f"{run}: no such run folder")
-    plot_comparison(args.runs, args.output, labels=args.labels)  # RunDirError, ValueError: exit 2
+    if args.labels is not None and len(args.labels) != len(args.runs):
+        raise UsageError(f"--labels: {len(args.labels)} labels for {len(args.runs)} runs")
+    with _writing(args.output):
+        plot_comparison(args.runs, args.output, labels=args.labels)  # RunDirError: exit 2
     table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
-    write_comparison_table(args.runs, table_md, table_csv, labels=args.labels, baseline=args.baseline)
+    with _writing(table_md):
+        write_comparison_table(args.runs, table_md, table_csv, labels=args.labels, baseline=args.baseline)
     print(f"wrote {args.output}, {table_md}, {table_csv}")
     return EXIT_OK
 
@@ -351,14 +514,15 @@ def run_publish(args: argparse.Namespace) -> int:
     if not model.is_file():
         raise FileNotFoundError(f"{args.run}: no {MODEL_FILE}; is the run finished?")
     painting = read_run_config(args.run).style
-    path = publish_model(model, args.output, args.name, painting=painting, twin=args.twin, run_dir=args.run,
-                         dtype=torch.float16 if args.fp16 else None)
+    with _writing(args.output / f"{args.name}.safetensors"):
+        path = publish_model(model, args.output, args.name, painting=painting, twin=args.twin, run_dir=args.run,
+                             dtype=torch.float16 if args.fp16 else None)
     print(f"wrote {path}")
     return EXIT_OK
 
 
 def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
-    from .evaluate import DEFAULT_SIZE
+    from ..evaluate import DEFAULT_SIZE
 
     evaluate = commands.add_parser(
         "evaluate", help="score styles against their paintings: palette, texture, structure kept",
@@ -392,8 +556,8 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from .contact_sheet import lay_out_sheet
-    from .evaluate import OutputFolder, evaluate, find_photos, to_working_size
+    from ..contact_sheet import lay_out_sheet
+    from ..evaluate import OutputFolder, evaluate, find_photos, to_working_size
 
     sheet_cell = 256  # px, the side of a cell in the --sheet
 
@@ -455,21 +619,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see the module docs)."""
+def main(argv: Sequence[str] | None = None, *, prog: str = "styletransfer") -> int:
+    """Run the command line; returns the exit code (see the module docs). Expected problems
+    become one line on stderr; other exceptions (bugs) propagate with their traceback."""
+    global _prog
+    _prog = prog
     keep_freed_memory()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
     except SystemExit as exit_request:  # --help, or a usage message already printed
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
     try:
         return args.handler(args)
+    except SystemExit as exit_request:  # a handler's parser.error(): its usage line is printed
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
-        _error("interrupted")
+        _error("interrupted" + ("; resume from the last checkpoint (or rerun a comparison)"
+                                if args.command in ("train", "resume", "compare") else ""))
         return EXIT_INTERRUPTED
-    except (ModelFileError, ImageError, FileNotFoundError, ValueError) as error:
+    except TrainingDivergedError as error:
+        _error(f"error: {error}")
+        return EXIT_DIVERGED
+    except StyleTransferError as error:
         _error(f"error: {error}")
         return EXIT_USAGE
-    except OSError as error:
-        _error(f"error: {error.filename or ''}{': ' if error.filename else ''}{error.strerror or error}")
+    except OSError as error:  # a file or folder the machine refuses, a full disk, ...
+        where = f"{error.filename}: " if error.filename else ""
+        _error(f"error: {where}{error.strerror or error}")
         return EXIT_USAGE

@@ -1,0 +1,410 @@
+"""The styletransfer web app: stylise photos with the shipped styles, compare SRM with its
+plain twin, and train new styles in the background.
+
+    styletransfer app [--host 127.0.0.1] [--port 7860] [--share] [--train-images DIR]
+    python app.py ...            (the same, from a checkout or a Hugging Face Space)
+
+The Gradio page and its event handlers; the work behind them is in :mod:`.jobs` and the styles
+come from :mod:`styletransfer.catalogue`. Nothing is fetched from the internet: no analytics,
+no web fonts, no CDN. On a ZeroGPU Space the stylising handlers run under ``spaces.GPU``.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import html  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..catalogue import Catalogue, load_catalogue  # noqa: E402
+from ..device import keep_freed_memory, pick_device  # noqa: E402
+from ..errors import StyleTransferError  # noqa: E402
+from ..images import ImageError  # noqa: E402
+from ..modelfile import ModelFileError  # noqa: E402
+from ..resources import EXAMPLES_DIR, STYLES_DIR  # noqa: E402
+from .jobs import (MAX_OUTPUT_SIZE, TrainingManager, TrainingRequest, check_model_upload,  # noqa: E402
+                   default_output_size, new_output_dir, open_upload, plot_runs, stylize_photo)
+from .zerogpu import gpu_function  # noqa: E402
+
+TRAIN_IMAGES_ENV = "STYLETRANSFER_TRAIN_IMAGES"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+
+SRM_TEXT = """
+**What is SRM?** Inside the style network, every residual block works on feature channels:
+think of them as detectors for particular textures, strokes and colours. SRM (the *Style-based
+Recalibration Module*, Lee et al. 2019) looks at the *style* of each channel, the mean and the
+spread of its values over the whole picture, and from those two numbers learns a weight between
+0 and 1 that scales the channel. So, picture by picture, the network can turn up the channels
+that carry the painting's style and turn down the others. It adds only four numbers per channel
+(2,560 parameters on top of 1.68 million) and next to no work. Below, the same photo goes through
+a BatchNorm network **with** SRM and its twin trained **without** it, on the same photos with the
+same settings; the curves show how their training losses fell (lower is better).
+"""
+
+
+def example_photos() -> tuple[list[str], list[str]]:
+    """The bundled photos and their credits, from ``examples/manifest.csv``."""
+    manifest = EXAMPLES_DIR / "manifest.csv"
+    if not manifest.is_file():
+        return [], []
+    with open(manifest, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return ([str(EXAMPLES_DIR / row["file"]) for row in rows],
+            [f"{Path(row['file']).stem.replace('_', ' ')} — {row['licence']}" for row in rows])
+
+
+def style_choices(catalogue: Catalogue) -> list[tuple[str, str]]:
+    """(label, style name) for the style drop-down: every style, twins marked."""
+    return [(f"{style.caption}{' · without SRM' if style.is_plain_twin else ''}", style.name)
+            for style in catalogue.styles]
+
+
+def gallery_items(catalogue: Catalogue) -> tuple[list[tuple[str, str]], list[str]]:
+    """(painting, caption) for the gallery and the style name of each item."""
+    shown = [style for style in catalogue.gallery() if style.painting is not None]
+    return [(str(style.painting), style.caption) for style in shown], [style.name for style in shown]
+
+
+def pair_choices(catalogue: Catalogue) -> list[tuple[str, str]]:
+    """(label, style name) of the BN+SRM styles that have a no-SRM twin."""
+    return [(srm.caption, srm.name) for srm, _ in catalogue.srm_pairs()]
+
+
+def catalogue_note(catalogue: Catalogue) -> str:
+    """The line above the gallery: how many styles, and the model files that could not be read."""
+    if not catalogue.styles:
+        note = ("No styles are installed yet. Upload a model file (`.safetensors`) below, "
+                "or train one in the **Train** tab.")
+    else:
+        note = f"{len(catalogue.styles)} style(s). Click a painting to pick it."
+    if catalogue.problems:
+        note += "\n\nSkipped unreadable model files: " + "; ".join(catalogue.problems)
+    return note
+
+
+def pick_from_gallery(names: list[str], event: gr.SelectData) -> str:
+    """The style name of the clicked painting."""
+    return names[event.index]
+
+
+def upload_path(payload: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(server path, the user's file name) of an uploaded file, None when nothing was sent."""
+    if not payload or not payload.get("path"):
+        return None
+    return payload["path"], payload.get("orig_name") or Path(payload["path"]).name
+
+
+class WebApp:
+    """The page's state (device, result folder, training jobs) and its event handlers.
+
+    Args:
+        train_images: the photos the Train tab trains on (default: ${TRAIN_IMAGES_ENV}, else the
+            example photos).
+        device: where stylisation runs (default: the best one here).
+    """
+
+    def __init__(self, *, train_images: Path | None = None, device: torch.device | None = None):
+        self.device = device if device is not None else pick_device("auto")
+        self.default_size = default_output_size(self.device)
+        self.output_dir = new_output_dir()
+        self.jobs = TrainingManager(Path(train_images or os.environ.get(TRAIN_IMAGES_ENV) or EXAMPLES_DIR))
+        # ZeroGPU attaches a GPU only inside these calls (a no-op elsewhere).
+        self.run_stylize = gpu_function(self.run_stylize)
+        self.run_srm = gpu_function(self.run_srm)
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.type != "cpu"
+
+    def open_photo(self, payload: dict[str, Any] | None) -> Image.Image:
+        """The uploaded photo, or gr.Error naming the user's file and the problem."""
+        uploaded = upload_path(payload)
+        if uploaded is None:
+            raise gr.Error("Upload a photo first (or click one of the examples).")
+        try:
+            return open_upload(*uploaded)
+        except ImageError as error:
+            raise gr.Error(f"That photo cannot be used: {error}") from None
+
+    def chosen_model(self, style: str | None, model_file: dict[str, Any] | None) -> tuple[str, str]:
+        """(model path or style name, a label for it): an uploaded model file wins over the style."""
+        uploaded = upload_path(model_file)
+        if uploaded is not None:
+            try:
+                metadata = check_model_upload(*uploaded)
+            except ModelFileError as error:
+                raise gr.Error(f"That model file cannot be used: {error}") from None
+            return uploaded[0], str(metadata.get("title") or uploaded[1])
+        if not style:
+            raise gr.Error("Pick a style (click a painting) or upload a model file.")
+        entry = load_catalogue().get(style)
+        if entry is None:
+            raise gr.Error(f"There is no style named {style!r} (any more).")
+        return str(entry.path), entry.caption
+
+    def run_stylize(self, photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
+                    strength: float, preserve_color: bool, size: float) -> tuple[tuple[str, str], str, str]:
+        """Stylise the photo: (original, stylised) for the slider, the PNG, and a summary line."""
+        model, label = self.chosen_model(style, model_file)
+        image = self.open_photo(photo)
+        try:
+            result = stylize_photo(model, image, strength=float(strength), preserve_color=bool(preserve_color),
+                                   max_size=int(size), device=self.device, out_dir=self.output_dir)
+        except ModelFileError as error:
+            raise gr.Error(f"That model file cannot be used: {error.problem}") from None
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
+        return (str(result.original), str(result.stylized)), str(result.png), f"**{label}** · {result.summary()}"
+
+    def run_srm(self, photo: dict[str, Any] | None, size: float) -> list[tuple[str, str]]:
+        """The photo through each BN+SRM model and its twin: gallery items, two per style."""
+        pairs = load_catalogue().srm_pairs()
+        if not pairs:
+            raise gr.Error("No style has both a BN+SRM model and its no-SRM twin yet.")
+        image = self.open_photo(photo)
+        items = []
+        for srm, plain in pairs:
+            for entry, label in ((srm, "with SRM"), (plain, "without SRM")):
+                result = stylize_photo(str(entry.path), image, strength=1.0, preserve_color=False,
+                                       max_size=int(size), device=self.device, out_dir=self.output_dir)
+                items.append((str(result.stylized), f"{srm.title} — {label} ({result.seconds:.2f} s)"))
+        return items
+
+    def srm_curves(self, name: str | None) -> str | None:
+        """Training curves of the chosen BN+SRM model and its twin (a PNG)."""
+        pair = next(((srm, plain) for srm, plain in load_catalogue().srm_pairs() if srm.name == name), None)
+        if pair is None:
+            return None
+        png = plot_runs([("with SRM", pair[0].run_dir), ("without SRM", pair[1].run_dir)], self.output_dir)
+        return str(png) if png else None
+
+    def refresh_styles(self) -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown]:
+        """Fresh catalogue for every list of styles on the page."""
+        catalogue = load_catalogue()
+        items, names = gallery_items(catalogue)
+        choices = style_choices(catalogue)
+        pairs = pair_choices(catalogue)
+        paintings = [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting is not None]
+        return (gr.Gallery(value=items), names, gr.Dropdown(choices=choices), catalogue_note(catalogue),
+                gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings))
+
+    def training_view(self) -> tuple[str, str | None, str | None, gr.Timer]:
+        """Status, progress bar, loss curves, latest preview and whether to keep polling."""
+        status = self.jobs.status()
+        bar = "" if status.state == "idle" else (
+            f"<progress value='{status.step}' max='{max(1, status.total_steps)}' style='width:100%'></progress>")
+        curves = plot_runs(status.runs, self.output_dir)
+        preview = status.latest_preview()
+        return (f"{bar}<p>{html.escape(status.message)}</p>", str(curves) if curves else None,
+                str(preview) if preview else None, gr.Timer(active=status.active))
+
+    def start_training(self, painting_upload: dict[str, Any] | None, shipped_painting: str | None, title: str,
+                       artist: str, steps: float, image_size: float,
+                       variants: list[str]) -> tuple[str, str | None, str | None, gr.Timer]:
+        """Start training the uploaded (or a shipped) painting; refused while a job runs."""
+        uploaded = upload_path(painting_upload)
+        if uploaded is not None:
+            painting, default_title = Path(uploaded[0]), Path(uploaded[1]).stem.replace("_", " ")
+        elif shipped_painting:
+            entry = load_catalogue().get(shipped_painting)
+            if entry is None or entry.painting is None:
+                raise gr.Error(f"The painting of {shipped_painting!r} is not available.")
+            painting, default_title = entry.painting, f"{entry.title} (retrained)"
+            artist = artist or entry.artist
+        else:
+            raise gr.Error("Upload a painting or pick one of the shipped paintings.")
+        request = TrainingRequest(painting=painting, title=title.strip() or default_title, artist=artist.strip(),
+                                  steps=int(steps), image_size=int(image_size), variants=tuple(variants or ()))
+        try:
+            self.jobs.start(request)
+        except StyleTransferError as error:  # busy, or a bad request
+            raise gr.Error(str(error)) from None
+        return self.training_view()
+
+    def cancel_training(self) -> tuple[str, str | None, str | None, gr.Timer]:
+        """Ask the running job to stop (it keeps its checkpoint)."""
+        if not self.jobs.cancel():
+            gr.Info("No training job is running.")
+        return self.training_view()
+
+    def poll_training(self) -> tuple[Any, ...]:
+        """The timer's tick: the training view, plus the style lists once a job has ended."""
+        view = self.training_view()
+        if self.jobs.status().active:
+            return (*view, *(gr.skip() for _ in range(6)))
+        return (*view, *self.refresh_styles())
+
+    def training_data_note(self) -> str:
+        """Where the Train tab's photos come from and where new models go."""
+        return (f"Training photos: `{self.jobs.images_dir}` (`--train-images DIR` or ${TRAIN_IMAGES_ENV} to "
+                f"change). New models are saved in `{self.jobs.models_dir}`. One job runs at a time; cancelling "
+                "keeps the last checkpoint.")
+
+    def build(self) -> gr.Blocks:
+        """The page: Stylize, SRM and Train tabs, with their named API endpoints."""
+        catalogue = load_catalogue()
+        items, names = gallery_items(catalogue)
+        pairs = pair_choices(catalogue)
+
+        example_paths, example_labels = example_photos()
+        with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
+            gr.Markdown("# Neural style transfer\nFeed-forward style networks (Johnson et al. 2016) with SRM "
+                        "(Lee et al. 2019). Everything runs on this machine "
+                        f"({self.device.type.upper()}).")
+            gallery_names = gr.State(names)
+            with gr.Tab("Stylize", id="stylize"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo",
+                                         elem_id="photo")
+                        gr.Examples(example_paths, inputs=[photo], example_labels=example_labels,
+                                    label="Example photos (public domain / CC0)")
+                    with gr.Column(scale=1):
+                        style_note = gr.Markdown(catalogue_note(catalogue))
+                        gallery = gr.Gallery(items, label="Styles", columns=4, height=260, allow_preview=False,
+                                             object_fit="cover", elem_id="styles")
+                        style = gr.Dropdown(style_choices(catalogue), label="Style",
+                                            value=names[0] if names else None, elem_id="style")
+                        model_file = gr.File(label="…or a model file (.safetensors)", file_types=[".safetensors"],
+                                             elem_id="model-file")
+                with gr.Row():
+                    strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength")
+                    preserve = gr.Checkbox(label="Preserve the photo's colours")
+                    size = gr.Slider(128, MAX_OUTPUT_SIZE, value=self.default_size, step=64,
+                                     label="Output size (longest side, px)",
+                                     info=f"{self.default_size} px is quick on this {self.device.type.upper()}; "
+                                          "large sizes are tiled")
+                go = gr.Button("Stylize", variant="primary", elem_id="go")
+                comparison = gr.ImageSlider(label="Original vs stylized", elem_id="result")
+                with gr.Row():
+                    summary = gr.Markdown(elem_id="summary")
+                    download = gr.File(label="Download (PNG, full resolution)", elem_id="download")
+            with gr.Tab("SRM", id="srm"):
+                gr.Markdown(SRM_TEXT)
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        srm_photo = gr.Image(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo",
+                                             elem_id="srm-photo")
+                        gr.Examples(example_paths, inputs=[srm_photo], example_labels=example_labels,
+                                    label="Example photos")
+                        srm_size = gr.Slider(128, 2048, value=self.default_size, step=64,
+                                             label="Output size (longest side, px)")
+                        srm_go = gr.Button("Compare with and without SRM", variant="primary", elem_id="srm-go")
+                    with gr.Column(scale=2):
+                        srm_gallery = gr.Gallery(label="With SRM (left) and without (right)", columns=2, height=480,
+                                                 elem_id="srm-results")
+                pair = gr.Dropdown(pairs, value=pairs[0][1] if pairs else None, label="Training curves of")
+                curves = gr.Image(self.srm_curves(pairs[0][1] if pairs else None),
+                                  label="Training losses (log scale)", show_label=False, interactive=False,
+                                  elem_id="srm-curves")
+            with gr.Tab("Train", id="train"):
+                data_note = gr.Markdown(self.training_data_note())
+                with gr.Row():
+                    with gr.Column():
+                        painting = gr.Image(sources=["upload", "clipboard"], type="filepath", label="Painting",
+                                            elem_id="painting")
+                        shipped = gr.Dropdown(
+                            [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting],
+                            label="…or one of the shipped paintings")
+                        title = gr.Textbox(label="Title", placeholder="from the file name")
+                        artist = gr.Textbox(label="Artist")
+                    with gr.Column():
+                        steps = gr.Slider(10, 20000, value=2000 if self.on_gpu else 100, step=10, label="Steps")
+                        image_size = gr.Radio([128, 192, 256, 384, 512], value=256 if self.on_gpu else 192,
+                                              label="Training image size (px)")
+                        variants = gr.CheckboxGroup([("BN + SRM", "bn+srm"), ("BN without SRM (its twin)", "bn")],
+                                                    value=["bn+srm"], label="Variants")
+                        with gr.Row():
+                            start = gr.Button("Start training", variant="primary", elem_id="train-start")
+                            cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+                status_html = gr.HTML(elem_id="train-status")
+                with gr.Row():
+                    preview = gr.Image(label="Latest preview (held-out photo, stylised below)", interactive=False,
+                                       elem_id="train-preview", scale=1)
+                    live_curves = gr.Image(label="Training losses (log scale)", show_label=False, interactive=False,
+                                           elem_id="train-curves", scale=3)
+                timer = gr.Timer(1.5, active=False)
+
+            gallery.select(pick_from_gallery, [gallery_names], [style], api_visibility="private")
+            go.click(self.run_stylize, [photo, style, model_file, strength, preserve, size],
+                     [comparison, download, summary], api_name="stylize", preprocess=False)
+            srm_go.click(self.run_srm, [srm_photo, srm_size], [srm_gallery], api_name="srm_compare", preprocess=False)
+            pair.change(self.srm_curves, [pair], [curves], api_name="srm_curves")
+            training_outputs = [status_html, live_curves, preview, timer]
+            style_outputs = [gallery, gallery_names, style, style_note, pair, shipped]
+            start.click(self.start_training, [painting, shipped, title, artist, steps, image_size, variants],
+                        training_outputs, api_name="train_start", preprocess=False)
+            cancel.click(self.cancel_training, None, training_outputs, api_name="train_cancel")
+            timer.tick(self.poll_training, None, training_outputs + style_outputs, api_name="train_status",
+                       show_progress="hidden", queue=False)
+            demo.load(self.training_view, None, training_outputs, api_visibility="private")
+            demo.load(self.refresh_styles, None, style_outputs, api_visibility="private")
+            demo.load(self.training_data_note, None, [data_note], api_visibility="private")
+
+        # One stylisation at a time per endpoint (each already uses every core or the whole GPU); up to
+        # 64 requests wait their turn in the queue.
+        demo.queue(default_concurrency_limit=1, max_size=64)
+        return demo
+
+
+def build_demo(*, train_images: Path | None = None, device: torch.device | None = None) -> tuple[gr.Blocks, WebApp]:
+    """The Gradio page and the state behind it (see :class:`WebApp`)."""
+    app = WebApp(train_images=train_images, device=device)
+    return app.build(), app
+
+
+def add_app_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The app's options (``styletransfer app`` and ``python app.py`` take the same ones)."""
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST,
+                        help="address to listen on; 0.0.0.0: every interface (default: $GRADIO_SERVER_NAME, "
+                             f"else {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT),
+                        help=f"default: $GRADIO_SERVER_PORT, else {DEFAULT_PORT}")
+    parser.add_argument("--share", type=str.lower, nargs="?", const="true", choices=("true", "false"),
+                        default="false", help="also open a public gradio.live link (needs the internet); "
+                                              "'--share' alone or '--share true'")
+    parser.add_argument("--train-images", type=Path, default=None, metavar="DIR",
+                        help=f"folder of training photos for the Train tab (default: ${TRAIN_IMAGES_ENV}, "
+                             "else the example photos)")
+    return parser
+
+
+def launch(demo: gr.Blocks, app: WebApp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+           share: bool = False, prevent_thread_lock: bool = False) -> None:
+    """Serve the page (blocks until the server stops, unless ``prevent_thread_lock``). The
+    server may hand out files of the shipped styles, the user's models and the examples only."""
+    demo.launch(server_name=host, server_port=port, share=share, theme=gr.themes.Default(),
+                max_file_size="100mb", prevent_thread_lock=prevent_thread_lock,
+                allowed_paths=[str(STYLES_DIR), str(app.jobs.models_dir), str(EXAMPLES_DIR)],
+                footer_links=["api", "settings"])
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Build the page with the options of :func:`add_app_options` and serve it.
+
+    Raises:
+        StyleTransferError: ``--train-images`` is not a folder.
+    """
+    if args.train_images is not None and not args.train_images.is_dir():
+        raise StyleTransferError(f"--train-images {args.train_images}: not a folder")
+    keep_freed_memory()
+    demo, app = build_demo(train_images=args.train_images)
+    launch(demo, app, host=args.host, port=args.port, share=args.share == "true")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python app.py [options]``: the same as ``styletransfer app [options]``."""
+    from .cli import main as cli_main
+
+    return cli_main(["app", *(argv if argv is not None else sys.argv[1:])])
