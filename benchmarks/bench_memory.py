@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     if candidates:
         peak = candidates[0]["peak_mb"]
         report.target(f"peak RSS at {candidates[0]['megapixels']:.1f} MP (stylize, as the CLI)",
-                      f"< {TARGET_MB} MiB", f"{peak:.0f} MiB", peak < TARGET_MB)
+                      peak, "<", TARGET_MB, " MiB", kind="memory")
     report.finish()
     return 0
 

@@ -104,6 +104,12 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
+TARGET_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda value, threshold: value >= threshold, "<=": lambda value, threshold: value <= threshold,
+    "<": lambda value, threshold: value < threshold, ">": lambda value, threshold: value > threshold,
+}
+
+
 class Report:
     """Tables, targets and raw results of one script; printed as markdown, written as JSON."""
 
@@ -120,8 +126,17 @@ class Report:
             print(f"\n{note}")
         sys.stdout.flush()
 
-    def target(self, name: str, goal: str, measured: Any, met: bool | None) -> None:
-        self.data["targets"].append({"target": name, "goal": goal, "measured": measured, "met": met})
+    def target(self, name: str, value: float | None, op: str, threshold: float, unit: str = "",
+               kind: str = "speed") -> None:
+        """A target: ``value op threshold`` (op one of TARGET_OPS), in ``unit``; ``kind`` is
+        "speed" or "memory" (met only on a quiet machine of the named kind: never asserted in
+        tests) or "accuracy" (a property of the code: tests assert it even with --quick).
+        ``value`` None (no reference to compare with) leaves ``met`` None."""
+        met = None if value is None else TARGET_OPS[op](value, threshold)
+        self.data["targets"].append({
+            "target": name, "goal": f"{op} {threshold:g}{unit}",
+            "measured": None if value is None else f"{value:.3g}{unit}", "met": met,
+            "value": value, "op": op, "threshold": threshold, "kind": kind})
 
     def finish(self) -> None:
         if self.data["targets"]:

@@ -33,10 +33,15 @@ from typing import Any
 
 import torch
 
+from .errors import StyleTransferError
 from .network import TransformerNet, count_parameters, variant_name
 from .runlog import (CONFIG_FILE, FINAL_LOSS_STEPS, METRICS_FILE, SUMMARY_FILE, VAL_FILE, RunDirError, mean_rows,
                      read_csv, read_json, write_atomic)
 from .stats import Interval, confidence_interval, mean, paired_differences, sample_std
+
+
+class ComparisonError(StyleTransferError, ValueError):
+    """Run folders that cannot be compared as asked (labels, baseline, repeated seeds)."""
 
 INFERENCE_SIZE = 256
 """Side of the square image the inference cost is measured on."""
@@ -111,7 +116,7 @@ def group_runs(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = No
         ValueError: not one label per run.
     """
     if labels is not None and len(labels) != len(run_dirs):
-        raise ValueError(f"{len(labels)} labels for {len(run_dirs)} runs")
+        raise ComparisonError(f"{len(labels)} labels for {len(run_dirs)} runs")
     runs = [read_run(run_dir) for run_dir in run_dirs]
     groups: dict[str, list[Run]] = {}
     for index, run in enumerate(runs):
@@ -197,7 +202,7 @@ def comparison_rows(run_dirs: Sequence[str | Path], labels: Sequence[str] | None
         return []
     baseline = next(iter(groups)) if baseline is None else baseline
     if baseline not in groups:
-        raise ValueError(f"baseline {baseline!r} is none of the runs' labels ({', '.join(groups)})")
+        raise ComparisonError(f"baseline {baseline!r} is none of the runs' labels ({', '.join(groups)})")
     # A run without a seed in its config pairs with nothing.
     per_seed = {label: [(run.seed if run.seed is not None else (label, i), run.final_losses())
                         for i, run in enumerate(runs)] for label, runs in groups.items()}

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .device import pick_device
+from .errors import StyleTransferError
 from .images import image_to_tensor, open_image, split_alpha
 from .modelfile import ModelFileError, read_header, resolve_model_path
 from .stylize import stylize
@@ -82,7 +83,7 @@ _SEED = 0
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's "L" conversion
 
 
-class EvaluationError(ValueError):
+class EvaluationError(StyleTransferError, ValueError):
     """Input that cannot be scored; the message names the file or folder and the problem."""
 
 

@@ -17,7 +17,7 @@ from conftest import example_photos, photo_tensor
 from fixtures_images import gradient
 from styletransfer import (Evaluation, EvaluationError, ModelFileError, OutputFolder, TransformerNet, evaluate,
                            save_model)
-from styletransfer.cli import main
+from styletransfer.apps.cli import main
 from styletransfer.evaluate import (TEXTURE_LAYERS, edge_map, palette_distance, sliced_wasserstein, structure_kept,
                                     texture_distance)
 from styletransfer.images import ImageError, tensor_to_image
