@@ -5,7 +5,7 @@ settings with fp32, and images/s of a short real train() run.
 
 Tables:
 1. One optimiser step at batch 4, 256 px: the project's own step
-   (:func:`styletransfer.trainer.training_step`, which the Trainer runs: BN+SRM network, VGG19
+   (:func:`styletransfer.training.trainer.training_step`, which the Trainer runs: BN+SRM network, VGG19
    perceptual loss, autocast in the device's default precision, keep_freed_memory in this
    process) in the default precision and in fp32, against ``make_reference_train_step()`` in its
    own process with default settings; alternating rounds, median seconds, speed-up.
@@ -32,7 +32,7 @@ import common  # noqa: E402
 from styletransfer.device import pick_device, pick_precision  # noqa: E402
 from styletransfer.loss import PerceptualLoss  # noqa: E402
 from styletransfer.network import TransformerNet  # noqa: E402
-from styletransfer.trainer import make_grad_scaler, training_step  # noqa: E402
+from styletransfer.training.trainer import make_grad_scaler, training_step  # noqa: E402
 from styletransfer.training import (DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,  # noqa: E402
                                     TrainingConfig, train)
 
@@ -124,7 +124,7 @@ def step_table(report, args, device, fast) -> None:
     report.table(f"One training step, batch {args.batch}, {args.size} px",
                  ["step", "s", "images/s", "speed-up"], rows,
                  f"Median of {args.repeats} alternating rounds (after one untimed round), the reference in its own "
-                 f"process with default settings. Ours: BN+SRM network, styletransfer.trainer.training_step.")
+                 f"process with default settings. Ours: BN+SRM network, styletransfer.training.trainer.training_step.")
     default = next(r for r in results if r["default"])
     report.target(f"training step b{args.batch} {args.size} px speed-up over the reference", default["speedup"],
                   ">=", 2, "x")

@@ -198,7 +198,7 @@ def check_inference(results: Results, folder: Path, device, smoke: bool) -> None
 
 
 def check_training(results: Results, folder: Path, device, smoke: bool, env: dict[str, str]) -> None:
-    from styletransfer.runlog import read_csv
+    from styletransfer.training.runfolder import read_csv
     from styletransfer.training import TrainingConfig, train
 
     out = Path(tempfile.mkdtemp(prefix="gpu_check_runs_"))

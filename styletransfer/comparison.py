@@ -35,7 +35,7 @@ import torch
 
 from .errors import StyleTransferError
 from .network import TransformerNet, count_parameters, variant_name
-from .runlog import (CONFIG_FILE, FINAL_LOSS_STEPS, METRICS_FILE, SUMMARY_FILE, VAL_FILE, RunDirError, mean_rows,
+from .training.runfolder import (CONFIG_FILE, FINAL_LOSS_STEPS, METRICS_FILE, SUMMARY_FILE, VAL_FILE, RunDirError, mean_rows,
                      read_csv, read_json, write_atomic)
 from .stats import Interval, confidence_interval, mean, paired_differences, sample_std
 

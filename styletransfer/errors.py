@@ -13,11 +13,11 @@ The subclasses live beside the code that raises them and keep their older base c
     ImageError, ImageTooLargeError   styletransfer.images
     ModelFileError                   styletransfer.modelfile
     DeviceError                      styletransfer.device
-    DatasetError                     styletransfer.data
-    CheckpointError                  styletransfer.checkpoint
-    RunDirError                      styletransfer.runlog
-    TrainingError                    styletransfer.trainer (also styletransfer.training)
-    TrainingDivergedError            styletransfer.trainer (a TrainingError)
+    DatasetError                     styletransfer.training.data
+    CheckpointError                  styletransfer.training.checkpoint
+    RunDirError                      styletransfer.training.runfolder
+    TrainingError                    styletransfer.training.trainer (also styletransfer.training)
+    TrainingDivergedError            styletransfer.training.trainer (a TrainingError)
     UsageError                       styletransfer.apps.cli
     TrainingBusyError                styletransfer.apps.jobs
 """

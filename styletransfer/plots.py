@@ -1,7 +1,7 @@
 """Loss curves of a training run, and of several runs side by side (with seed bands).
 
 Everything reads the run folders' files (``metrics.csv``, ``val.csv``, ``config.json``,
-``summary.json``; see :mod:`styletransfer.runlog`), so it works on finished, stopped and
+``summary.json``; see :mod:`styletransfer.training.runfolder`), so it works on finished, stopped and
 still-running runs alike. Figures are drawn with matplotlib's Agg canvas on their own
 :class:`~matplotlib.figure.Figure` (no pyplot, no global state) and saved atomically.
 """
@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .comparison import Run, group_runs
-from .runlog import METRICS_FILE, VAL_FILE, RunDirError, read_csv, write_atomic
+from .training.runfolder import METRICS_FILE, VAL_FILE, RunDirError, read_csv, write_atomic
 
 SMOOTHING_STEPS = 25
 """Training curves are drawn as the mean over a window of up to this many steps (a

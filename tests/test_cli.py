@@ -218,7 +218,7 @@ def test_export_onnx_agrees_with_pytorch(tmp_path: Path) -> None:
 
 
 def write_run(run_dir: Path, norm: str, attention: str, losses: list[float]) -> Path:
-    """A minimal training run folder, as styletransfer.runlog describes it."""
+    """A minimal training run folder, as styletransfer.training.runfolder describes it."""
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"norm": norm, "attention": attention, "batch_size": 4}))
     lines = ["step,epoch,content,style,tv,total,lr,images_per_s,wall_time"]

@@ -19,7 +19,7 @@ from styletransfer.apps.cli import main as cli_main
 from styletransfer.comparison import comparison_rows, write_comparison_table
 from styletransfer.network import TransformerNet, count_parameters
 from styletransfer.plots import _smooth, _window, comparison_figure
-from styletransfer.runlog import read_csv
+from styletransfer.training.runfolder import read_csv
 from styletransfer.stats import confidence_interval, mean, paired_differences, sample_std, t_quantile
 from styletransfer.training import TrainingConfig, TrainingError, compare
 

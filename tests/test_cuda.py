@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from styletransfer import TransformerNet, acceleration
-from styletransfer.runlog import read_csv
+from styletransfer.training.runfolder import read_csv
 from styletransfer.stylize import prepare_model, stylize
-from styletransfer.trainer import TrainingDivergedError
+from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import train
 from fixtures_images import gradient
 from test_precision import photos, style, tiny  # noqa: F401 - fixtures

@@ -1,4 +1,4 @@
-"""Tests for styletransfer.data: folders and a tiny COCO set generated in tmp_path."""
+"""Tests for styletransfer.training.data: folders and a tiny COCO set generated in tmp_path."""
 from __future__ import annotations
 
 import pickle
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fixtures_images import gradient, make_coco, write_truncated_jpeg
-from styletransfer.data import (
+from styletransfer.training.data import (
     CocoDataset,
     DatasetError,
     ImageFolderDataset,

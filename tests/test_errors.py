@@ -7,14 +7,14 @@ import pytest
 
 from styletransfer.apps.cli import UsageError
 from styletransfer.apps.jobs import TrainingBusyError
-from styletransfer.checkpoint import CheckpointError
-from styletransfer.data import DatasetError
+from styletransfer.training.checkpoint import CheckpointError
+from styletransfer.training.data import DatasetError
 from styletransfer.device import DeviceError, pick_device, pick_precision
 from styletransfer.errors import MissingDependencyError, StyleTransferError
 from styletransfer.images import ImageError, ImageTooLargeError
 from styletransfer.modelfile import ModelFileError
-from styletransfer.runlog import RunDirError
-from styletransfer.trainer import TrainingDivergedError
+from styletransfer.training.runfolder import RunDirError
+from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import TrainingError
 
 

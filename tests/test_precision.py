@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 
-from styletransfer import trainer as trainer_module
-from styletransfer.checkpoint import load_checkpoint
+from styletransfer.training import trainer as trainer_module
+from styletransfer.training.checkpoint import load_checkpoint
 from styletransfer.loss import PerceptualLoss, gram_matrix
 from styletransfer.network import TransformerNet
-from styletransfer.runlog import read_csv
-from styletransfer.trainer import TrainingDivergedError, make_grad_scaler, training_step
+from styletransfer.training.runfolder import read_csv
+from styletransfer.training.trainer import TrainingDivergedError, make_grad_scaler, training_step
 from styletransfer.training import TrainingConfig, resume_training, train
 from test_training import EXAMPLES, assert_same_weights, weights
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from styletransfer import TransformerNet, load_model, save_model
 from styletransfer.apps.cli import main
-from styletransfer.runlog import write_json
+from styletransfer.training.runfolder import write_json
 from styletransfer.training import TrainingConfig
 from styletransfer.catalogue import load_catalogue
 

@@ -16,7 +16,7 @@ from PIL import Image
 from fixtures_images import write_truncated_jpeg
 from styletransfer.apps import train_commands
 from styletransfer.apps.cli import main
-from styletransfer.runlog import read_csv
+from styletransfer.training.runfolder import read_csv
 from styletransfer.training import TrainingConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

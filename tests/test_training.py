@@ -18,11 +18,11 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from fixtures_images import make_coco, write_truncated_jpeg
-from styletransfer.checkpoint import load_checkpoint
+from styletransfer.training.checkpoint import load_checkpoint
 from styletransfer.modelfile import load_model
 from styletransfer.network import TransformerNet, count_parameters
-from styletransfer.runlog import read_csv
-from styletransfer.trainer import TrainingDivergedError
+from styletransfer.training.runfolder import read_csv
+from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import TrainingConfig, TrainingError, resume_training, train
 
 REPO = Path(__file__).resolve().parent.parent

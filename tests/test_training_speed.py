@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from styletransfer import trainer as trainer_module
-from styletransfer.data import ImageFolderDataset
+from styletransfer.training import trainer as trainer_module
+from styletransfer.training.data import ImageFolderDataset
 from styletransfer.modelfile import load_model
-from styletransfer.runlog import read_csv
+from styletransfer.training.runfolder import read_csv
 from styletransfer.training import TrainingConfig, TrainingError, default_lr, resolve_speed_options, train
 from test_precision import photos, style, tiny  # noqa: F401 - fixtures
 from test_training import assert_same_weights

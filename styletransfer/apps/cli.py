@@ -50,9 +50,9 @@ from ..images import (DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, encode
                       save_image_atomic)
 from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
-from ..runlog import MODEL_FILE
+from ..training.runfolder import MODEL_FILE
 from ..stylize import export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
-from ..trainer import TrainingDivergedError
+from ..training.trainer import TrainingDivergedError
 from ..training import read_run_config
 from .publish import publish_model
 from .train_commands import add_compare_command, add_resume_command, add_train_command

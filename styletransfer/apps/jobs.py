@@ -28,7 +28,7 @@ from ..images import ImageError, ImageTooLargeError, open_image, resize_longest,
 from ..modelfile import ModelFileError, find_model_files, read_header, style_dirs, user_models_dir
 from ..network import VARIANTS
 from ..plots import plot_comparison
-from ..runlog import METRICS_FILE, PREVIEWS_DIR
+from ..training.runfolder import METRICS_FILE, PREVIEWS_DIR
 from ..stylize import stylize
 from ..training import TrainingConfig, TrainingError, train
 from .publish import publish_model

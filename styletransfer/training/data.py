@@ -20,10 +20,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
+import hashlib
 import io
 import os
 import re
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -33,8 +35,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
-from .images import ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
-from .errors import StyleTransferError
+from ..images import ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
+from ..errors import StyleTransferError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File extensions taken as images (compared case-insensitively)."""
@@ -400,3 +402,47 @@ def split_holdout(dataset: ImageFolderDataset, n: int) -> HoldoutSplit:
             f"{dataset.root}: cannot hold out {n} of {len(dataset.files)} images and still train on some"
         )
     return HoldoutSplit(dataset.with_files(dataset.files[:end]), val_files, val_images)
+
+
+# ---------------------------------------------------------------- data order of a training run
+
+def mix_seed(*numbers: int) -> int:
+    """A 63-bit seed determined by ``numbers`` (different for different tuples)."""
+    digest = hashlib.blake2b(":".join(map(str, numbers)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def epoch_order(num_images: int, seed: int, epoch: int) -> list[int]:
+    """The order in which epoch ``epoch`` visits the ``num_images`` training images."""
+    generator = torch.Generator().manual_seed(mix_seed(seed, epoch))
+    return torch.randperm(num_images, generator=generator).tolist()
+
+
+class SeededCrops(Dataset):
+    """A data set read by ``(index, crop_seed)`` keys: the random crop of image ``index`` is
+    drawn from torch's generator seeded with ``crop_seed`` (the global generator is left as
+    it was). Items are ``((3, S, S) uint8 RGB crop, [(path, problem) newly skipped])``: batches
+    travel to the device as uint8 and are converted there."""
+
+    def __init__(self, dataset: ImageFolderDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+        index, crop_seed = key
+        known = len(self.dataset.skipped)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(crop_seed)
+            image = self.dataset.crop_pixels(index)
+        return image, [(str(path), problem) for path, problem in self.dataset.skipped[known:]]
+
+
+def _collate(items: list[tuple[torch.Tensor, list[tuple[str, str]]]]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
+    return torch.stack([image for image, _ in items]), [entry for _, found in items for entry in found]
+
+
+def _fingerprint(files: Sequence[Path], root: Path) -> int:
+    """CRC32 of the training files' names relative to the data set folder."""
+    return zlib.crc32("\n".join(Path(f).relative_to(root).as_posix() for f in files).encode())

@@ -8,7 +8,7 @@ A run folder ``runs/NAME/`` holds::
     val.csv             one row per validation: step, epoch, content, style, tv, total, the
                         mean loss over the fixed held-out images (eval mode)
     previews/step_NNNNNN.jpg   the held-out photos (top row) and their stylised versions
-    checkpoint.pt       the latest checkpoint (see styletransfer.checkpoint)
+    checkpoint.pt       the latest checkpoint (see styletransfer.training.checkpoint)
     model.safetensors   the trained network with its metadata (styletransfer.modelfile)
     curves.png          loss curves (styletransfer.plots)
     summary.json        written when the run ends: final losses, images/s, skipped files, ...
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import StyleTransferError
+from ..errors import StyleTransferError
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"

@@ -1,5 +1,5 @@
 """The training loop behind :func:`styletransfer.training.train`, and the run folder it
-writes (see :mod:`styletransfer.runlog`).
+writes (see :mod:`styletransfer.training.runfolder`).
 
 Reproducibility: the data order of epoch ``e`` is a permutation drawn from a generator seeded
 by (seed, e), and the random crop of the image at position ``i`` of that order is drawn from
@@ -16,38 +16,34 @@ writes the run folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import signal
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_checkpoint
-from .data import ImageFolderDataset
-from .device import autocast, precision_name
+from .config import TrainingConfig, TrainingDivergedError, TrainingError
+from .data import ImageFolderDataset, SeededCrops, _collate, _fingerprint, epoch_order, mix_seed
+from ..device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
-from .errors import StyleTransferError
-from .images import pixels_to_float, save_image_atomic, tensor_to_image
-from .loss import PerceptualLoss
-from .modelfile import save_model
-from .network import TransformerNet, count_parameters
-from .plots import plot_curves
-from .runlog import (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, FINAL_LOSS_STEPS, METRICS_FIELDS, METRICS_FILE,
+from ..images import pixels_to_float, save_image_atomic, tensor_to_image
+from ..loss import PerceptualLoss
+from ..modelfile import save_model
+from ..network import TransformerNet, count_parameters
+from ..plots import plot_curves
+from .runfolder import (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, FINAL_LOSS_STEPS, METRICS_FIELDS, METRICS_FILE,
                      MODEL_FILE, PREVIEWS_DIR, SUMMARY_FILE, VAL_FIELDS, VAL_FILE, CsvLog, mean_rows, read_csv,
                      write_json)
 
-if TYPE_CHECKING:
-    from .training import TrainingConfig
 
 PREVIEW_IMAGES = 4
 """The first this-many held-out images are stylised in the previews."""
@@ -66,15 +62,6 @@ gradients overflow even after the loss scale fell by 2^20, so it stops as a dive
 COMPILE_OPTIONS: dict[str, Any] = {}
 """torch.compile arguments for ``compile=True`` runs (the default mode: compiles in tens of
 seconds; training shapes never change, so it compiles once)."""
-
-
-class TrainingError(StyleTransferError, ValueError):
-    """Bad training input (options, style image, data set, run folder); one line naming it."""
-
-
-class TrainingDivergedError(TrainingError):
-    """The losses became non-finite, or fp16 gradients kept overflowing: the run stopped before
-    a checkpoint or a model file could hold bad weights."""
 
 
 @dataclass
@@ -130,48 +117,6 @@ class TrainingInputs:
     """One line naming the data set, for the model file's metadata."""
     skipped: list[tuple[str, str]]
     """(path, problem) for the unusable files found so far."""
-
-
-def mix_seed(*numbers: int) -> int:
-    """A 63-bit seed determined by ``numbers`` (different for different tuples)."""
-    digest = hashlib.blake2b(":".join(map(str, numbers)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def epoch_order(num_images: int, seed: int, epoch: int) -> list[int]:
-    """The order in which epoch ``epoch`` visits the ``num_images`` training images."""
-    generator = torch.Generator().manual_seed(mix_seed(seed, epoch))
-    return torch.randperm(num_images, generator=generator).tolist()
-
-
-class SeededCrops(Dataset):
-    """A data set read by ``(index, crop_seed)`` keys: the random crop of image ``index`` is
-    drawn from torch's generator seeded with ``crop_seed`` (the global generator is left as
-    it was). Items are ``((3, S, S) uint8 RGB crop, [(path, problem) newly skipped])``: batches
-    travel to the device as uint8 and are converted there."""
-
-    def __init__(self, dataset: ImageFolderDataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
-        index, crop_seed = key
-        known = len(self.dataset.skipped)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(crop_seed)
-            image = self.dataset.crop_pixels(index)
-        return image, [(str(path), problem) for path, problem in self.dataset.skipped[known:]]
-
-
-def _collate(items: list[tuple[torch.Tensor, list[tuple[str, str]]]]) -> tuple[torch.Tensor, list[tuple[str, str]]]:
-    return torch.stack([image for image, _ in items]), [entry for _, found in items for entry in found]
-
-
-def _fingerprint(files: Sequence[Path], root: Path) -> int:
-    """CRC32 of the training files' names relative to the data set folder."""
-    return zlib.crc32("\n".join(Path(f).relative_to(root).as_posix() for f in files).encode())
 
 
 @contextlib.contextmanager

@@ -1,0 +1,160 @@
+"""The options of a training run: :class:`TrainingConfig` (typed, round-trips through JSON as
+a run folder's ``config.json``), its defaults, and the training errors.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..device import PRECISIONS
+from ..errors import StyleTransferError
+from ..loss import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from ..network import NetworkConfig
+
+
+class TrainingError(StyleTransferError, ValueError):
+    """Bad training input (options, style image, data set, run folder); one line naming it."""
+
+
+class TrainingDivergedError(TrainingError):
+    """The losses became non-finite, or fp16 gradients kept overflowing: the run stopped before
+    a checkpoint or a model file could hold bad weights."""
+
+
+# Tuned on VGG19 Caffe-range features (0–255 inputs) by looking at stylised unseen photos: with
+# content 1 / style 1 (and the well-known example's weights rescaled to this range, content 30 /
+# style 900) the style texture wipes out the content within a few hundred steps; content 10 /
+# style 1 keeps the scene readable. The TV term, on RGB 0–1 pixels, is ~1 % of the total and
+# damps the checkerboard that the strided convolutions otherwise leave.
+DEFAULT_CONTENT_WEIGHT = 10.0
+DEFAULT_STYLE_WEIGHT = 1.0
+DEFAULT_TV_WEIGHT = 5e5
+DEFAULT_EPOCHS = 2
+"""Epochs trained when neither steps nor epochs is given."""
+MAX_STYLE_SIZE = 512
+"""Default style image size: the painting's own size, its longest side capped at this."""
+BASE_LR = 1e-3
+BASE_BATCH_SIZE = 4
+"""The default learning rate is BASE_LR at this batch size, scaled by sqrt(batch / this)."""
+CACHE_MEMORY_SHARE = 0.25
+"""cache_images=None caches when the decoded images take at most this share of free memory."""
+MAX_VAL_IMAGES = 8
+"""Default held-out set: 10% of the images, at least 1, at most this many."""
+
+
+@dataclass
+class TrainingConfig:
+    """Every training option. ``train`` fills in the ``None`` ones it resolves (steps,
+    style_size, workers, val_images, name) and the ``"auto"`` device and precision, and
+    writes the result to ``config.json``. Paths are strings so the config is JSON-able."""
+
+    style: str
+    """The painting: an image file."""
+    out_dir: str
+    """The run folder."""
+    images: str | None = None
+    """A folder of training photos, searched recursively. Or one of the COCO options:"""
+    coco_root: str | None = None
+    """MS-COCO folder: train2014/ or train2017/ and annotations/instances_train*.json."""
+    coco_annotations: str | None = None
+    """A COCO instances annotation file (its images folder is found beside its folder)."""
+    coco_categories: list[str] | None = None
+    """Keep only COCO images showing one of these categories (e.g. ["person", "dog"])."""
+    max_images: int | None = None
+    """Use only the first N images (by path for a folder, by image id for COCO)."""
+    norm: str = "batch"
+    attention: str = "srm"
+    steps: int | None = None
+    """Optimiser steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
+    epochs: int | None = None
+    batch_size: int = 4
+    """Images per step over all processes (each of N processes trains on batch_size / N)."""
+    lr: float | None = None
+    """Adam's learning rate (constant); None: BASE_LR × sqrt(batch_size / BASE_BATCH_SIZE),
+    1e-3 at batch 4 (the square-root rule for Adam: the gradient noise of a batch B falls as
+    1/sqrt(B), so the step can grow as sqrt(B); Malladi et al., NeurIPS 2022)."""
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    tv_weight: float = DEFAULT_TV_WEIGHT
+    content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
+    style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
+    style_size: int | None = None
+    """Longest side of the painting for the style loss; None: its own size, at most 512 px."""
+    image_size: int = 256
+    """Training crops: shorter side resized to this, then a random square crop."""
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    """"fp32", "bf16", "fp16" or "auto": bf16 on CUDA GPUs that have it (else fp16), see
+    styletransfer.device.pick_precision(training=True)."""
+    workers: int | None = None
+    """Data loading processes; None: one less than the CPU count, at most 4 (at most 16 on CUDA)."""
+    channels_last: bool | None = None
+    """Channels-last memory format for the network, the loss network and the batches; None: on CUDA."""
+    compile: bool | None = None
+    """torch.compile the network and the loss network (the first step then takes tens of seconds
+    longer: summary.json's first_step_seconds); None: on CUDA."""
+    cache_images: bool | None = None
+    """Decode and resize every training image once, before training, and keep them in memory as
+    uint8; None: on CUDA when that takes at most a quarter of the free memory."""
+    sync_batchnorm: bool = False
+    """Under torchrun on CUDA: BatchNorm (and SRM's) statistics over the whole global batch
+    instead of each process's share (SyncBatchNorm)."""
+    val_images: int | None = None
+    """Held-out images for validation and previews (never trained on); None: see MAX_VAL_IMAGES."""
+    checkpoint_every: int = 1000
+    val_every: int = 500
+    preview_every: int = 500
+    """Every this many steps (0: only at the end and when stopped)."""
+    name: str | None = None
+    """Model name; None: the run folder's name."""
+    title: str | None = None
+    artist: str | None = None
+    year: str | None = None
+    licence: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        """The inverse of :meth:`to_dict`; unknown keys are a TrainingError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TrainingError(f"unknown training option(s) {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise TrainingError(str(error)) from None
+
+    def check(self) -> None:
+        """Raise TrainingError for the first option that cannot work."""
+        coco = self.coco_root is not None or self.coco_annotations is not None
+        if self.images is not None and coco:
+            raise TrainingError("give either a folder of images or COCO, not both")
+        if self.images is None and not coco:
+            raise TrainingError("no training images: give a folder of images or a COCO folder")
+        if self.coco_categories is not None and not coco:
+            raise TrainingError("COCO categories only apply to COCO training data")
+        try:
+            NetworkConfig(self.norm, self.attention)
+        except ValueError as error:
+            raise TrainingError(str(error)) from None
+        positive = {"batch_size": self.batch_size, "image_size": self.image_size, "steps": self.steps,
+                    "epochs": self.epochs, "max_images": self.max_images, "style_size": self.style_size}
+        at_least_zero = {"workers": self.workers, "val_images": self.val_images,
+                         "checkpoint_every": self.checkpoint_every, "val_every": self.val_every,
+                         "preview_every": self.preview_every, "content_weight": self.content_weight,
+                         "style_weight": self.style_weight, "tv_weight": self.tv_weight}
+        for name, value in positive.items():
+            if value is not None and value < 1:
+                raise TrainingError(f"{name} must be at least 1, not {value}")
+        for name, value in at_least_zero.items():
+            if value is not None and value < 0:
+                raise TrainingError(f"{name} must not be negative, not {value}")
+        if self.lr is not None and not self.lr > 0:
+            raise TrainingError(f"the learning rate must be positive, not {self.lr}")
+        if self.precision != "auto" and self.precision not in PRECISIONS:
+            raise TrainingError(f"unknown precision {self.precision!r}; expected auto, {', '.join(PRECISIONS)}")
