@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..comparison import write_comparison_table
 from ..network import VARIANTS
-from ..plots import plot_comparison
 from .config import TrainingConfig, TrainingError
 from .runfolder import CHECKPOINT_FILE, SUMMARY_FILE, read_json
 from .runs import resume_training, train
@@ -82,6 +80,10 @@ def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int
                 result = train(run_config, progress=progress, stop_event=stop_event)
             if not result.completed:
                 return ComparisonResult(run_dirs, False, None, None, None)
+    # Imported here: comparison and plots read run folders (training.runfolder) themselves.
+    from ..comparison import write_comparison_table
+    from ..plots import plot_comparison
+
     dirs = [run_dirs[variant][seed] for variant in variants for seed in seeds]
     labels = [variant for variant in variants for _ in seeds]
     plot = plot_comparison(dirs, parent / "comparison.png", labels)

@@ -143,3 +143,73 @@ def mean_rows(rows: Iterable[Mapping[str, float]], keys: Sequence[str]) -> dict[
     if not rows:
         return {}
     return {key: sum(row[key] for row in rows) / len(rows) for key in keys}
+
+
+class RunFolder:
+    """The files of one run folder, written by rank 0 of a training run (see the module docs).
+
+    The trainer owns the training state and the loop; this object owns the files: it writes the
+    config, appends to the logs, saves previews, the model file, the curves and the summary,
+    and knows where the checkpoint goes. Nothing is written until :meth:`start`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._metrics: CsvLog | None = None
+        self._val_log: CsvLog | None = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def start(self, config: Mapping[str, Any], resume_step: int | None) -> None:
+        """Write ``config.json`` and open the logs: fresh ones, or (``resume_step`` given) the
+        existing ones with the rows after that step dropped (steps a killed run logged after
+        its last checkpoint are trained again)."""
+        write_json(self.path / CONFIG_FILE, dict(config))
+        fresh = resume_step is None
+        self._metrics = CsvLog(self.path / METRICS_FILE, METRICS_FIELDS, fresh=fresh, keep_up_to_step=resume_step)
+        self._val_log = CsvLog(self.path / VAL_FILE, VAL_FIELDS, fresh=fresh, keep_up_to_step=resume_step)
+
+    def log_step(self, row: Mapping[str, float]) -> None:
+        """Append one training step's row (METRICS_FIELDS) to metrics.csv."""
+        self._metrics.append(row)
+
+    def log_validation(self, row: Mapping[str, float]) -> None:
+        """Append one validation's row (VAL_FIELDS) to val.csv."""
+        self._val_log.append(row)
+
+    def last_validation(self, keys: Sequence[str]) -> dict[str, float]:
+        """The ``keys`` of the last row of val.csv ({} before the first validation)."""
+        last = read_csv(self.path / VAL_FILE)[-1:]
+        return {key: last[0][key] for key in keys} if last else {}
+
+    def training_rows(self) -> list[dict[str, float]]:
+        """The rows of metrics.csv."""
+        return read_csv(self.path / METRICS_FILE)
+
+    def close_logs(self) -> None:
+        for log in (self._metrics, self._val_log):
+            if log is not None:
+                log.close()
+
+    def save_preview(self, image: Any, step: int) -> Path:
+        """previews/step_NNNNNN.jpg from a Pillow image."""
+        from ..images import save_image_atomic
+        return save_image_atomic(image, self.path / PREVIEWS_DIR / f"step_{step:06d}.jpg")
+
+    def save_model(self, net: Any, **metadata: Any) -> Path:
+        """model.safetensors: the network with its metadata (styletransfer.modelfile)."""
+        from ..modelfile import save_model
+        save_model(net, self.model_path, **metadata)
+        return self.model_path
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        """curves.png from the logs, and summary.json."""
+        from ..plots import plot_curves
+        plot_curves(self.path, self.path / CURVES_FILE)
+        write_json(self.path / SUMMARY_FILE, dict(summary))

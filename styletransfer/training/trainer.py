@@ -1,5 +1,6 @@
-"""The training loop behind :func:`styletransfer.training.train`, and the run folder it
-writes (see :mod:`styletransfer.training.runfolder`).
+"""The training loop behind :func:`styletransfer.training.train`: one run's state (network,
+optimiser, gradient scaler, step) and its loop; the files go through a
+:class:`~styletransfer.training.runfolder.RunFolder`.
 
 Reproducibility: the data order of epoch ``e`` is a permutation drawn from a generator seeded
 by (seed, e), and the random crop of the image at position ``i`` of that order is drawn from
@@ -35,14 +36,10 @@ from .config import TrainingConfig, TrainingDivergedError, TrainingError
 from .data import ImageFolderDataset, SeededCrops, _collate, _fingerprint, epoch_order, mix_seed
 from ..device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
-from ..images import pixels_to_float, save_image_atomic, tensor_to_image
+from ..images import pixels_to_float, tensor_to_image
 from ..loss import PerceptualLoss
-from ..modelfile import save_model
 from ..network import TransformerNet, count_parameters
-from ..plots import plot_curves
-from .runfolder import (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, FINAL_LOSS_STEPS, METRICS_FIELDS, METRICS_FILE,
-                     MODEL_FILE, PREVIEWS_DIR, SUMMARY_FILE, VAL_FIELDS, VAL_FILE, CsvLog, mean_rows, read_csv,
-                     write_json)
+from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
 PREVIEW_IMAGES = 4
@@ -170,7 +167,8 @@ def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: to
 
 
 class Trainer:
-    """One training run in this process: the model, optimiser, loop and run folder files.
+    """One training run in this process: the model, optimiser, scaler, step and the loop. The
+    files of the run folder are its :class:`RunFolder`'s; nothing is written before :meth:`run`.
 
     Args:
         config: the resolved options (every ``None`` filled in).
@@ -185,6 +183,7 @@ class Trainer:
                  checkpoint: dict[str, Any] | None):
         self.config, self.context, self.device, self.dtype = config, context, device, dtype
         self.run_dir = Path(config.out_dir)
+        self.folder = RunFolder(self.run_dir)
         self.train_set, self.val_images = inputs.train_set, inputs.val_images
         self.description, self.skipped = inputs.description, list(inputs.skipped)
         self.steps_per_epoch = len(self.train_set) // config.batch_size
@@ -199,7 +198,7 @@ class Trainer:
         self.scaler = make_grad_scaler(device, dtype)
         self.step, self.wall_time = 0, 0.0
         if checkpoint is not None:
-            self._restore(checkpoint, self.run_dir / CHECKPOINT_FILE)
+            self._restore(checkpoint, self.folder.checkpoint_path)
         if config.steps < self.step:
             raise TrainingError(f"{self.run_dir}: the run is already at step {self.step}, "
                                 f"beyond the {config.steps} steps asked for")
@@ -214,16 +213,17 @@ class Trainer:
             self.loss_fn.vgg = torch.compile(self.loss_fn.vgg, **COMPILE_OPTIONS)
         self.first_step_seconds: float | None = None
         self.val_losses: dict[str, float] = {}
-        if context.is_main:
-            resume = checkpoint is not None
-            write_json(self.run_dir / CONFIG_FILE, config.to_dict())
-            keep = self.step if resume else None
-            self.metrics = CsvLog(self.run_dir / METRICS_FILE, METRICS_FIELDS, fresh=not resume, keep_up_to_step=keep)
-            self.val_log = CsvLog(self.run_dir / VAL_FILE, VAL_FIELDS, fresh=not resume, keep_up_to_step=keep)
-            last = read_csv(self.run_dir / VAL_FILE)[-1:]
-            self.val_losses = {key: last[0][key] for key in LOSS_TERMS} if last else {}
-            if not resume:
-                self._checkpoint()  # so that even a run killed in its first steps can resume
+        self.resumed = checkpoint is not None
+
+    def _start(self) -> None:
+        """Rank 0: the config and the logs in the run folder, and for a fresh run a first
+        checkpoint, so that even a run killed in its first steps can resume."""
+        if not self.context.is_main:
+            return
+        self.folder.start(self.config.to_dict(), self.step if self.resumed else None)
+        self.val_losses = self.folder.last_validation(LOSS_TERMS)
+        if not self.resumed:
+            self._checkpoint()
 
     def _restore(self, checkpoint: dict[str, Any], path: Path) -> None:
         """Continue from a checkpoint loaded by :func:`load_checkpoint`."""
@@ -246,7 +246,7 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         epoch, position = divmod(self.step, self.steps_per_epoch)
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, {
+        save_checkpoint(self.folder.checkpoint_path, {
             "step": self.step, "epoch": epoch, "position": position,
             "data_files": len(self.train_set), "data_fingerprint": self.fingerprint,
             "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -311,14 +311,14 @@ class Trainer:
             for key in LOSS_TERMS:
                 sums[key] += terms[key] * len(chunk)
         self.val_losses = {key: value / len(self.val_images) for key, value in sums.items()}
-        self.val_log.append({"step": self.step, "epoch": epoch, **self.val_losses})
+        self.folder.log_validation({"step": self.step, "epoch": epoch, **self.val_losses})
 
     def _preview(self) -> None:
         """previews/step_NNNNNN.jpg: the held-out photos above their stylised versions."""
         photos = self.val_images[:PREVIEW_IMAGES]
         styled = self._stylise(photos).cpu()
         strip = torch.cat([torch.cat(list(photos), dim=2), torch.cat(list(styled), dim=2)], dim=1)
-        save_image_atomic(tensor_to_image(strip), self.run_dir / PREVIEWS_DIR / f"step_{self.step:06d}.jpg")
+        self.folder.save_preview(tensor_to_image(strip), self.step)
 
     def _after_step(self, epoch: int, final: bool) -> None:
         """Validation, previews and checkpoint when due (rank 0)."""
@@ -338,6 +338,7 @@ class Trainer:
         requested = threading.Event()
         stopped = False
         skipped_in_a_row = 0
+        self._start()
         with stop_on_signals(requested), self._logs_closed_at_exit():
             while self.step < total and not stopped:
                 epoch, position = divmod(self.step, self.steps_per_epoch)
@@ -364,7 +365,7 @@ class Trainer:
                     recent.append(row)
                     stopped = agreed[4] > 0
                     if self.context.is_main:
-                        self.metrics.append(row)
+                        self.folder.log_step(row)
                         self._after_step(epoch, final=stopped or self.step >= total)
                         if progress is not None:
                             progress(ProgressUpdate(self.config.name, self.step, total, epoch,
@@ -381,8 +382,7 @@ class Trainer:
             yield
         finally:
             if self.context.is_main:
-                self.metrics.close()
-                self.val_log.close()
+                self.folder.close_logs()
 
     def _note_skipped(self, skipped: list[tuple[str, str]]) -> None:
         known = {path for path, _ in self.skipped}
@@ -390,13 +390,13 @@ class Trainer:
 
     def _finish(self, completed: bool) -> RunResult:
         """Model file, curves and summary (rank 0); the run's result."""
-        rows = read_csv(self.run_dir / METRICS_FILE) if self.context.is_main else []
+        rows = self.folder.training_rows() if self.context.is_main else []
         final = mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS)
         images_per_second = self.step * self.config.batch_size / self.wall_time if self.wall_time else 0.0
-        model_path = self.run_dir / MODEL_FILE if completed else None
+        model_path = self.folder.model_path if completed else None
         if self.context.is_main:
             if model_path is not None:
-                save_model(self.net, model_path, name=self.config.name, title=self.config.title or self.config.name,
+                self.folder.save_model(self.net, name=self.config.name, title=self.config.title or self.config.name,
                            artist=self.config.artist, year=self.config.year, licence=self.config.licence,
                            style_image=Path(self.config.style).name, content_weight=self.config.content_weight,
                            style_weight=self.config.style_weight, tv_weight=self.config.tv_weight,
@@ -404,8 +404,7 @@ class Trainer:
                            batch_size=self.config.batch_size, lr=self.config.lr, seed=self.config.seed,
                            dataset=self.description, final_losses=final, final_val_losses=self.val_losses,
                            images_per_second=round(images_per_second, 2))
-            plot_curves(self.run_dir, self.run_dir / CURVES_FILE)
-            write_json(self.run_dir / SUMMARY_FILE, {
+            self.folder.finish({
                 "completed": completed, "step": self.step, "total_steps": self.config.steps,
                 "norm": self.config.norm, "attention": self.config.attention, "parameters": self.parameters,
                 "final_losses": final, "final_val_losses": self.val_losses,
@@ -414,5 +413,5 @@ class Trainer:
                 "compiled": bool(self.config.compile), "first_step_seconds": self.first_step_seconds,
                 "model": model_path and str(model_path), "skipped": [list(entry) for entry in self.skipped],
             })
-        return RunResult(self.run_dir, completed, self.step, self.config.steps, self.run_dir / CHECKPOINT_FILE,
+        return RunResult(self.run_dir, completed, self.step, self.config.steps, self.folder.checkpoint_path,
                          model_path, final, self.val_losses, images_per_second, self.parameters, self.skipped)
