@@ -48,6 +48,7 @@ from ..device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, p
 from ..errors import MissingDependencyError, StyleTransferError
 from ..images import (DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, encode_image, open_image,
                       save_image_atomic)
+from ..io import write_atomic
 from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
 from ..runlog import MODEL_FILE
@@ -594,13 +595,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                           on_output=on_output)
     report = sys.stderr if args.json else sys.stdout
     if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.csv.with_name(f".{args.csv.name}.partial")
-        try:
-            partial.write_text(result.to_csv())
-            os.replace(partial, args.csv)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomic(args.csv, result.to_csv().encode())  # a failed write names args.csv
         print(f"wrote {args.csv}", file=report)
     if args.sheet:
         photo_row = [to_working_size(open_image(photo), sheet_cell) for photo in photos]
