@@ -32,7 +32,20 @@ DEFAULT_MAX_PIXELS: int = 100_000_000
 """Largest image :func:`open_image` accepts by default: 100 megapixels (e.g. 12000x8000),
 about 300 MB of RGB pixel data once decoded. Pass ``max_pixels=None`` to disable the guard."""
 
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+"""File suffixes (lower case) of the images :func:`open_image` reads: what a folder of inputs to
+stylize is searched for. A GIF is read when it holds one frame; an animated one is refused with
+its own message, so a folder scan reports it rather than skipping it unseen."""
+
+PHOTO_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".gif")
+"""The full-colour subset of :data:`IMAGE_SUFFIXES`, searched for in collections of photos and
+paintings (training data, evaluation photos, a style's painting): GIF holds at most 256 colours
+and is mostly animations and graphics, so such folders leave it out."""
+
 _SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+
+SAVE_SUFFIXES: tuple[str, ...] = tuple(_SAVE_FORMATS)
+"""File suffixes :func:`save_image_atomic` can write (JPEG, PNG, WebP)."""
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, zlib.error)
 
