@@ -93,12 +93,12 @@ class AttentionBlock(nn.Module):
         return self
 
     def check_batch(self, x: torch.Tensor) -> None:
-        """Raise a clear ValueError when training on one image needs batch statistics."""
-        if self.needs_batch_statistics and self.training and x.shape[0] < 2:
-            raise ValueError(
-                f"{self.name} attention cannot train on a batch of one image: its BatchNorm normalizes over "
-                "the batch; train with a batch size of at least 2 (or call .eval() for inference)"
-            )
+        """Raise a clear ValueError when training on one image needs batch statistics
+        (:func:`styletransfer.network.check_trainable_batch`)."""
+        if self.needs_batch_statistics and self.training:
+            from .network import check_trainable_batch  # network builds on this module
+
+            check_trainable_batch(self, x.shape[0])
 
 
 Block = TypeVar("Block", bound=type[AttentionBlock])

@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 
+from .images import PHOTO_SUFFIXES
 from .modelfile import ModelFileError, find_model_files, load_model, read_header
 from .network import NetworkConfig, TransformerNet, variant_name
 
 RUNS_DIR = "runs"
 """A style folder's sub-folder with each style's training logs: ``runs/<name>/metrics.csv``."""
-_PAINTING_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,11 @@ def _text(metadata: dict[str, Any], *keys: str) -> str:
 def _find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
     """The painting beside a model: ``<name>.<image suffix>``, the file its metadata names, or
     its twin's painting."""
-    candidates = [folder / f"{name}{suffix}" for suffix in _PAINTING_SUFFIXES]
+    candidates = [folder / f"{name}{suffix}" for suffix in PHOTO_SUFFIXES]
     if metadata.get("style_image"):
         candidates.append(folder / Path(str(metadata["style_image"])).name)
     if metadata.get("twin"):
-        candidates += [folder / f"{metadata['twin']}{suffix}" for suffix in _PAINTING_SUFFIXES]
+        candidates += [folder / f"{metadata['twin']}{suffix}" for suffix in PHOTO_SUFFIXES]
     return next((path for path in candidates if path.is_file()), None)
 
 

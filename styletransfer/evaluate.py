@@ -56,16 +56,13 @@ from PIL import Image
 
 from .device import pick_device
 from .errors import StyleTransferError
-from .images import image_to_tensor, open_image, split_alpha
+from .images import PHOTO_SUFFIXES, image_to_tensor, open_image, split_alpha
 from .modelfile import ModelFileError, read_header, resolve_model_path
 from .stylize import stylize
 from .vgg import VGGFeatures
 
 DEFAULT_SIZE = 512
 """Working size: the longer side, in pixels, every image is resized to before scoring."""
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-"""Image files picked up from a photo or outputs folder (hidden files are skipped)."""
 
 PROJECTIONS = 128
 """Random directions of every sliced Wasserstein distance."""

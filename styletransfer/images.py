@@ -15,7 +15,6 @@ import io
 import math
 import os
 import re
-import secrets
 import threading
 import warnings
 import zlib
@@ -27,12 +26,26 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import StyleTransferError
+from .io import atomic_path
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
 """Largest image :func:`open_image` accepts by default: 100 megapixels (e.g. 12000x8000),
 about 300 MB of RGB pixel data once decoded. Pass ``max_pixels=None`` to disable the guard."""
 
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+"""File suffixes (lower case) of the images :func:`open_image` reads: what a folder of inputs to
+stylize is searched for. A GIF is read when it holds one frame; an animated one is refused with
+its own message, so a folder scan reports it rather than skipping it unseen."""
+
+PHOTO_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".gif")
+"""The full-colour subset of :data:`IMAGE_SUFFIXES`, searched for in collections of photos and
+paintings (training data, evaluation photos, a style's painting): GIF holds at most 256 colours
+and is mostly animations and graphics, so such folders leave it out."""
+
 _SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+
+SAVE_SUFFIXES: tuple[str, ...] = tuple(_SAVE_FORMATS)
+"""File suffixes :func:`save_image_atomic` can write (JPEG, PNG, WebP)."""
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, zlib.error)
 
@@ -371,33 +384,11 @@ def save_image_atomic(
         raise ValueError(f"quality must be between 1 and 100, not {quality}")
     image_format = _SAVE_FORMATS[key]
     output = _for_format(img, image_format)
-    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp, fd = _create_temp_beside(path)
-        with open(fd, "wb") as f:
+        with atomic_path(path) as partial, open(partial, "xb") as f:
             output.save(f, format=image_format, quality=quality)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
         raise ImageError(path, f"cannot write image ({exc.strerror or exc})") from exc
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
     return path
 
 
-def _create_temp_beside(path: Path) -> tuple[Path, int]:
-    """Create a new hidden file next to ``path``; returns its path and an open descriptor.
-
-    Unlike ``tempfile`` (which creates files readable by the owner only), the file gets the
-    usual permissions for a new file (0666 less the umask), which ``os.replace`` keeps.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue

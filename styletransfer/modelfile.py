@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import StyleTransferError
+from .io import atomic_path
 from .network import NetworkConfig, TransformerNet
 from .resources import STYLES_DIR
 
@@ -86,13 +87,8 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
         "config": json.dumps(net.config.as_dict()),
         "metadata": json.dumps(metadata),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata=header)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import attention_names, create_attention
+from .attention import AttentionBlock, attention_names, create_attention
 from .attention import needs_batch_statistics as attention_needs_batch_statistics
 
 NORM_NAMES = ("instance", "batch", "none")
@@ -195,19 +195,9 @@ class TransformerNet(nn.Module):
         that needs batch statistics)."""
         return self.config.norm == "batch" or attention_needs_batch_statistics(self.config.attention)
 
-    def _batch_statistics_parts(self) -> str:
-        parts = ["BatchNorm"] if self.config.norm == "batch" else []
-        if attention_needs_batch_statistics(self.config.attention):
-            parts.append(f"the {self.config.attention} attention block")
-        return " and ".join(parts)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and x.shape[0] < 2 and self.needs_batch_statistics:
-            raise ValueError(
-                f"cannot train a {self.config.norm} norm / {self.config.attention} attention "
-                f"network on a batch of one image: {self._batch_statistics_parts()} need(s) a batch "
-                "size of at least 2 (or call .eval() for inference)"
-            )
+        if self.training:
+            check_trainable_batch(self, x.shape[0])
         height, width = x.shape[-2:]
         if height < _MIN_SIZE or width < _MIN_SIZE:  # reflection padding needs a few pixels
             x = F.pad(x, (0, max(0, _MIN_SIZE - width), 0, max(0, _MIN_SIZE - height)), mode="replicate")
@@ -248,3 +238,37 @@ def fold_batchnorm(net: TransformerNet) -> TransformerNet:
 def count_parameters(module: nn.Module) -> int:
     """Number of learnable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def check_trainable_batch(model: TransformerNet | NetworkConfig | AttentionBlock, batch_size: int, *,
+                          per: str = "batch") -> None:
+    """Raise ValueError when ``batch_size`` images cannot train ``model``.
+
+    BatchNorm, and attention blocks that normalize over the batch, need at least 2 images per
+    batch (per process when the batch is split over processes: ``per="process"``). The one
+    place that says so: the network's and the attention blocks' forward passes call it, and
+    training calls it with the per-process batch before it starts.
+
+    Args:
+        model: a network, its configuration, or one attention block.
+        batch_size: images in each training batch (or in each process's share of it).
+        per: what a batch is counted over in the message, ``"batch"`` or ``"process"``.
+    """
+    if batch_size >= 2:
+        return
+    if isinstance(model, AttentionBlock):
+        subject = f"the {model.name} attention block"
+        parts = [subject] if model.needs_batch_statistics else []
+    else:
+        config = model.config if isinstance(model, TransformerNet) else model
+        subject = f"a {config.norm} norm / {config.attention} attention network"
+        parts = ["BatchNorm"] if config.norm == "batch" else []
+        if attention_needs_batch_statistics(config.attention):
+            parts.append(f"the {config.attention} attention block")
+    if not parts:
+        return
+    verb = "need" if len(parts) > 1 else "needs"
+    raise ValueError(
+        f"cannot train {subject} on {batch_size} image{'s' if batch_size != 1 else ''} per {per}: "
+        f"{' and '.join(parts)} {verb} at least 2 images per {per} to normalize over; use a batch size "
+        "of at least 2 (or call .eval() for inference)")

@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .comparison import Run, group_runs
-from .training.runfolder import METRICS_FILE, VAL_FILE, RunDirError, read_csv, write_atomic
+from .io import write_atomic
+from .training.runfolder import METRICS_FILE, VAL_FILE, RunDirError, read_csv
 
 SMOOTHING_STEPS = 25
 """Training curves are drawn as the mean over a window of up to this many steps (a

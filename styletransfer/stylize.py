@@ -41,6 +41,7 @@ from .device import pick_device, pick_precision
 from .acceleration import accelerated, check_acceleration, default_acceleration
 from .images import (float_to_pixels, image_to_pixels, merge_alpha, pixels_to_float, pixels_to_image, resize_longest,
                      scale_image, split_alpha)
+from .io import atomic_path
 from .modelfile import load_model, resolve_model_path
 from .network import TransformerNet, fold_batchnorm
 
@@ -369,9 +370,8 @@ def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.P
     """
     net = prepare_model(model, torch.device("cpu"))
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
     axes = {0: "batch", 2: "height", 3: "width"}
-    try:
+    with atomic_path(path) as partial:
         with warnings.catch_warnings():
             # The TorchScript exporter (the torch.export one needs onnxscript) warns that it is
             # deprecated and that the small-input branch is traced as a constant (see above).
@@ -379,7 +379,4 @@ def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.P
             torch.onnx.export(net, (torch.rand(1, 3, 64, 64),), str(partial), dynamo=False,
                               input_names=["image"], output_names=["stylized"],
                               dynamic_axes={"image": axes, "stylized": axes}, opset_version=opset)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path

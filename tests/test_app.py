@@ -7,10 +7,12 @@ tests do not depend on the shipped styles.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -22,9 +24,12 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient, png_header_only, write_truncated_jpeg
-from styletransfer.apps.jobs import TrainingBusyError, TrainingManager, TrainingRequest, plot_runs, slug
+from styletransfer.apps import jobs
+from styletransfer.apps.jobs import (TrainingBusyError, TrainingManager, TrainingRequest, plot_runs, slug,
+                                      stylize_photo)
 from styletransfer.catalogue import load_catalogue
 from styletransfer.device import pick_device
+from styletransfer.images import open_image
 from test_catalogue import make_styles
 
 REPO = Path(__file__).resolve().parent.parent
@@ -313,3 +318,97 @@ def test_training_manager_refuses_a_second_job_and_bad_requests(tmp_path: Path,
     assert status.state == "finished" and status.models == ["my_style_2"], status.message
     assert status.latest_preview() is not None and plot_runs(status.runs, tmp_path) is not None
     assert load_catalogue([tmp_path / "home" / "models"]).get("my_style_2").title == "My Style"
+
+
+def test_stylizing_and_polling_while_a_training_job_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app stylises uploads while its training thread runs, and every open page polls the
+    # job's curves (two pollers draw the same PNG at once).
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    models = make_styles(tmp_path / "models")
+    out_dir = tmp_path / "out"
+    photo, cpu = open_image(PHOTO), torch.device("cpu")
+
+    def stylize_upload() -> Image.Image:
+        result = stylize_photo(models / "testwave.safetensors", photo, strength=1.0, preserve_color=False,
+                               max_size=64, device=cpu, out_dir=out_dir)
+        return Image.open(result.png).convert("RGB")
+
+    alone = stylize_upload()
+    manager = TrainingManager(REPO / "examples", models_dir=tmp_path / "home" / "models")
+    manager.start(TrainingRequest(models / "testwave.jpg", "Busy", steps=5000, image_size=32))
+    poll_errors: list[BaseException] = []
+    stop_polling = threading.Event()
+
+    def poll() -> None:
+        while not stop_polling.wait(0.05):
+            try:
+                plot_runs(manager.status().runs, out_dir)
+            except BaseException as error:  # noqa: BLE001 - any failure is the test's finding
+                poll_errors.append(error)
+                return
+
+    pollers = [threading.Thread(target=poll) for _ in range(2)]
+    for poller in pollers:
+        poller.start()
+    try:
+        deadline = time.monotonic() + 120
+        while manager.status().step < 2:
+            assert manager.status().state == "running", manager.status().message
+            assert time.monotonic() < deadline, "training did not reach step 2 within 120 s"
+            time.sleep(0.1)
+        for _ in range(3):
+            stylized = stylize_upload()
+            assert manager.status().state == "running", manager.status().message  # it ran alongside
+            assert stylized.size == alone.size == (64, 48)
+            assert mean_difference(stylized, alone) < 0.5  # the training thread changes nothing
+    finally:
+        stop_polling.set()
+        for poller in pollers:
+            poller.join()
+        manager.cancel()
+        assert manager.wait(timeout=300)
+    assert poll_errors == []
+    status = manager.status()
+    assert status.state == "cancelled" and status.step >= 2, status.message
+    assert plot_runs(status.runs, out_dir) is not None
+
+
+def test_a_crashing_training_job_logs_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    painting = tmp_path / "painting.png"
+    gradient((64, 64)).save(painting)
+
+    def train_with_a_bug(config: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug deep in training")
+
+    monkeypatch.setattr(jobs, "train", train_with_a_bug)
+    manager = TrainingManager(REPO / "examples", models_dir=tmp_path / "models")
+    with caplog.at_level(logging.INFO, logger="styletransfer.apps"):
+        manager.start(TrainingRequest(painting, "Crash", steps=1, image_size=32))
+        assert manager.wait(timeout=60)
+    status = manager.status()
+    assert status.state == "failed"
+    assert status.message == "Training failed unexpectedly: ZeroDivisionError: a bug deep in training"
+    [record] = [record for record in caplog.records if record.name == "styletransfer.apps"]
+    assert record.levelno == logging.ERROR and "crash" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError
+    assert "Traceback (most recent call last)" in caplog.text and "in train_with_a_bug" in caplog.text
+
+
+def test_a_training_job_with_bad_input_logs_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    painting = tmp_path / "painting.png"
+    gradient((64, 64)).save(painting)
+    no_photos = tmp_path / "no_photos"
+    no_photos.mkdir()
+    manager = TrainingManager(no_photos, models_dir=tmp_path / "models")
+    with caplog.at_level(logging.INFO, logger="styletransfer.apps"):
+        manager.start(TrainingRequest(painting, "Empty", steps=1, image_size=32))
+        assert manager.wait(timeout=120)
+    status = manager.status()
+    assert status.state == "failed" and status.message.startswith("Training failed: ") and "no_photos" in status.message
+    [record] = [record for record in caplog.records if record.name == "styletransfer.apps"]
+    assert record.levelno == logging.WARNING and record.exc_info is None  # the user's problem, not a bug
+    assert "no_photos" in record.getMessage() and "\n" not in record.getMessage()

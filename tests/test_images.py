@@ -14,6 +14,9 @@ from PIL import Image, ImageFile
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
 from styletransfer.images import (
     DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    PHOTO_SUFFIXES,
+    SAVE_SUFFIXES,
     ImageError,
     image_to_tensor,
     merge_alpha,
@@ -140,6 +143,25 @@ def test_animated_gif_is_refused(tmp_path: Path) -> None:
     frames = [Image.new("RGB", (10, 10), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     assert problem_of(tmp_path / "anim.gif") == "animated images are not supported (3 frames)"
+
+
+# --- the image-suffix lists ------------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", IMAGE_SUFFIXES)
+def test_every_image_suffix_is_a_format_open_image_reads(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"still{suffix.upper()}"  # folder scans compare suffixes in lower case
+    Image.new("RGB", (6, 4), (200, 40, 40)).save(path)
+    img = open_image(path)
+    assert img.size == (6, 4) and img.mode == "RGB"
+
+
+def test_suffix_lists_are_lower_case_and_one_derives_from_the_other() -> None:
+    assert all(suffix == suffix.lower() and suffix.startswith(".") for suffix in IMAGE_SUFFIXES)
+    # A still GIF is read (an animated one gets its own message), so an input folder lists it;
+    # photo and painting collections leave out its 256-colour format.
+    assert ".gif" in IMAGE_SUFFIXES and ".gif" not in PHOTO_SUFFIXES
+    assert PHOTO_SUFFIXES == tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".gif")
+    assert set(SAVE_SUFFIXES) <= set(PHOTO_SUFFIXES)
 
 
 def test_huge_header_fails_before_decoding(tmp_path: Path) -> None:

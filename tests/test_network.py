@@ -4,8 +4,8 @@ import torch.nn as nn
 
 from styletransfer import (SRM, FoldedSRM, SqueezeExcite, TransformerNet, VARIANTS, count_parameters, fold_attention,
                            load_model, save_model)
-from styletransfer.attention import attention_class, attention_names, needs_batch_statistics
-from styletransfer.network import NetworkConfig, fold_batchnorm, variant_name
+from styletransfer.attention import attention_class, attention_names, create_attention, needs_batch_statistics
+from styletransfer.network import NetworkConfig, check_trainable_batch, fold_batchnorm, variant_name
 
 BLOCKS = [name for name in attention_names() if name != "none"]
 
@@ -140,3 +140,18 @@ def test_folding_batchnorm_leaves_instance_norm_alone():
     folded = fold_batchnorm(net)
     assert not folded.training
     assert sum(isinstance(m, nn.InstanceNorm2d) for m in folded.modules()) == 15
+
+
+def test_one_check_says_when_a_batch_is_too_small_to_train():
+    # Networks, their configurations and attention blocks share one check and one message.
+    check_trainable_batch(NetworkConfig("instance", "none"), 1)
+    check_trainable_batch(NetworkConfig("batch", "srm"), 2)
+    with pytest.raises(ValueError, match=r"^cannot train a batch norm / srm attention network on 1 image per "
+                                         r"process: BatchNorm and the srm attention block need at least 2 images "
+                                         r"per process"):
+        check_trainable_batch(NetworkConfig("batch", "srm"), 1, per="process")
+    with pytest.raises(ValueError, match="BatchNorm needs at least 2 images per batch.*batch size of at least 2"):
+        check_trainable_batch(TransformerNet("batch", "none"), 1)
+    block = create_attention("srm", 8)
+    with pytest.raises(ValueError, match="^cannot train the srm attention block on 0 images per batch"):
+        check_trainable_batch(block, 0)

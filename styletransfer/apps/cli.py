@@ -46,8 +46,9 @@ from ..catalogue import load_catalogue
 from ..contact_sheet import make_contact_sheet
 from ..device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision, precision_name
 from ..errors import MissingDependencyError, StyleTransferError
-from ..images import (DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, encode_image, open_image,
-                      save_image_atomic)
+from ..images import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, SAVE_SUFFIXES, ImageError, ImageTooLargeError,
+                      encode_image, open_image, save_image_atomic)
+from ..io import write_atomic
 from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
 from ..training.runfolder import MODEL_FILE
@@ -57,7 +58,6 @@ from ..training import read_run_config
 from .publish import publish_model
 from .train_commands import add_compare_command, add_resume_command, add_train_command
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 """File types picked up from folders (files named explicitly are tried whatever their name)."""
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -570,7 +570,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("give at most one --painting without --outputs")
     if args.label and len(args.label) != len(args.outputs):
         raise UsageError(f"{len(args.label)} --label for {len(args.outputs)} --outputs; give one per --outputs")
-    if args.sheet and args.sheet.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+    if args.sheet and args.sheet.suffix.lower() not in SAVE_SUFFIXES:
         raise UsageError(f"--sheet {args.sheet}: use a .png, .jpg or .webp file name")
     paintings = args.painting * len(args.outputs) if len(args.painting) == 1 else args.painting
     labels = args.label or [None] * len(args.outputs)
@@ -594,13 +594,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                           on_output=on_output)
     report = sys.stderr if args.json else sys.stdout
     if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.csv.with_name(f".{args.csv.name}.partial")
-        try:
-            partial.write_text(result.to_csv())
-            os.replace(partial, args.csv)
-        finally:
-            partial.unlink(missing_ok=True)
+        write_atomic(args.csv, result.to_csv().encode())  # a failed write names args.csv
         print(f"wrote {args.csv}", file=report)
     if args.sheet:
         photo_row = [to_working_size(open_image(photo), sheet_cell) for photo in photos]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
+import logging
 import re
 import shutil
 import tempfile
@@ -39,6 +40,9 @@ MAX_OUTPUT_SIZE = 4096
 """Largest output (longest side, pixels) the app offers."""
 LOSS_SERIES = ("content", "style", "total")
 """The loss terms the training status line shows."""
+
+logger = logging.getLogger("styletransfer.apps")
+"""Where a training job's failure is logged in full (the status line keeps one line for the UI)."""
 
 
 def default_output_size(device: torch.device) -> int:
@@ -290,11 +294,16 @@ class TrainingManager:
         return not self.status().active
 
     def _run(self, request: TrainingRequest, name: str) -> None:
+        """The job's thread: train, and turn any failure into the "failed" state. A bad input or
+        a full disk is logged as one line; anything else is a bug, logged with its traceback
+        (the status line, all the UI shows, cannot hold one)."""
         try:
             self._train_all(request, name)
         except (StyleTransferError, OSError) as error:
+            logger.warning("training job %s failed: %s", name, error)
             self._update(state="failed", message=f"Training failed: {error}")
         except Exception as error:  # a bug must not kill the app; the state tells the user
+            logger.exception("training job %s failed unexpectedly", name)
             self._update(state="failed", message=f"Training failed unexpectedly: {type(error).__name__}: {error}")
 
     def _model_name(self, name: str, variant: str, variants: Sequence[str]) -> str:

@@ -35,11 +35,9 @@ from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
-from ..images import ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
+from ..images import PHOTO_SUFFIXES, ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
 from ..errors import StyleTransferError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-"""File extensions taken as images (compared case-insensitively)."""
 
 _COCO_YEARS = ("2017", "2014")
 
@@ -60,7 +58,7 @@ def find_image_files(root: str | os.PathLike[str]) -> list[Path]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         files += [
             Path(folder, name) for name in names
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES
         ]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
@@ -167,7 +165,7 @@ class ImageFolderDataset(Dataset[torch.Tensor]):
         else:
             candidates = [self.root / f for f in files]
         if not candidates:
-            extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+            extensions = ", ".join(sorted(PHOTO_SUFFIXES))
             raise DatasetError(f"{self.root}: no image files ({extensions}) found")
         self.skipped: list[tuple[Path, str]] = []
         if validate:

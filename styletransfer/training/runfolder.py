@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StyleTransferError
+from ..io import write_atomic
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -44,22 +45,6 @@ FINAL_LOSS_STEPS = 50
 
 class RunDirError(StyleTransferError, ValueError):
     """A run folder (or one of its files) that cannot be used; the message names the path."""
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a hidden temporary file beside ``path``, fsync it, rename it over
-    ``path``. Returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
 
 
 def write_json(path: Path, value: Any) -> Path:

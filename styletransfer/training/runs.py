@@ -37,7 +37,7 @@ from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_file
 from ..device import pick_device, pick_precision, precision_name
 from .distributed import start_distributed, stop_distributed, wait_for_all
 from ..images import ImageError, image_to_tensor, open_image, resize_longest
-from ..network import TransformerNet
+from ..network import TransformerNet, check_trainable_batch
 from .config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
 from .runfolder import CHECKPOINT_FILE, CONFIG_FILE, RunDirError, read_json
@@ -177,12 +177,11 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
         net = TransformerNet(config.norm, config.attention)
-        if net.needs_batch_statistics and config.batch_size // context.world_size < 2:
+        try:
+            check_trainable_batch(net, config.batch_size // context.world_size, per="process")
+        except ValueError as error:
             without = ", ".join(name for name in attention_names() if not needs_batch_statistics(name))
-            raise TrainingError(f"batch size {config.batch_size // context.world_size} per process cannot train "
-                                f"a {config.norm} norm / {config.attention} attention network: BatchNorm and "
-                                "attention blocks with BatchNorm need at least 2 images per process (or use "
-                                f"norm instance with attention {without})")
+            raise TrainingError(f"{error} (or use norm instance with attention {without})") from None
         resolved, inputs = _load_inputs(config, device)
         resolved.device = device.type
         resolved.precision = precision_name(dtype)
