@@ -34,7 +34,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from ..images import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, SAVE_SUFFIXES, ImageEr
 from ..io import write_atomic
 from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
+from ..training.distributed import torchrun_environment
 from ..training.runfolder import MODEL_FILE
 from ..stylize import export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
 from ..training.trainer import TrainingDivergedError
@@ -121,14 +122,10 @@ def share_of_process(items: Sequence[Item], rank: int, world_size: int) -> list[
     return list(items[rank::world_size])
 
 
-def process_rank(environ: os._Environ[str] | dict[str, str] = os.environ) -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from torchrun's environment variables; (0, 1, 0)
-    for a plain run."""
-    try:
-        return (int(environ.get("RANK", "0")), int(environ.get("WORLD_SIZE", "1")),
-                int(environ.get("LOCAL_RANK", "0")))
-    except ValueError:
-        raise UsageError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers") from None
+def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` of this process (see
+    :func:`~styletransfer.training.distributed.torchrun_environment`)."""
+    return torchrun_environment(environ)
 
 
 def output_format(relative: Path, image_format: str | None) -> str:

@@ -14,7 +14,6 @@ import argparse
 import ast
 import dataclasses
 import inspect
-import os
 import sys
 import textwrap
 import types
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from ..device import DEVICE_NAMES, PRECISIONS
 from ..network import NORM_NAMES, VARIANTS
+from ..training.distributed import torchrun_environment
 from ..training import DEFAULT_SEEDS, ProgressUpdate, RunResult, TrainingConfig, compare, resume_training, train
 
 NORM_ABBREVIATIONS = {"bn": "batch", "in": "instance"}
@@ -270,7 +270,7 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
 
 def _progress() -> ProgressBar | None:
     """A progress bar on the process that reports (rank 0 under torchrun), else None."""
-    return ProgressBar() if os.environ.get("RANK", "0") == "0" else None
+    return ProgressBar() if torchrun_environment()[0] == 0 else None
 
 
 def _resume_hint(args: argparse.Namespace) -> str:

@@ -9,11 +9,14 @@ run is a world of one process and needs none of this.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ..errors import StyleTransferError
 
 Item = TypeVar("Item")
 
@@ -38,6 +41,21 @@ class DistributedContext:
         return self.rank == 0
 
 
+class TorchrunEnvironmentError(StyleTransferError, ValueError):
+    """RANK, WORLD_SIZE or LOCAL_RANK set to something that is not a whole number."""
+
+
+def torchrun_environment(environ: Mapping[str, str] | None = None) -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment variables (``os.environ``
+    by default); ``(0, 1, 0)`` for a plain run. The one place that reads them."""
+    environ = os.environ if environ is None else environ
+    try:
+        return (int(environ.get("RANK", "0")), int(environ.get("WORLD_SIZE", "1")),
+                int(environ.get("LOCAL_RANK", "0")))
+    except ValueError:
+        raise TorchrunEnvironmentError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers") from None
+
+
 def start_distributed(device: torch.device) -> tuple[DistributedContext, torch.device]:
     """Join the torchrun process group, if this process was started by torchrun.
 
@@ -47,10 +65,9 @@ def start_distributed(device: torch.device) -> tuple[DistributedContext, torch.d
     Returns:
         The context and the device this process trains on.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    _, world_size, local_rank = torchrun_environment()
     if world_size <= 1:
         return DistributedContext(), device
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
