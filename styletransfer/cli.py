@@ -29,6 +29,7 @@ from typing import TypeVar
 import torch
 from tqdm import tqdm
 
+from .blend import BLEND_MODES, parse_style
 from .contact_sheet import make_contact_sheet
 from .device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision
 from .images import DEFAULT_MAX_PIXELS, ImageError, ImageTooLargeError, open_image, save_image_atomic
@@ -172,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("stylize", help="stylise images, files, folders or glob patterns",
                               description="Stylise images into OUTDIR; existing outputs are skipped.")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder or glob pattern")
-    run.add_argument("--style", required=True, help="style name (see 'styletransfer styles') or model file")
+    run.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
+                     help="style name (see 'styletransfer styles') or model file; several with weights blend "
+                          "them, e.g. starry_night:0.6,the_scream:0.4")
+    run.add_argument("--blend", choices=BLEND_MODES, default="output",
+                     help="how blended styles mix: the weighted mean of their outputs, or of their weights "
+                          "(only for styles fine-tuned from one network) (default: %(default)s)")
     run.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
     run.add_argument("--recursive", action="store_true", help="descend into sub-folders (kept in OUTDIR)")
     run.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE,
@@ -244,8 +250,9 @@ def run_stylize(args: argparse.Namespace) -> int:
     if world_size > 1 and device.type == "cuda":
         device = torch.device("cuda", local_rank)
     items = share_of_process(collect_inputs(args.inputs, args.recursive), rank, world_size)
-    net = prepare_model(args.style, device, pick_precision(device, args.precision))  # ModelFileError: exit 2 first
-    model_path = net.metadata["path"]
+    style = parse_style(args.style)  # StyleMixError: exit 2
+    net = prepare_model(style, device, pick_precision(device, args.precision), blend=args.blend)  # exit 2 first
+    model_path = net.metadata["path"] or style
     style_name = net.metadata["name"]
     is_main = rank == 0
     started = time.perf_counter()
@@ -265,7 +272,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             image = open_image(source, max_pixels=args.max_pixels)
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
-                             precision=args.precision, tile_pixels=args.tile_pixels)
+                             precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend)
             save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
             done += 1
         except ImageTooLargeError as error:

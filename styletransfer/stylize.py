@@ -28,6 +28,7 @@ import functools
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import torch.nn as nn
 from PIL import Image
 
 from .attention import fold_attention
+from .blend import OutputBlend, StyleMix, check_blend, interpolate_networks, model_label
 from .device import pick_device, pick_precision
 from .images import image_to_tensor, merge_alpha, resize_longest, scale_image, split_alpha, tensor_to_image
 from .modelfile import load_model, resolve_model_path
@@ -69,6 +71,9 @@ def receptive_field(net: nn.Module) -> tuple[int, int]:
         ``(field, stride)``: the field's width in input pixels and the largest jump reached
         (the total down-sampling factor).
     """
+    if isinstance(net, OutputBlend):  # blended styles: each member sees the same crop
+        fields = [receptive_field(member) for member in net.members]
+        return max(field for field, _ in fields), max(stride for _, stride in fields)
     field, jump, stride = 1.0, 1.0, 1.0
     for layer in net.modules():
         if isinstance(layer, nn.Conv2d):
@@ -177,19 +182,25 @@ def _load_prepared(path: str, modified_ns: int, device: torch.device, dtype: tor
     return prepared
 
 
-def prepare_model(model: TransformerNet | str | os.PathLike[str], device: torch.device,
-                  dtype: torch.dtype = torch.float32) -> TransformerNet:
+def prepare_model(model: TransformerNet | str | os.PathLike[str] | StyleMix | Mapping, device: torch.device,
+                  dtype: torch.dtype = torch.float32, *, blend: str = "output") -> TransformerNet:
     """The network ready for inference on ``device`` in ``dtype``: eval mode, SRM and
     BatchNorm folded into the layers before them, weights cast (no autocast needed).
 
     Args:
         model: a network (prepared afresh on every call: it may still be training, and
             folding copies 1.7 M weights, a few milliseconds) or a model file path / style name
-            (loaded once and cached, with its ``.metadata``).
+            (loaded once and cached, with its ``.metadata``), or a blend of styles: a
+            :class:`~styletransfer.blend.StyleMix` or ``{model: weight}`` (see
+            :func:`prepare_mix`).
+        blend: for a mix, ``"output"`` or ``"weights"`` (see :mod:`styletransfer.blend`).
 
     Raises:
         ModelFileError: no such model, or an unreadable model file.
+        StyleMixError: bad weights, or a weight-space blend of different architectures.
     """
+    if isinstance(model, (StyleMix, Mapping)):
+        return prepare_mix(model, device, dtype, blend=blend)
     if isinstance(model, nn.Module):
         return _for_inference(model, device, dtype)
     path = resolve_model_path(model).resolve()
@@ -255,7 +266,7 @@ def _keep_colours(stylized: Image.Image, original: Image.Image) -> Image.Image:
 
 
 def stylize(
-    model: TransformerNet | str | os.PathLike[str],
+    model: TransformerNet | str | os.PathLike[str] | StyleMix | Mapping,
     image: Image.Image,
     *,
     strength: float = 1.0,
@@ -265,12 +276,15 @@ def stylize(
     device: str | torch.device | None = None,
     precision: str | None = None,
     tile_pixels: int | None = None,
+    blend: str = "output",
 ) -> Image.Image:
     """Stylise a Pillow image.
 
     Args:
         model: a :class:`TransformerNet` (used in eval mode with SRM folded; the object itself
-            is not changed), or a model file path or style name (loaded once, then cached).
+            is not changed), or a model file path or style name (loaded once, then cached), or
+            several blended: a :class:`~styletransfer.blend.StyleMix` or ``{model: weight}``,
+            e.g. ``{"starry_night": 0.6, "the_scream": 0.4}`` (weights are normalised).
         image: Pillow image in any mode; transparency is kept (the RGB part is stylised and
             the original alpha channel put back).
         strength: 0..1, the blend of stylised and original pixels; 0 returns the (resized)
@@ -284,6 +298,10 @@ def stylize(
             device (:func:`~styletransfer.device.pick_precision`); the weights are cast to it.
         tile_pixels: largest area run through the network at once; larger images are tiled
             (see the module docs). None: :func:`default_tile_pixels` for the device.
+        blend: how a mix of styles is blended: ``"output"`` (the weighted mean of the
+            stylised images) or ``"weights"`` (one network with the weighted mean of the
+            weights; only for networks fine-tuned from one network); see
+            :mod:`styletransfer.blend`.
 
     Returns:
         ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
@@ -291,7 +309,9 @@ def stylize(
     Raises:
         ValueError: bad strength, size, scale, tile size, device or precision.
         ModelFileError: ``model`` names no usable model file.
+        StyleMixError: a bad mix or ``blend`` (a ValueError).
     """
+    check_blend(blend)
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
     if max_size is not None and scale is not None:
@@ -304,7 +324,10 @@ def stylize(
     rgb, alpha = split_alpha(image)
     if strength == 0.0:
         return merge_alpha(rgb, alpha)
-    net = prepare_model(model, torch_device, dtype)
+    if isinstance(model, (StyleMix, Mapping)):
+        net = prepare_mix(model, torch_device, dtype, blend=blend)
+    else:
+        net = prepare_model(model, torch_device, dtype)
     with torch.inference_mode():
         stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device))
     if preserve_color:
@@ -312,6 +335,52 @@ def stylize(
     if strength < 1.0:
         stylized = Image.blend(rgb, stylized, strength)
     return merge_alpha(stylized, alpha)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blended styles (see styletransfer.blend)
+# ---------------------------------------------------------------------------------------------
+
+def prepare_mix(mix: StyleMix | Mapping, device: torch.device, dtype: torch.dtype = torch.float32, *,
+                blend: str = "output") -> nn.Module:
+    """A blend of styles ready for inference, with ``.metadata`` (``name``: the mix's label,
+    ``path``: None, ``blend``).
+
+    A mix of one style is that style's prepared network. ``"output"``: an
+    :class:`~styletransfer.blend.OutputBlend` of the members prepared as by
+    :func:`prepare_model` (cached per file). ``"weights"``: the members' weights interpolated
+    (:func:`~styletransfer.blend.interpolate_networks`) before SRM and BatchNorm are folded;
+    cached when every member is a file.
+
+    Raises:
+        ModelFileError: a member names no usable model file.
+        StyleMixError: bad weights, or a weight-space blend of different architectures.
+    """
+    mix = mix if isinstance(mix, StyleMix) else StyleMix.from_weights(mix)
+    check_blend(blend)
+    if len(mix.parts) == 1:
+        return prepare_model(mix.models[0], device, dtype)
+    if blend == "output":
+        prepared: nn.Module = OutputBlend([prepare_model(model, device, dtype) for model in mix.models], mix.weights)
+    elif any(isinstance(model, nn.Module) for model in mix.models):
+        networks = [model if isinstance(model, nn.Module) else load_model(model) for model in mix.models]
+        prepared = _for_inference(interpolate_networks(networks, mix.weights, [model_label(m) for m in mix.models]),
+                                  device, dtype)
+    else:
+        paths = [resolve_model_path(model).resolve() for model in mix.models]
+        files = tuple((str(path), path.stat().st_mtime_ns) for path in paths)
+        prepared = _load_interpolated(files, tuple(mix.weights), device, dtype)
+    prepared.metadata = {"name": mix.label, "path": None, "blend": blend}
+    return prepared
+
+
+@functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)
+def _load_interpolated(files: tuple[tuple[str, int], ...], weights: tuple[float, ...], device: torch.device,
+                       dtype: torch.dtype) -> TransformerNet:
+    """Model files ((path, modification time) pairs) interpolated in weight space and prepared."""
+    networks = [load_model(path) for path, _ in files]
+    return _for_inference(interpolate_networks(networks, weights, [Path(path).stem for path, _ in files]),
+                          device, dtype)
 
 
 def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.PathLike[str], *,
