@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     publish.set_defaults(handler=run_publish)
     add_evaluate_parser(commands)
+    add_video_parser(commands)
     return parser
 
 
@@ -454,6 +455,61 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for style in result.styles:
         print(f"{style.label:<{width}}  {style.palette:7.3f}  {style.texture:7.3f}  {style.structure:9.3f}  "
               f"{style.painting}")
+    return EXIT_OK
+
+
+def add_video_parser(commands: argparse._SubParsersAction) -> None:
+    video = commands.add_parser(
+        "video", help="stylise a video file (frames, timing and audio kept)",
+        description="Stylise every frame of a video with PyAV (pip install av): same frame count, frame rate and "
+                    "duration, audio copied (re-encoded only where the output container cannot hold it). The "
+                    "output's suffix picks the container (.mp4, .mkv, .mov, .webm, .avi). Reports the flicker: "
+                    "the mean change between consecutive output frames over the same for the input.")
+    video.add_argument("input", type=Path, metavar="IN", help="the video to stylise")
+    video.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the video file to write")
+    video.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
+                       help="style name or model file; several with weights blend them")
+    video.add_argument("--blend", choices=BLEND_MODES, default="output", help="how blended styles mix")
+    video.add_argument("--max-size", type=_positive_int, metavar="PX", help="shrink the longer side to PX first")
+    video.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    video.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
+    video.add_argument("--batch", type=_positive_int, metavar="N",
+                       help="frames per pass through the network (default: as many as fit the device's tile "
+                            "budget, at most 16)")
+    video.add_argument("--stable", action=argparse.BooleanOptionalAction, default=True,
+                       help="steady the frames: SRM statistics held across frames and the previous output "
+                            "blended in where nothing moved (default: on)")
+    video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    video.add_argument("--json", action="store_true", help="print the result (with the flicker) as JSON on stdout")
+    video.set_defaults(handler=run_video)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    import json
+
+    from .video import Stability, probe_video, stylize_video
+
+    info = probe_video(args.input)  # VideoError (an unreadable file, PyAV missing): exit 2 before any work
+    if args.output.exists() and not args.overwrite:
+        raise UsageError(f"{args.output} exists; add --overwrite to replace it")
+    style = parse_style(args.style)
+    stability = Stability() if args.stable else Stability.off()
+    # Shown after a second: an error in the first moments (an unwritable output) prints no empty bar.
+    with tqdm(total=info.frames, desc="video", unit="frame", delay=1) as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = max(total, done) if total else None
+            bar.update(done - bar.n)
+
+        result = stylize_video(style, args.input, args.output, max_size=args.max_size, device=args.device,
+                               precision=args.precision, batch_size=args.batch, stability=stability,
+                               blend=args.blend, progress=progress)
+    width, height = result.size
+    print(f"wrote {result.path}: {result.frames} frames, {width}x{height} at {float(result.fps):g} fps, audio "
+          f"{', '.join(result.audio) or 'none'}; {result.flicker}; {result.seconds:.1f} s "
+          f"({result.frames_per_second:.1f} frames/s on {result.device.type}, {result.precision})",
+          file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result.as_dict()))
     return EXIT_OK
 
 
