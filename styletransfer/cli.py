@@ -1,5 +1,5 @@
-"""Command line: ``styletransfer stylize | styles | export-onnx | compare-runs | contact-sheet |
-publish``.
+"""Command line: ``styletransfer stylize | video | styles | export-onnx | compare-runs | contact-sheet |
+publish | evaluate``.
 
 A thin shell over the library: it parses arguments, finds input files, prints progress and
 turns expected errors into one line and an exit code:

@@ -10,7 +10,8 @@ input changes (codec noise, slight motion) into larger changes of its painted te
 **Blending with the previous output** (:class:`PreviousOutputBlend`). Where the input pixel
 barely changed since the previous frame, the new output is mixed with the previous output:
 
-    motion  = mean over RGB of |input_t − input_(t−1)|, averaged over a 5×5 neighbourhood
+    motion  = mean over RGB of |input_t − input_(t−1)|, the change first averaged over a 5×5
+              neighbourhood (sensor and codec noise averages out, a moving edge does not)
     still   = clamp(1 − motion / threshold, 0, 1)          # 1 where nothing moved
     output  = lerp(styled_t, output_(t−1), weight · still)
 
@@ -128,8 +129,8 @@ class PreviousOutputBlend:
 
     Args:
         weight: 0..1, the previous output's share in a perfectly still pixel (0: off).
-        threshold: input change (0..1 units, RGB mean, 5×5 mean) at and above which a pixel
-            counts as moving and takes the fresh output alone.
+        threshold: input change (0..1 units; the 5×5 mean change, absolute, RGB mean) at and
+            above which a pixel counts as moving and takes the fresh output alone.
     """
 
     def __init__(self, weight: float = 0.7, threshold: float = 0.04) -> None:
@@ -147,8 +148,8 @@ class PreviousOutputBlend:
 
     def still(self, previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """(1, 1, H, W) 0..1: 1 where the input did not change between two (1, 3, H, W) frames."""
-        motion = (current - previous).abs().mean(dim=1, keepdim=True)
-        motion = F.avg_pool2d(motion, 5, stride=1, padding=2, count_include_pad=False)
+        change = F.avg_pool2d(current - previous, 5, stride=1, padding=2, count_include_pad=False)
+        motion = change.abs().mean(dim=1, keepdim=True)
         return (1 - motion / self.threshold).clamp_(0, 1)
 
     def __call__(self, inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
