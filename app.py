@@ -21,6 +21,7 @@ from typing import Any  # noqa: E402
 import gradio as gr  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from styletransfer.blend import StyleMix  # noqa: E402
 from styletransfer.device import keep_freed_memory, pick_device  # noqa: E402
 from styletransfer.images import ImageError  # noqa: E402
 from styletransfer.modelfile import ModelFileError  # noqa: E402
@@ -121,10 +122,22 @@ def chosen_model(style: str | None, model_file: dict[str, Any] | None) -> tuple[
     return str(entry.path), entry.caption
 
 
+def mixed_model(model: str, label: str, second_style: str | None, mix: float) -> tuple[str | StyleMix, str]:
+    """The chosen model blended (in output space) with ``second_style`` at share ``mix`` (0..1)."""
+    if not second_style or mix <= 0:
+        return model, label
+    second, second_label = chosen_model(second_style, None)
+    if mix >= 1 or second == model:
+        return second, second_label
+    return (StyleMix(((model, 1 - mix), (second, mix))),
+            f"{label} {1 - mix:.0%} + {second_label} {mix:.0%}")
+
+
 def run_stylize(photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
-                strength: float, preserve_color: bool, size: float) -> tuple[tuple[str, str], str, str]:
+                strength: float, preserve_color: bool, size: float, second_style: str | None = None,
+                mix: float = 0.5) -> tuple[tuple[str, str], str, str]:
     """Stylise the photo: (original, stylised) for the slider, the PNG, and a summary line."""
-    model, label = chosen_model(style, model_file)
+    model, label = mixed_model(*chosen_model(style, model_file), second_style, float(mix))
     image = open_photo(photo)
     try:
         result = stylize_photo(model, image, strength=float(strength), preserve_color=bool(preserve_color),
@@ -160,7 +173,7 @@ def srm_curves(name: str | None) -> str | None:
     return str(png) if png else None
 
 
-def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown]:
+def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown, gr.Dropdown]:
     """Fresh catalogue for every list of styles on the page."""
     catalogue = load_catalogue()
     items, names = gallery_items(catalogue)
@@ -168,7 +181,8 @@ def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdo
     pairs = pair_choices(catalogue)
     paintings = [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting is not None]
     return (gr.Gallery(value=items), names, gr.Dropdown(choices=choices), catalogue_note(catalogue),
-            gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings))
+            gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings),
+            gr.Dropdown(choices=choices))
 
 
 def pick_from_gallery(names: list[str], event: gr.SelectData) -> str:
@@ -219,7 +233,7 @@ def poll_training() -> tuple[Any, ...]:
     """The timer's tick: the training view, plus the style lists once a job has ended."""
     view = training_view()
     if JOBS.status().active:
-        return (*view, *(gr.skip() for _ in range(6)))
+        return (*view, *(gr.skip() for _ in range(7)))
     return (*view, *refresh_styles())
 
 
@@ -254,6 +268,11 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
                                     elem_id="style")
                 model_file = gr.File(label="…or a model file (.safetensors)", file_types=[".safetensors"],
                                      elem_id="model-file")
+                with gr.Row():
+                    second_style = gr.Dropdown(style_choices(_catalogue), value=None, label="Mix with (optional)",
+                                               elem_id="second-style")
+                    mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Share of the second style", elem_id="mix",
+                                    info="the weighted mean of the two stylised images")
         with gr.Row():
             strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength")
             preserve = gr.Checkbox(label="Preserve the photo's colours")
@@ -307,12 +326,13 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
         timer = gr.Timer(1.5, active=False)
 
     gallery.select(pick_from_gallery, [gallery_names], [style], api_visibility="private")
-    go.click(run_stylize, [photo, style, model_file, strength, preserve, size], [comparison, download, summary],
+    go.click(run_stylize, [photo, style, model_file, strength, preserve, size, second_style, mix],
+             [comparison, download, summary],
              api_name="stylize", preprocess=False)
     srm_go.click(run_srm, [srm_photo, srm_size], [srm_gallery], api_name="srm_compare", preprocess=False)
     pair.change(srm_curves, [pair], [curves], api_name="srm_curves")
     training_outputs = [status_html, live_curves, preview, timer]
-    style_outputs = [gallery, gallery_names, style, style_note, pair, shipped]
+    style_outputs = [gallery, gallery_names, style, style_note, pair, shipped, second_style]
     start.click(start_training, [painting, shipped, title, artist, steps, image_size, variants], training_outputs,
                 api_name="train_start", preprocess=False)
     cancel.click(cancel_training, None, training_outputs, api_name="train_cancel")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .blend import StyleMix
 from .device import pick_precision, precision_name
 from .images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
 from .modelfile import MODEL_SUFFIX, ModelFileError, read_header, style_dirs, user_models_dir
@@ -232,9 +233,9 @@ def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[
         raise ModelFileError(shown_name or Path(path).name, error.problem) from None
 
 
-def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, preserve_color: bool,
+def stylize_photo(model: str | Path | StyleMix, image: Image.Image, *, strength: float, preserve_color: bool,
                   max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
-    """Stylise ``image`` with ``model`` (a style name or model file path) at ``max_size``
+    """Stylise ``image`` with ``model`` (a style name or model file path, or a blend of styles) at ``max_size``
     (longest side); write the result (PNG, and a JPEG for display) and the resized input
     (JPEG) into a new folder in ``out_dir``. Every file is written atomically under a name of
     its own, so simultaneous requests never share a file.

@@ -305,3 +305,34 @@ def test_training_manager_refuses_a_second_job_and_bad_requests(tmp_path: Path,
     assert status.state == "finished" and status.models == ["my_style_2"], status.message
     assert status.latest_preview() is not None and plot_runs(status.runs, tmp_path) is not None
     assert load_catalogue([tmp_path / "home" / "models"]).get("my_style_2").title == "My Style"
+
+
+def test_a_second_style_blends_in_with_the_mix_slider(client: gradio_client.Client, home: Path) -> None:
+    # Untrained networks paint flat grey; two with He-scaled weights paint visibly different images.
+    models = home / "models"
+    for seed, name in ((1, "mixone"), (2, "mixtwo")):
+        torch.manual_seed(seed)
+        net = TransformerNet("batch", "none", residual_blocks=1)
+        with torch.no_grad():
+            for module in net.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    module.weight.mul_(6 ** 0.5)
+        save_model(net, models / f"{name}.safetensors", title=name.title())
+
+    def stylize_mix(second: str | None, mix: float) -> tuple[torch.Tensor, str]:
+        _, png, summary = client.predict(gradio_client.handle_file(str(PHOTO)), "mixone", None, 1.0, False, 128,
+                                         second, mix, api_name="/stylize")
+        pixels = torch.frombuffer(bytearray(Image.open(png).convert("RGB").tobytes()), dtype=torch.uint8)
+        return pixels.float(), summary
+
+    try:
+        first, _ = stylize_mix(None, 0.5)
+        second, _ = stylize_mix("mixtwo", 1.0)
+        half, summary = stylize_mix("mixtwo", 0.5)
+        assert (first - second).abs().mean() > 10  # the two styles differ
+        assert (half - (first + second) / 2).abs().max() <= 1  # output-space blend, each image rounded
+        assert "Mixone 50% + Mixtwo 50%" in summary
+        assert torch.equal(stylize_mix("mixtwo", 0.0)[0], first)
+    finally:
+        for name in ("mixone", "mixtwo"):
+            (models / f"{name}.safetensors").unlink()
