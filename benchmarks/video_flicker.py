@@ -6,7 +6,9 @@ Clips (H.264, CRF 20, 24 fps, 48 frames):
 1. generated: a 256×192 gradient with a bar sliding across and mild noise (σ = 2 levels), like
    a camera's;
 2. pan/zoom: a shared photo (palapeli castle_maintenon, 640×426) seen through a 256×256 window
-   that pans slowly right (160 px of the photo over the clip) while zooming in 15 %.
+   that pans slowly right (160 px of the photo over the clip) while zooming in 15 %;
+3. wobble: the same pan/zoom with the exposure wobbling ±4 % (a 12-frame sine), like a camera's
+   automatic exposure: the whole picture changes, which per-frame statistics follow.
 
 Each is stylised with every configuration of :class:`styletransfer.video.Stability`, one after
 the other in this process. The table gives the mean change between consecutive frames of the
@@ -39,8 +41,8 @@ CONFIGURATIONS = {
     "off (every frame alone)": Stability.off(),
     "held statistics, running mean (momentum 0.1)": Stability(statistics_momentum=0.1, blend_weight=0.0),
     "held statistics, first frame's (momentum 0)": Stability(statistics_momentum=0.0, blend_weight=0.0),
-    "previous-output blend only (weight 0.7)": Stability(statistics_momentum=None, blend_weight=0.7),
-    "both (the default, --stable)": Stability(),
+    "previous-output blend (weight 0.7; the default, --stable)": Stability(),
+    "both (--stable --hold-statistics 0.1)": Stability(statistics_momentum=0.1, blend_weight=0.7),
 }
 
 
@@ -85,28 +87,42 @@ def pan_zoom_frames(photo: Path = PHOTO, side: int = 256) -> list[np.ndarray]:
     return frames
 
 
+def wobble_frames() -> list[np.ndarray]:
+    gains = 1 + 0.04 * np.sin(2 * np.pi * np.arange(FRAMES) / 12)
+    return [(frame * gain).clip(0, 255).astype(np.uint8) for frame, gain in zip(pan_zoom_frames(), gains)]
+
+
+CLIPS = {"generated": ("generated (256×192)", generated_frames), "pan_zoom": ("pan/zoom photo (256×256)", pan_zoom_frames),
+         "wobble": ("pan/zoom, exposure ±4 %", wobble_frames)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--style", default="starry_night")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--keep", type=Path, help="keep the clips and outputs in this folder")
+    parser.add_argument("--clips", default=",".join(CLIPS), help="comma list of %(default)s")
+    parser.add_argument("--configurations", default=",".join(str(n) for n in range(len(CONFIGURATIONS))),
+                        help="comma list of configuration numbers (default: all; 0 is 'off')")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="flicker-"))
     folder.mkdir(parents=True, exist_ok=True)
-    clips = {"generated (256×192)": write_clip(folder / "generated.mp4", generated_frames()),
-             "pan/zoom photo (256×256)": write_clip(folder / "pan_zoom.mp4", pan_zoom_frames())}
+    clips = {CLIPS[key][0]: write_clip(folder / f"{key}.mp4", CLIPS[key][1]()) for key in args.clips.split(",")}
+    chosen = {int(number) for number in args.configurations.split(",")}
     print(f"style {args.style}, {args.precision}, {FRAMES} frames at {FPS} fps; flicker = output change / input change")
     print("| clip | stability | input change | output change | flicker | drift |")
     print("|---|---|---:|---:|---:|---:|")
     for clip_name, clip in clips.items():
         plain: list[np.ndarray] = []
         for number, (name, stability) in enumerate(CONFIGURATIONS.items()):
+            if number not in chosen:
+                continue
             output = folder / f"{clip.stem}_{number}.mp4"
             result = stylize_video(args.style, clip, output, device=args.device, precision=args.precision,
                                    stability=stability)
             frames = list(read_frames(output))
-            plain = plain or frames  # the first configuration stylises every frame alone
+            plain = plain or frames  # drift is measured from the first configuration run (0: "off")
             drift = np.mean([np.abs(a.astype(np.int16) - b).mean() for a, b in zip(frames, plain)])
             flicker = result.flicker
             print(f"| {clip_name} | {name} | {flicker.input_change:.2f} | {flicker.output_change:.2f} | "

@@ -159,6 +159,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _momentum(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def _quality(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 100:
@@ -477,8 +484,11 @@ def add_video_parser(commands: argparse._SubParsersAction) -> None:
                        help="frames per pass through the network (default: as many as fit the device's tile "
                             "budget, at most 16)")
     video.add_argument("--stable", action=argparse.BooleanOptionalAction, default=True,
-                       help="steady the frames: SRM statistics held across frames and the previous output "
-                            "blended in where nothing moved (default: on)")
+                       help="steady the frames: blend the previous output in where the input did not move "
+                            "(default: on)")
+    video.add_argument("--hold-statistics", type=_momentum, metavar="MOMENTUM",
+                       help="also hold SRM/InstanceNorm statistics across frames as a running mean, each new "
+                            "frame weighing MOMENTUM (0..1; 0 keeps the first frame's) (default: per frame)")
     video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     video.add_argument("--json", action="store_true", help="print the result (with the flicker) as JSON on stdout")
     video.set_defaults(handler=run_video)
@@ -493,7 +503,8 @@ def run_video(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"{args.output} exists; add --overwrite to replace it")
     style = parse_style(args.style)
-    stability = Stability() if args.stable else Stability.off()
+    stability = Stability(statistics_momentum=args.hold_statistics, blend_weight=Stability().blend_weight
+                          if args.stable else 0.0)
     # Shown after a second: an error in the first moments (an unwritable output) prints no empty bar.
     with tqdm(total=info.frames, desc="video", unit="frame", delay=1) as bar:
         def progress(done: int, total: int | None) -> None:

@@ -125,12 +125,23 @@ def test_max_size_shrinks_to_even_sides(tiny, tmp_path):
 
 
 def test_the_batch_size_does_not_change_the_frames(clip, tiny, tmp_path):
-    one = stylize_video(tiny, clip, tmp_path / "one.mkv", precision="fp32", batch_size=1)
-    five = stylize_video(tiny, clip, tmp_path / "five.mkv", precision="fp32", batch_size=5)
+    everything = Stability(statistics_momentum=0.3, blend_weight=0.7)  # held statistics and the blend
+    one = stylize_video(tiny, clip, tmp_path / "one.mkv", precision="fp32", batch_size=1, stability=everything)
+    five = stylize_video(tiny, clip, tmp_path / "five.mkv", precision="fp32", batch_size=5, stability=everything)
     assert (one.batch_size, five.batch_size) == (1, 5)
     assert one.flicker == pytest.approx(five.flicker)
     for a, b in zip(read_frames(tmp_path / "one.mkv"), read_frames(tmp_path / "five.mkv"), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_held_statistics_change_the_frames_after_the_first(clip, tiny, tmp_path):
+    plain = stylize_video(tiny, clip, tmp_path / "plain.mkv", precision="fp32", stability=Stability.off())
+    held = stylize_video(tiny, clip, tmp_path / "held.mkv", precision="fp32",
+                         stability=Stability(statistics_momentum=0.0, blend_weight=0.0))
+    assert plain.flicker != held.flicker
+    pairs = list(zip(read_frames(tmp_path / "plain.mkv"), read_frames(tmp_path / "held.mkv")))
+    assert np.array_equal(*pairs[0])  # the first frame sets the statistics
+    assert np.abs(pairs[-1][0].astype(int) - pairs[-1][1]).mean() > 0.5
 
 
 def test_stability_reduces_flicker_on_a_noisy_clip(tiny, tmp_path):
@@ -230,5 +241,8 @@ def test_cli_writes_the_video_and_reports_the_flicker(clip, tiny, tmp_path, caps
     assert main(["video", str(clip), "-o", str(target), "--style", f"{tiny}:0.5,{tiny}_missing:0.5",
                  "--overwrite"]) == 2
     assert "no such model file or style name" in capsys.readouterr().err
-    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--no-stable", "--overwrite"]) == 0
+    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--no-stable", "--overwrite",
+                 "--hold-statistics", "0.2"]) == 0
     assert "flicker" in capsys.readouterr().out
+    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--hold-statistics", "2"]) == 2
+    assert "--hold-statistics: must be between 0 and 1, not 2" in capsys.readouterr().err
