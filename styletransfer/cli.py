@@ -37,7 +37,7 @@ from .modelfile import (REPO_STYLES_DIR, ModelFileError, list_model_names, read_
                         style_dirs)
 from .publish import publish_model
 from .runlog import MODEL_FILE
-from .stylize import export_onnx, prepare_model, stylize
+from .stylize import TILE_STATISTICS, export_onnx, prepare_model, stylize
 from .training import read_run_config
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
                      help="largest area stylised in one pass; larger images are tiled "
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
+    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="tile",
+                     help="on tiled images, SRM statistics per tile (fast) or of the whole image (measured "
+                          "first; the result then equals the untiled one; slower) (default: %(default)s)")
     run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
     run.set_defaults(handler=run_stylize)
@@ -280,7 +283,8 @@ def run_stylize(args: argparse.Namespace) -> int:
             image = open_image(source, max_pixels=args.max_pixels)
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
-                             precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend)
+                             precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend,
+                             tile_statistics=args.tile_statistics)
             save_image_atomic(result, target, format=target.suffix.lstrip("."), quality=args.quality)
             done += 1
         except ImageTooLargeError as error:

@@ -14,9 +14,8 @@ frame's statistics for good, and in between is an exponential moving average ove
 frames gives exactly what N batches of one would. Call :func:`reset_statistics` between
 videos.
 
-The same mechanism fixes the statistics for tiling: set them once from the whole image
-(:func:`set_statistics` after a pass over it) with momentum 0, and every tile is normalised
-alike.
+The same mechanism makes tiling exact: :mod:`~styletransfer.tiled_statistics` measures the
+whole image's statistics tile by tile and holds them (momentum 0) while the tiles are stylised.
 
 Works on prepared (folded) networks and on unfolded ones in eval mode: :class:`SRM` blocks are
 folded first (:func:`~styletransfer.attention.fold_attention`).
@@ -26,7 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .attention import FoldedSRM, SqueezeExcite, fold_attention, style_pooling
+from .attention import _STD_EPS, FoldedSRM, SqueezeExcite, fold_attention, style_pooling
 
 
 class HeldStatistics(nn.Module):
@@ -48,6 +47,10 @@ class HeldStatistics(nn.Module):
         raise NotImplementedError
 
     def apply(self, x: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def from_moments(self, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        """One image's statistics, (...), from its per-channel (C,) mean and biased variance."""
         raise NotImplementedError
 
     def reset(self) -> None:
@@ -81,6 +84,9 @@ class HeldSRM(HeldStatistics):
     def statistics(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack(style_pooling(x), dim=2)
 
+    def from_moments(self, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        return torch.stack((mean, torch.sqrt(variance + _STD_EPS)), dim=1)
+
     def apply(self, x: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
         mean, std = statistics[..., 0], statistics[..., 1]
         z = torch.addcmul(torch.addcmul(self.bias, mean, self.weight[:, 0]), std, self.weight[:, 1])
@@ -100,6 +106,9 @@ class HeldInstanceNorm(HeldStatistics):
         flat = x.flatten(2).float()
         return torch.stack((flat.mean(dim=2), flat.var(dim=2, unbiased=False)), dim=2)
 
+    def from_moments(self, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        return torch.stack((mean, variance), dim=1)
+
     def apply(self, x: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
         mean, var = statistics[..., 0], statistics[..., 1]
         scale = torch.rsqrt(var + self.eps)
@@ -118,6 +127,9 @@ class HeldSqueezeExcite(HeldStatistics):
 
     def statistics(self, x: torch.Tensor) -> torch.Tensor:
         return x.float().mean(dim=(2, 3))
+
+    def from_moments(self, mean: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+        return mean
 
     def apply(self, x: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
         squeezed = statistics.to(x.dtype)[:, :, None, None]
