@@ -92,7 +92,8 @@ def wobble_frames() -> list[np.ndarray]:
     return [(frame * gain).clip(0, 255).astype(np.uint8) for frame, gain in zip(pan_zoom_frames(), gains)]
 
 
-CLIPS = {"generated": ("generated (256×192)", generated_frames), "pan_zoom": ("pan/zoom photo (256×256)", pan_zoom_frames),
+CLIPS = {"generated": ("generated (256×192)", generated_frames),
+         "pan_zoom": ("pan/zoom photo (256×256)", pan_zoom_frames),
          "wobble": ("pan/zoom, exposure ±4 %", wobble_frames)}
 
 

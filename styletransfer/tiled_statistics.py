@@ -2,8 +2,9 @@
 
 SRM, InstanceNorm and SE normalise or gate each channel by its statistics over the whole
 feature map. Cut into tiles, each tile measures its own, so tiles differ in tone and the seams
-show in a difference image (a 4 MP photo in 1 MP tiles differs from the untiled result by a
-mean of 0.7–1.8 levels, up to 24, for the shipped SRM styles). :func:`hold_image_statistics`
+can show (measured: a 2304×1728 photo in 1024² tiles with starry_night differs from the untiled
+result by a mean of 15.3 levels of 255, up to 207, with tile-shaped patches in the sky; with
+the whole image's statistics by at most 1 level). :func:`hold_image_statistics`
 measures the statistics the whole image would give, tile by tile, and holds them
 (:mod:`~styletransfer.held_statistics`, momentum 0) for the tiles that are then stylised.
 
@@ -15,7 +16,7 @@ the context of :func:`~styletransfer.stylize.tile_context`, so those features eq
 untiled image's, and the sums are exact. The price is one partial pass per block: for the
 Johnson network with SRM in its 5 residual blocks, about 2.4 extra network passes over the
 image (the network's layers before block k cost 17 + 18.4·k thousand multiply-adds per pixel,
-of 154 for all of it).
+of 154 for all of it); measured on the 2-core CPU, 82.5 s instead of 28.5 s for that photo.
 """
 from __future__ import annotations
 
