@@ -24,11 +24,13 @@ from PIL import Image  # noqa: E402
 from styletransfer.blend import StyleMix  # noqa: E402
 from styletransfer.device import keep_freed_memory, pick_device  # noqa: E402
 from styletransfer.images import ImageError  # noqa: E402
+from styletransfer.live import LiveStylizer  # noqa: E402
 from styletransfer.modelfile import ModelFileError  # noqa: E402
 from styletransfer.training import TrainingError  # noqa: E402
 from styletransfer.webapp import (MAX_OUTPUT_SIZE, Catalogue, TrainingBusyError,  # noqa: E402
                                   TrainingManager, TrainingRequest, check_model_upload, default_output_size,
-                                  load_catalogue, new_output_dir, open_upload, plot_runs, stylize_photo)
+                                  load_catalogue, new_output_dir, open_upload, plot_runs, stylize_live_frame,
+                                  stylize_photo)
 
 keep_freed_memory()
 
@@ -164,6 +166,18 @@ def run_srm(photo: dict[str, Any] | None, size: float) -> list[tuple[str, str]]:
     return items
 
 
+def run_webcam(frame: Any, style: str | None, stylizer: LiveStylizer | None) -> tuple[Any, str, Any]:
+    """One frame of the camera stream: the stylised frame, the frame-rate line, the session state."""
+    if frame is None:
+        return gr.skip(), gr.skip(), stylizer
+    try:
+        return stylize_live_frame(frame, style, stylizer, DEVICE)
+    except ModelFileError as error:
+        raise gr.Error(f"That style cannot be used: {error.problem}") from None
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
+
+
 def srm_curves(name: str | None) -> str | None:
     """Training curves of the chosen BN+SRM model and its twin (a PNG)."""
     pair = next(((srm, plain) for srm, plain in load_catalogue().srm_pairs() if srm.name == name), None)
@@ -173,7 +187,8 @@ def srm_curves(name: str | None) -> str | None:
     return str(png) if png else None
 
 
-def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown, gr.Dropdown]:
+def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown, gr.Dropdown,
+                              gr.Dropdown]:
     """Fresh catalogue for every list of styles on the page."""
     catalogue = load_catalogue()
     items, names = gallery_items(catalogue)
@@ -182,7 +197,7 @@ def refresh_styles() -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdo
     paintings = [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting is not None]
     return (gr.Gallery(value=items), names, gr.Dropdown(choices=choices), catalogue_note(catalogue),
             gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings),
-            gr.Dropdown(choices=choices))
+            gr.Dropdown(choices=choices), gr.Dropdown(choices=choices))
 
 
 def pick_from_gallery(names: list[str], event: gr.SelectData) -> str:
@@ -233,7 +248,7 @@ def poll_training() -> tuple[Any, ...]:
     """The timer's tick: the training view, plus the style lists once a job has ended."""
     view = training_view()
     if JOBS.status().active:
-        return (*view, *(gr.skip() for _ in range(7)))
+        return (*view, *(gr.skip() for _ in range(8)))
     return (*view, *refresh_styles())
 
 
@@ -298,6 +313,17 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
         pair = gr.Dropdown(_pairs, value=_pairs[0][1] if _pairs else None, label="Training curves of")
         curves = gr.Image(srm_curves(_pairs[0][1] if _pairs else None), label="Training losses (log scale)",
                           show_label=False, interactive=False, elem_id="srm-curves")
+    with gr.Tab("Webcam", id="webcam"):
+        gr.Markdown("Your camera, stylised live on this machine"
+                    + (" (the slim twin of a style when one is installed)." if not ON_GPU else "."))
+        with gr.Row():
+            camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera")
+            live = gr.Image(label="Stylized", interactive=False, elem_id="live")
+        with gr.Row():
+            live_style_choice = gr.Dropdown(style_choices(_catalogue), value=_names[0] if _names else None,
+                                            label="Style", elem_id="live-style")
+            live_rate = gr.Markdown(elem_id="live-rate")
+        live_session = gr.State(None)
     with gr.Tab("Train", id="train"):
         data_note = gr.Markdown(training_data_note())
         with gr.Row():
@@ -329,10 +355,12 @@ with gr.Blocks(title="styletransfer", delete_cache=(3600, 3600)) as demo:
     go.click(run_stylize, [photo, style, model_file, strength, preserve, size, second_style, mix],
              [comparison, download, summary],
              api_name="stylize", preprocess=False)
+    camera.stream(run_webcam, [camera, live_style_choice, live_session], [live, live_rate, live_session],
+                  api_name="webcam", stream_every=0.1, time_limit=600, show_progress="hidden")
     srm_go.click(run_srm, [srm_photo, srm_size], [srm_gallery], api_name="srm_compare", preprocess=False)
     pair.change(srm_curves, [pair], [curves], api_name="srm_curves")
     training_outputs = [status_html, live_curves, preview, timer]
-    style_outputs = [gallery, gallery_names, style, style_note, pair, shipped, second_style]
+    style_outputs = [gallery, gallery_names, style, style_note, pair, shipped, second_style, live_style_choice]
     start.click(start_training, [painting, shipped, title, artist, steps, image_size, variants], training_outputs,
                 api_name="train_start", preprocess=False)
     cancel.click(cancel_training, None, training_outputs, api_name="train_cancel")

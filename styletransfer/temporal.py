@@ -56,11 +56,14 @@ class ChangeMeter:
         self.pairs = 0
 
     def add(self, frame: np.ndarray | torch.Tensor) -> None:
-        current = torch.as_tensor(frame)
+        if isinstance(frame, torch.Tensor):
+            current = frame.to(torch.int16)
+        else:
+            current = torch.from_numpy(np.asarray(frame).astype(np.int16))  # a copy: read-only arrays are fine
         if self.previous is not None:
             if current.shape != self.previous.shape:
                 raise ValueError(f"frames of different shapes: {tuple(self.previous.shape)} and {tuple(current.shape)}")
-            self.total += (current.to(torch.int16) - self.previous.to(torch.int16)).abs().float().mean().item()
+            self.total += (current - self.previous).abs().float().mean().item()
             self.pairs += 1
         self.previous = current
 

@@ -353,10 +353,18 @@ def partial_path(target: Path) -> Path:
     return target.with_name(f".{target.stem}.partial{target.suffix}")
 
 
-class _FrameStylizer:
-    """The network, the stability measures and the flicker meter, applied batch by batch."""
+class FrameStylizer:
+    """Stylises a sequence of frames of one size, batch by batch, in order: the network (with
+    held statistics when ``stability`` asks), the previous-output blend, and the flicker meter
+    (``.meter``). Used for video files and for the app's webcam stream.
 
-    def __init__(self, net: nn.Module, device: torch.device, stability: Stability):
+    Args:
+        net: a prepared network (:func:`~styletransfer.stylize.prepare_model`).
+        device: where it runs.
+        stability: see :class:`Stability`.
+    """
+
+    def __init__(self, net: nn.Module, device: torch.device, stability: Stability = Stability()):
         self.net = net if stability.statistics_momentum is None else hold_statistics(net, stability.statistics_momentum)
         self.device = device
         self.blend = (PreviousOutputBlend(stability.blend_weight, stability.motion_threshold)
@@ -431,7 +439,7 @@ def stylize_video(
         fps = _frame_rate(video_in)
         total = _frame_count(container, video_in)
         batch = batch_size or default_batch_size(torch_device, size)
-        stylizer = _FrameStylizer(net, torch_device, stability)
+        stylizer = FrameStylizer(net, torch_device, stability)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_path(target)
         try:
@@ -446,7 +454,7 @@ def stylize_video(
 
 
 def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size: tuple[int, int], fps: Fraction,
-               stylizer: _FrameStylizer, batch_size: int, total: int | None, progress: ProgressCallback | None,
+               stylizer: FrameStylizer, batch_size: int, total: int | None, progress: ProgressCallback | None,
                source: Path, target: Path) -> tuple[int, list[str]]:
     """Demux ``container``; stylise and encode its first video stream into ``output``; copy or
     re-encode its audio streams. Returns (frames written, what happened to each audio stream)."""

@@ -127,7 +127,7 @@ def mean_difference(first: Image.Image, second: Image.Image) -> float:
 def test_endpoints_have_stable_names(client: gradio_client.Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/stylize", "/srm_compare", "/srm_curves", "/train_start", "/train_cancel",
-            "/train_status"} <= set(endpoints)
+            "/train_status", "/webcam"} <= set(endpoints)
 
 
 def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> None:
