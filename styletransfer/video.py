@@ -6,7 +6,8 @@ encode, and copy the audio.
     print(result.frames, result.flicker)
 
 **Timing.** Every output frame keeps its input frame's presentation time (same time base), so
-frame count, frame rate and duration are the input's, variable frame rates included.
+frame count, frame rate and duration are the input's, variable frame rates included. (AVI, a
+constant-rate container, gets the frames numbered at the input's average frame rate.)
 
 **Size.** ``max_size`` shrinks the longer side first. Both sides are then rounded down to even
 numbers, which the 4:2:0 colour subsampling of H.264, HEVC and VP9 needs (an odd-sized input
@@ -14,7 +15,8 @@ loses one row or column).
 
 **Audio.** Every audio stream is copied packet for packet (no re-encoding) when the output
 container can hold its codec; otherwise it is re-encoded to the container's default audio
-codec (for example AAC in MP4, Opus in WebM). Subtitles and data streams are dropped.
+codec (for example Opus in WebM, MP3 in AVI, which never copies). Subtitles and data streams
+are dropped.
 
 **Codecs.** The output container follows the target's suffix (``.mp4``, ``.mkv``, ``.mov``,
 ``.webm``, ``.avi``, ...) and its default video codec: H.264 (libx264, CRF 18) in MP4, MOV and
@@ -277,28 +279,38 @@ def _open_output(av: ModuleType, partial: Path, target: Path) -> Any:
     return container
 
 
-def _add_video_stream(container: Any, source: Any, size: tuple[int, int], fps: Fraction) -> Any:
+TIMESTAMP_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
+"""Encoders that take any time base, so the input's timestamps carry over unchanged. Others
+(MPEG-4 Part 2 in AVI, a constant-frame-rate container) get frames numbered at the average rate."""
+
+
+def _add_video_stream(container: Any, source: Any, size: tuple[int, int], fps: Fraction) -> tuple[Any, bool]:
     """An encoder stream for the stylised frames: the container's default codec at good
-    quality, in the source's time base (so input timestamps carry over unchanged)."""
+    quality. Returns (stream, whether it keeps the source's timestamps): in the source's time
+    base when the codec takes any (:data:`TIMESTAMP_CODECS`, not in AVI), else in 1/fps."""
     stream = container.add_stream(container.default_video_codec, rate=fps)
     stream.width, stream.height = size
     codec = stream.codec_context.codec
     formats = [video_format.name for video_format in (codec.video_formats or ())]
     stream.pix_fmt = "yuv420p" if not formats or "yuv420p" in formats else formats[0]
-    stream.codec_context.time_base = source.time_base
     name = codec.name
+    keeps_timestamps = name in TIMESTAMP_CODECS and container.format.name != "avi" and source.time_base is not None
+    stream.codec_context.time_base = source.time_base if keeps_timestamps else 1 / fps
     if name in ("libx264", "libx265"):
         stream.options = {"crf": "18", "preset": "medium"}
     elif name in ("libvpx-vp9", "libvpx"):
         stream.options = {"crf": "24", "b": "0"}
     else:  # e.g. mpeg4 in AVI: a generous bit rate (0.25 bit per pixel per frame)
         stream.codec_context.bit_rate = int(size[0] * size[1] * float(fps) * 0.25)
-    return stream
+    return stream, keeps_timestamps
 
 
 def _can_copy(av: ModuleType, container_format: str, template: Any) -> bool:
     """Whether ``container_format`` takes ``template``'s audio codec as it is: tried on a
-    throwaway in-memory file (the muxers' own lists are not reliable)."""
+    throwaway in-memory file (the muxers' own lists are not reliable). Never in AVI: it cannot
+    hold the negative start time of AAC or Opus priming, and shifting it would shift the video."""
+    if container_format == "avi":
+        return False
     try:
         with av.open(io.BytesIO(), "w", format=container_format) as probe:
             probe.add_stream_from_template(template)
@@ -459,7 +471,7 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
     """Demux ``container``; stylise and encode its first video stream into ``output``; copy or
     re-encode its audio streams. Returns (frames written, what happened to each audio stream)."""
     try:
-        video_out = _add_video_stream(output, video_in, size, fps)
+        video_out, keeps_timestamps = _add_video_stream(output, video_in, size, fps)
     except (av.FFmpegError, ValueError) as error:
         raise VideoError(target, f"cannot encode video here ({_ffmpeg_problem(error)})") from None
     copies: dict[int, Any] = {}
@@ -480,22 +492,26 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
     pending: list[tuple[np.ndarray, int | None]] = []  # decoded frames waiting for a batch, with their pts
     written = 0
     fallback_step = 1 / (fps * video_in.time_base) if video_in.time_base else None
+    frame_time_base = video_in.time_base if keeps_timestamps else video_out.codec_context.time_base
 
     def mux(packets: Any) -> None:
         try:
             for packet in packets:
                 output.mux(packet)
         except av.FFmpegError as error:
-            raise VideoError(target, f"cannot be written ({_ffmpeg_problem(error)})") from None
+            raise VideoError(target, f"cannot be encoded or written ({_ffmpeg_problem(error)})") from None
 
     def encode_pending() -> None:
         nonlocal written
         frames = [pixels for pixels, _ in pending]
         for pixels, (_, pts) in zip(stylizer(frames), pending):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = pts if pts is not None else (round(written * fallback_step) if fallback_step else written)
-            frame.time_base = video_in.time_base
-            mux(video_out.encode(frame))
+            if not keeps_timestamps:
+                frame.pts = written
+            else:
+                frame.pts = pts if pts is not None else (round(written * fallback_step) if fallback_step else written)
+            frame.time_base = frame_time_base
+            mux(video_out.encode_lazy(frame))  # lazy: encoder errors arise inside mux's error handling
             written += 1
         pending.clear()
         if progress is not None:
@@ -524,7 +540,7 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
         encode_pending()
     if written == 0:
         raise VideoError(source, "has no video frames")
-    mux(video_out.encode(None))
+    mux(video_out.encode_lazy(None))
     for transcoder in transcoders.values():
         mux(transcoder.flush())
     return written, audio

@@ -80,3 +80,16 @@ def test_run_all(tmp_path):
     assert "### Targets" in proc.stdout and "Machine:" in proc.stdout
     data = json.loads(out.read_text())
     assert data["targets"] and "memory" in data["runs"]
+
+
+def test_video(tmp_path):
+    pytest.importorskip("av")
+    stdout, data = run("bench_video.py", "--clips", "generated,pan_zoom", "--configurations", "0,3",
+                       tmp_path=tmp_path)
+    check_tables(data, ["Video flicker"])
+    rows = data["results"]["video"]
+    assert [(r["clip"], r["configuration"].split(" ")[0]) for r in rows] == [
+        ("generated", "off"), ("generated", "previous-output"), ("pan_zoom", "off"), ("pan_zoom", "previous-output")]
+    assert all(r["ratio"] > 0 and r["input_change"] > 0 for r in rows)
+    assert rows[0]["drift"] == 0 and rows[1]["drift"] > 0  # off is the drift's reference
+    assert data["targets"][0]["target"] == "video flicker with --stable"

@@ -106,12 +106,19 @@ def test_the_stylized_video_keeps_frames_rate_duration_and_audio(clip, tiny, tmp
     assert not list(tmp_path.glob("out/.*"))  # no temporary file left beside it
 
 
-def test_a_container_that_cannot_hold_the_audio_gets_it_re_encoded(clip, tiny, tmp_path):
-    result = stylize_video(tiny, clip, tmp_path / "styled.webm", precision="fp32")
-    assert result.audio == ["re-encoded aac as libopus"]
-    info = probe_video(tmp_path / "styled.webm")
-    assert info.video_codec == "vp9" and info.audio_codecs == ["opus"]
-    assert video_timing(tmp_path / "styled.webm")[0] == FRAMES
+@pytest.mark.parametrize("suffix, video_codec, audio_codec, encoder", [
+    (".webm", "vp9", "opus", "libopus"),  # WebM holds no AAC
+    (".avi", "mpeg4", "mp3float", "libmp3lame"),  # AVI cannot start audio before the video
+])
+def test_a_container_that_cannot_hold_the_audio_gets_it_re_encoded(clip, tiny, tmp_path, suffix, video_codec,
+                                                                   audio_codec, encoder):
+    target = tmp_path / f"styled{suffix}"
+    result = stylize_video(tiny, clip, target, precision="fp32")
+    assert result.audio == [f"re-encoded aac as {encoder}"]
+    info = probe_video(target)
+    assert info.video_codec == video_codec and info.audio_codecs == [audio_codec]
+    frames, rate, duration = video_timing(target)
+    assert (frames, rate) == (FRAMES, FPS) and abs(duration - FRAMES / FPS) < 1 / FPS
 
 
 def test_max_size_shrinks_to_even_sides(tiny, tmp_path):
