@@ -118,7 +118,7 @@ def mean_difference(first: Image.Image, second: Image.Image) -> float:
 def test_endpoints_have_stable_names(client: gradio_client.Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/stylize", "/srm_compare", "/srm_curves", "/train_start", "/train_cancel",
-            "/train_status"} <= set(endpoints)
+            "/train_status", "/webcam"} <= set(endpoints)
 
 
 def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> None:
@@ -412,3 +412,34 @@ def test_a_training_job_with_bad_input_logs_one_line(tmp_path: Path, monkeypatch
     [record] = [record for record in caplog.records if record.name == "styletransfer.apps"]
     assert record.levelno == logging.WARNING and record.exc_info is None  # the user's problem, not a bug
     assert "no_photos" in record.getMessage() and "\n" not in record.getMessage()
+
+
+def test_a_second_style_blends_in_with_the_mix_slider(client: gradio_client.Client, home: Path) -> None:
+    # Untrained networks paint flat grey; two with He-scaled weights paint visibly different images.
+    models = home / "models"
+    for seed, name in ((1, "mixone"), (2, "mixtwo")):
+        torch.manual_seed(seed)
+        net = TransformerNet("batch", "none", residual_blocks=1)
+        with torch.no_grad():
+            for module in net.modules():
+                if isinstance(module, torch.nn.Conv2d):
+                    module.weight.mul_(6 ** 0.5)
+        save_model(net, models / f"{name}.safetensors", title=name.title())
+
+    def stylize_mix(second: str | None, mix: float) -> tuple[torch.Tensor, str]:
+        _, png, summary = client.predict(gradio_client.handle_file(str(PHOTO)), "mixone", None, 1.0, False, 128,
+                                         second, mix, api_name="/stylize")
+        pixels = torch.frombuffer(bytearray(Image.open(png).convert("RGB").tobytes()), dtype=torch.uint8)
+        return pixels.float(), summary
+
+    try:
+        first, _ = stylize_mix(None, 0.5)
+        second, _ = stylize_mix("mixtwo", 1.0)
+        half, summary = stylize_mix("mixtwo", 0.5)
+        assert (first - second).abs().mean() > 10  # the two styles differ
+        assert (half - (first + second) / 2).abs().max() <= 1  # output-space blend, each image rounded
+        assert "Mixone 50% + Mixtwo 50%" in summary
+        assert torch.equal(stylize_mix("mixtwo", 0.0)[0], first)
+    finally:
+        for name in ("mixone", "mixtwo"):
+            (models / f"{name}.safetensors").unlink()

@@ -117,3 +117,16 @@ def test_gpu_check_script_runs_end_to_end_in_smoke_mode(tmp_path):
         assert part in checks, (part, checks)
     assert not any(str(row["measured"]).startswith("failed") for row in rows), rows
     assert "| check | measured | target | met |" in (tmp_path / "out" / "gpu_check.md").read_text()
+
+
+def test_video(tmp_path):
+    pytest.importorskip("av")
+    stdout, data = run("bench_video.py", "--clips", "generated,pan_zoom", "--configurations", "0,3",
+                       tmp_path=tmp_path)
+    check_tables(data, ["Video flicker"])
+    rows = data["results"]["video"]
+    assert [(r["clip"], r["configuration"].split(" ")[0]) for r in rows] == [
+        ("generated", "off"), ("generated", "previous-output"), ("pan_zoom", "off"), ("pan_zoom", "previous-output")]
+    assert all(r["ratio"] > 0 and r["input_change"] > 0 for r in rows)
+    assert rows[0]["drift"] == 0 and rows[1]["drift"] > 0  # off is the drift's reference
+    assert data["targets"][0]["target"] == "video flicker with --stable"

@@ -23,7 +23,9 @@ from test_app import PHOTO, REPO, make_styles, mean_difference, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 # A generated test pattern as the camera, allowed without asking (the Webcam tab).
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 TIMEOUT_MS = 120_000
 
 if not CHROMIUM.is_file():
@@ -95,6 +97,17 @@ def test_page_stylizes_offline_and_screenshots_every_tab(app_url: str, browser: 
     page.locator("#srm-go").click()
     page.locator("#srm-results img").nth(1).wait_for()
     page.screenshot(path=str(screenshots / "srm.png"), full_page=True)
+
+    # Webcam: Chromium's fake camera streamed through the style, with the frame rate shown.
+    page.get_by_role("tab", name="Webcam").click()
+    page.locator("#camera").get_by_text("Click to Access Webcam").click()
+    page.locator("#camera button[aria-label='capture photo']").click()  # starts streaming
+    page.locator("#live img").wait_for()
+    page.locator("#live-rate").get_by_text("frames/s").wait_for()
+    live = fetch_image(page, page.locator("#live img").get_attribute("src"))
+    assert max(live.size) <= 320  # shrunk to the CPU's live size
+    page.screenshot(path=str(screenshots / "webcam.png"), full_page=True)
+    page.locator("#camera").get_by_text("Stop").click()
 
     # Train: a few steps on the bundled photos, with live progress and previews, then cancel.
     page.get_by_role("tab", name="Train").click()

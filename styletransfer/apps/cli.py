@@ -1,5 +1,5 @@
-"""Command line: ``styletransfer stylize | styles | info | app | train | resume | compare |
-export-onnx | compare-runs | contact-sheet | publish``.
+"""Command line: ``styletransfer stylize | video | styles | info | app | train | resume | compare |
+evaluate | export-onnx | compare-runs | contact-sheet | publish``.
 
 A thin shell over the library: it parses arguments, finds input files, prints progress and
 turns expected errors (:class:`~styletransfer.errors.StyleTransferError`, and the machine's
@@ -42,6 +42,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from ..blend import BLEND_MODES, parse_style
 from ..catalogue import load_catalogue
 from ..contact_sheet import make_contact_sheet
 from ..device import DEVICE_NAMES, PRECISIONS, keep_freed_memory, pick_device, pick_precision, precision_name
@@ -53,7 +54,7 @@ from ..modelfile import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from ..resources import PACKAGE_DIR
 from ..training.distributed import torchrun_environment
 from ..training.runfolder import MODEL_FILE
-from ..stylize import export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
+from ..stylize import TILE_STATISTICS, export_onnx, prepare_model, receptive_field, split_axis, stylize, tile_context
 from ..training.trainer import TrainingDivergedError
 from ..training import read_run_config
 from .publish import publish_model
@@ -187,6 +188,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _momentum(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def _quality(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 100:
@@ -228,7 +236,12 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
                                           "'-' as the INPUT reads one image from standard input; '-o -' "
                                           "writes one image to standard output.")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder, glob pattern, or -")
-    run.add_argument("--style", required=True, help="style name (see 'styletransfer styles') or model file")
+    run.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
+                     help="style name (see 'styletransfer styles') or model file; several with weights blend "
+                          "them, e.g. starry_night:0.6,the_scream:0.4")
+    run.add_argument("--blend", choices=BLEND_MODES, default="output",
+                     help="how blended styles mix: the weighted mean of their outputs, or of their weights "
+                          "(only for styles fine-tuned from one network) (default: %(default)s)")
     run.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder, or - (standard output)")
     run.add_argument("--recursive", action="store_true", help="descend into sub-folders (kept in OUTDIR)")
     run.add_argument("--name-template", default=DEFAULT_NAME_TEMPLATE,
@@ -246,6 +259,9 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
                      help="largest area stylised in one pass; larger images are tiled "
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
+    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="tile",
+                     help="on tiled images, SRM statistics per tile (fast) or of the whole image (measured "
+                          "first; the result then equals the untiled one; slower) (default: %(default)s)")
     run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
     run.add_argument("--json", action="store_true", help="print a JSON summary (each input and its result)")
@@ -305,6 +321,7 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     publish.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     publish.set_defaults(handler=run_publish)
     add_evaluate_parser(commands)
+    add_video_parser(commands)
     return parser
 
 
@@ -372,10 +389,11 @@ def run_stylize(args: argparse.Namespace) -> int:
             raise UsageError(f"-o - writes one image to standard output, but the inputs give {len(items)}")
     items = share_of_process(items, rank, world_size)
     dtype = pick_precision(device, args.precision)
-    net = prepare_model(args.style, device, dtype)  # ModelFileError: exit 2 first
+    style = parse_style(args.style)  # StyleMixError: exit 2
+    net = prepare_model(style, device, dtype, blend=args.blend)  # ModelFileError: exit 2 first
     if args.tile_pixels is not None:
         check_tile_pixels(net, args.tile_pixels)
-    model_path = net.metadata["path"]
+    model_path = net.metadata["path"] or style
     style_name = net.metadata["name"]
     is_main = rank == 0
     started = time.perf_counter()
@@ -403,7 +421,8 @@ def run_stylize(args: argparse.Namespace) -> int:
                 image = open_image(source, max_pixels=args.max_pixels)
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
-                             precision=args.precision, tile_pixels=args.tile_pixels)
+                             precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend,
+                             tile_statistics=args.tile_statistics)
             if target is None:
                 image_format = output_format(relative, args.format)
                 sys.stdout.buffer.write(encode_image(result, image_format, quality=args.quality))
@@ -607,6 +626,65 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for style in result.styles:
         print(f"{style.label:<{width}}  {style.palette:7.3f}  {style.texture:7.3f}  {style.structure:9.3f}  "
               f"{style.painting}")
+    return EXIT_OK
+
+
+def add_video_parser(commands: argparse._SubParsersAction) -> None:
+    video = commands.add_parser(
+        "video", help="stylise a video file (frames, timing and audio kept)",
+        description="Stylise every frame of a video with PyAV (pip install av): same frame count, frame rate and "
+                    "duration, audio copied (re-encoded only where the output container cannot hold it). The "
+                    "output's suffix picks the container (.mp4, .mkv, .mov, .webm, .avi). Reports the flicker: "
+                    "the mean change between consecutive output frames over the same for the input.")
+    video.add_argument("input", type=Path, metavar="IN", help="the video to stylise")
+    video.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the video file to write")
+    video.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
+                       help="style name or model file; several with weights blend them")
+    video.add_argument("--blend", choices=BLEND_MODES, default="output", help="how blended styles mix")
+    video.add_argument("--max-size", type=_positive_int, metavar="PX", help="shrink the longer side to PX first")
+    video.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    video.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
+    video.add_argument("--batch", type=_positive_int, metavar="N",
+                       help="frames per pass through the network (default: as many as fit the device's tile "
+                            "budget, at most 16)")
+    video.add_argument("--stable", action=argparse.BooleanOptionalAction, default=True,
+                       help="steady the frames: blend the previous output in where the input did not move "
+                            "(default: on)")
+    video.add_argument("--hold-statistics", type=_momentum, metavar="MOMENTUM",
+                       help="also hold SRM/InstanceNorm statistics across frames as a running mean, each new "
+                            "frame weighing MOMENTUM (0..1; 0 keeps the first frame's) (default: per frame)")
+    video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    video.add_argument("--json", action="store_true", help="print the result (with the flicker) as JSON on stdout")
+    video.set_defaults(handler=run_video)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    import json
+
+    from ..video import Stability, probe_video, stylize_video
+
+    info = probe_video(args.input)  # VideoError (an unreadable file, PyAV missing): exit 2 before any work
+    if args.output.exists() and not args.overwrite:
+        raise UsageError(f"{args.output} exists; add --overwrite to replace it")
+    style = parse_style(args.style)
+    stability = Stability(statistics_momentum=args.hold_statistics, blend_weight=Stability().blend_weight
+                          if args.stable else 0.0)
+    # Shown after a second: an error in the first moments (an unwritable output) prints no empty bar.
+    with tqdm(total=info.frames, desc="video", unit="frame", delay=1) as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = max(total, done) if total else None
+            bar.update(done - bar.n)
+
+        result = stylize_video(style, args.input, args.output, max_size=args.max_size, device=args.device,
+                               precision=args.precision, batch_size=args.batch, stability=stability,
+                               blend=args.blend, progress=progress)
+    width, height = result.size
+    print(f"wrote {result.path}: {result.frames} frames, {width}x{height} at {float(result.fps):g} fps, audio "
+          f"{', '.join(result.audio) or 'none'}; {result.flicker}; {result.seconds:.1f} s "
+          f"({result.frames_per_second:.1f} frames/s on {result.device.type}, {result.precision})",
+          file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result.as_dict()))
     return EXIT_OK
 
 

@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
+from ..blend import StyleMix
+from ..catalogue import Catalogue, Style, load_catalogue
 from ..device import pick_precision, precision_name
 from ..errors import StyleTransferError
 from ..images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
+from ..live import LiveStylizer
 from ..modelfile import ModelFileError, find_model_files, read_header, style_dirs, user_models_dir
 from ..network import VARIANTS
 from ..plots import plot_comparison
@@ -128,9 +132,9 @@ def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[
         raise ModelFileError(shown_name or Path(path).name, error.problem) from None
 
 
-def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, preserve_color: bool,
+def stylize_photo(model: str | Path | StyleMix, image: Image.Image, *, strength: float, preserve_color: bool,
                   max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
-    """Stylise ``image`` with ``model`` (a style name or model file path) at ``max_size``
+    """Stylise ``image`` with ``model`` (a style name or model file path, or a blend of styles) at ``max_size``
     (longest side); write the result (PNG, and a JPEG for display) and the resized input
     (JPEG) into a new folder in ``out_dir``. Every file is written atomically under a name of
     its own, so simultaneous requests never share a file.
@@ -151,6 +155,42 @@ def stylize_photo(model: str | Path, image: Image.Image, *, strength: float, pre
     shown = save_image_atomic(stylized, folder / "stylized.jpg", quality=92)
     original = save_image_atomic(resize_longest(image, max_size), folder / "original.jpg", quality=92)
     return StylizeResult(original, shown, png, stylized.size, seconds, device, precision_name(pick_precision(device)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The webcam
+# ---------------------------------------------------------------------------------------------
+
+def live_style(catalogue: Catalogue, name: str | None, device: torch.device) -> Style:
+    """The model the webcam runs for style ``name``: on the CPU its slim twin ``<name>_slim``
+    when one is installed, else the style itself.
+
+    Raises:
+        ValueError: no style chosen, or no style of that name.
+    """
+    if not name:
+        raise ValueError("Pick a style for the webcam.")
+    entry = catalogue.get(name)
+    if entry is None:
+        raise ValueError(f"There is no style named {name!r} (any more).")
+    slim = catalogue.get(f"{name}_slim") if device.type == "cpu" else None
+    return slim or entry
+
+
+def stylize_live_frame(frame: np.ndarray, style: str | None, stylizer: LiveStylizer | None,
+                       device: torch.device) -> tuple[np.ndarray, str, LiveStylizer]:
+    """One frame of the webcam stream: the stylised frame, a line with the model and the frame
+    rate, and the session's :class:`~styletransfer.live.LiveStylizer` (created on the first
+    frame; pass it back with the next).
+
+    Raises:
+        ValueError: no such style, or a frame that is not an RGB image.
+        ModelFileError: the style's model cannot be loaded.
+    """
+    stylizer = stylizer or LiveStylizer(device)
+    entry = live_style(load_catalogue(), style, device)
+    result = stylizer(frame, entry.path)
+    return result.image, f"**{entry.caption}** · {result.summary()}", stylizer
 
 
 # ---------------------------------------------------------------------------------------------

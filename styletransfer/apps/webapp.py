@@ -26,14 +26,16 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..blend import StyleMix  # noqa: E402
 from ..catalogue import Catalogue, load_catalogue  # noqa: E402
 from ..device import keep_freed_memory, pick_device  # noqa: E402
 from ..errors import StyleTransferError  # noqa: E402
 from ..images import ImageError  # noqa: E402
+from ..live import LiveStylizer  # noqa: E402
 from ..modelfile import ModelFileError  # noqa: E402
 from ..resources import EXAMPLES_DIR, STYLES_DIR  # noqa: E402
 from .jobs import (MAX_OUTPUT_SIZE, TrainingManager, TrainingRequest, check_model_upload,  # noqa: E402
-                   default_output_size, new_output_dir, open_upload, plot_runs, stylize_photo)
+                   default_output_size, new_output_dir, open_upload, plot_runs, stylize_live_frame, stylize_photo)
 from .zerogpu import gpu_function  # noqa: E402
 
 TRAIN_IMAGES_ENV = "STYLETRANSFER_TRAIN_IMAGES"
@@ -122,6 +124,7 @@ class WebApp:
         # ZeroGPU attaches a GPU only inside these calls (a no-op elsewhere).
         self.run_stylize = gpu_function(self.run_stylize)
         self.run_srm = gpu_function(self.run_srm)
+        self.run_webcam = gpu_function(self.run_webcam)
 
     @property
     def on_gpu(self) -> bool:
@@ -153,10 +156,22 @@ class WebApp:
             raise gr.Error(f"There is no style named {style!r} (any more).")
         return str(entry.path), entry.caption
 
+    def mixed_model(self, model: str, label: str, second_style: str | None,
+                    mix: float) -> tuple[str | StyleMix, str]:
+        """The chosen model blended (in output space) with ``second_style`` at share ``mix`` (0..1)."""
+        if not second_style or mix <= 0:
+            return model, label
+        second, second_label = self.chosen_model(second_style, None)
+        if mix >= 1 or second == model:
+            return second, second_label
+        return (StyleMix(((model, 1 - mix), (second, mix))),
+                f"{label} {1 - mix:.0%} + {second_label} {mix:.0%}")
+
     def run_stylize(self, photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
-                    strength: float, preserve_color: bool, size: float) -> tuple[tuple[str, str], str, str]:
+                    strength: float, preserve_color: bool, size: float, second_style: str | None = None,
+                    mix: float = 0.5) -> tuple[tuple[str, str], str, str]:
         """Stylise the photo: (original, stylised) for the slider, the PNG, and a summary line."""
-        model, label = self.chosen_model(style, model_file)
+        model, label = self.mixed_model(*self.chosen_model(style, model_file), second_style, float(mix))
         image = self.open_photo(photo)
         try:
             result = stylize_photo(model, image, strength=float(strength), preserve_color=bool(preserve_color),
@@ -166,6 +181,17 @@ class WebApp:
         except ValueError as error:
             raise gr.Error(str(error)) from None
         return (str(result.original), str(result.stylized)), str(result.png), f"**{label}** · {result.summary()}"
+
+    def run_webcam(self, frame: Any, style: str | None, stylizer: LiveStylizer | None) -> tuple[Any, str, Any]:
+        """One frame of the camera stream: the stylised frame, the frame-rate line, the session state."""
+        if frame is None:
+            return gr.skip(), gr.skip(), stylizer
+        try:
+            return stylize_live_frame(frame, style, stylizer, self.device)
+        except ModelFileError as error:
+            raise gr.Error(f"That style cannot be used: {error.problem}") from None
+        except ValueError as error:
+            raise gr.Error(str(error)) from None
 
     def run_srm(self, photo: dict[str, Any] | None, size: float) -> list[tuple[str, str]]:
         """The photo through each BN+SRM model and its twin: gallery items, two per style."""
@@ -189,7 +215,8 @@ class WebApp:
         png = plot_runs([("with SRM", pair[0].run_dir), ("without SRM", pair[1].run_dir)], self.output_dir)
         return str(png) if png else None
 
-    def refresh_styles(self) -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown]:
+    def refresh_styles(self) -> tuple[gr.Gallery, list[str], gr.Dropdown, str, gr.Dropdown, gr.Dropdown,
+                                      gr.Dropdown, gr.Dropdown]:
         """Fresh catalogue for every list of styles on the page."""
         catalogue = load_catalogue()
         items, names = gallery_items(catalogue)
@@ -197,7 +224,8 @@ class WebApp:
         pairs = pair_choices(catalogue)
         paintings = [(entry.caption, entry.name) for entry in catalogue.gallery() if entry.painting is not None]
         return (gr.Gallery(value=items), names, gr.Dropdown(choices=choices), catalogue_note(catalogue),
-                gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings))
+                gr.Dropdown(choices=pairs, value=pairs[0][1] if pairs else None), gr.Dropdown(choices=paintings),
+                gr.Dropdown(choices=choices), gr.Dropdown(choices=choices))
 
     def training_view(self) -> tuple[str, str | None, str | None, gr.Timer]:
         """Status, progress bar, loss curves, latest preview and whether to keep polling."""
@@ -242,7 +270,7 @@ class WebApp:
         """The timer's tick: the training view, plus the style lists once a job has ended."""
         view = self.training_view()
         if self.jobs.status().active:
-            return (*view, *(gr.skip() for _ in range(6)))
+            return (*view, *(gr.skip() for _ in range(8)))
         return (*view, *self.refresh_styles())
 
     def training_data_note(self) -> str:
@@ -278,6 +306,11 @@ class WebApp:
                                             value=names[0] if names else None, elem_id="style")
                         model_file = gr.File(label="…or a model file (.safetensors)", file_types=[".safetensors"],
                                              elem_id="model-file")
+                        with gr.Row():
+                            second_style = gr.Dropdown(style_choices(catalogue), value=None,
+                                                       label="Mix with (optional)", elem_id="second-style")
+                            mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Share of the second style",
+                                            elem_id="mix", info="the weighted mean of the two stylised images")
                 with gr.Row():
                     strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength")
                     preserve = gr.Checkbox(label="Preserve the photo's colours")
@@ -308,6 +341,18 @@ class WebApp:
                 curves = gr.Image(self.srm_curves(pairs[0][1] if pairs else None),
                                   label="Training losses (log scale)", show_label=False, interactive=False,
                                   elem_id="srm-curves")
+            with gr.Tab("Webcam", id="webcam"):
+                gr.Markdown("Your camera, stylised live on this machine"
+                            + (" (the slim twin of a style when one is installed)." if not self.on_gpu else "."))
+                with gr.Row():
+                    camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
+                                      elem_id="camera")
+                    live = gr.Image(label="Stylized", interactive=False, elem_id="live")
+                with gr.Row():
+                    live_style_choice = gr.Dropdown(style_choices(catalogue), value=names[0] if names else None,
+                                                    label="Style", elem_id="live-style")
+                    live_rate = gr.Markdown(elem_id="live-rate")
+                live_session = gr.State(None)
             with gr.Tab("Train", id="train"):
                 data_note = gr.Markdown(self.training_data_note())
                 with gr.Row():
@@ -337,12 +382,14 @@ class WebApp:
                 timer = gr.Timer(1.5, active=False)
 
             gallery.select(pick_from_gallery, [gallery_names], [style], api_visibility="private")
-            go.click(self.run_stylize, [photo, style, model_file, strength, preserve, size],
+            go.click(self.run_stylize, [photo, style, model_file, strength, preserve, size, second_style, mix],
                      [comparison, download, summary], api_name="stylize", preprocess=False)
+            camera.stream(self.run_webcam, [camera, live_style_choice, live_session], [live, live_rate, live_session],
+                          api_name="webcam", stream_every=0.1, time_limit=600, show_progress="hidden")
             srm_go.click(self.run_srm, [srm_photo, srm_size], [srm_gallery], api_name="srm_compare", preprocess=False)
             pair.change(self.srm_curves, [pair], [curves], api_name="srm_curves")
             training_outputs = [status_html, live_curves, preview, timer]
-            style_outputs = [gallery, gallery_names, style, style_note, pair, shipped]
+            style_outputs = [gallery, gallery_names, style, style_note, pair, shipped, second_style, live_style_choice]
             start.click(self.start_training, [painting, shipped, title, artist, steps, image_size, variants],
                         training_outputs, api_name="train_start", preprocess=False)
             cancel.click(self.cancel_training, None, training_outputs, api_name="train_cancel")

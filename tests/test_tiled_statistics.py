@@ -1,0 +1,84 @@
+"""Whole-image statistics for tiling: with ``tile_statistics="image"`` a tiled image equals the
+untiled one for networks with SRM, InstanceNorm and SE, which tile-by-tile statistics do not."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from fixtures_images import gradient
+from styletransfer import TransformerNet, save_model, stylize
+from styletransfer.apps.cli import main
+from styletransfer.attention import style_pooling
+from styletransfer.stylize import prepare_model
+from styletransfer.tiled_statistics import MomentSums, hold_image_statistics
+from test_stylize import lively, max_pixel_difference, mean_pixel_difference, one_thread  # noqa: F401
+
+VARIANTS = {"bn+srm": ("batch", "srm"), "in": ("instance", "none"), "bn+se": ("batch", "se")}
+
+
+def network(variant: str, **options: object) -> TransformerNet:
+    """One residual block: a 45 px receptive field, so 128×128 tiles work."""
+    torch.manual_seed(0)
+    norm, attention = VARIANTS[variant]
+    net = lively(TransformerNet(norm, attention, residual_blocks=1, **options))
+    with torch.no_grad():  # SRM gates that depend on the image
+        for module in net.modules():
+            if hasattr(module, "cfc"):
+                module.cfc.normal_(0, 1)
+    return net
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_tiles_with_the_whole_images_statistics_match_the_untiled_result(variant):
+    net = network(variant)
+    image = gradient((200, 160))
+    whole = stylize(net, image, precision="fp32")
+    own = stylize(net, image, precision="fp32", tile_pixels=128 * 128)
+    shared = stylize(net, image, precision="fp32", tile_pixels=128 * 128, tile_statistics="image")
+    assert max_pixel_difference(own, whole) > 2  # each tile's own statistics show
+    assert max_pixel_difference(shared, whole) <= 1  # float rounding only
+    assert mean_pixel_difference(shared, whole) < 0.01
+
+
+def test_attention_in_the_sampling_layers_is_measured_at_every_stride():
+    net = network("bn+srm", sampling_attention=True)  # SRM at strides 1, 2, 4, 2, 1
+    image = gradient((210, 170))  # sides that are not multiples of 4
+    whole = stylize(net, image, precision="fp32")
+    shared = stylize(net, image, precision="fp32", tile_pixels=128 * 128, tile_statistics="image")
+    assert max_pixel_difference(shared, whole) <= 1
+
+
+def test_a_network_without_per_image_statistics_is_used_as_it_is():
+    net = prepare_model(TransformerNet("batch", "none", residual_blocks=1), torch.device("cpu"))
+    assert hold_image_statistics(net, gradient((64, 64)), torch.device("cpu"), ([], []), lambda *_: None) is net
+
+
+def test_moment_sums_over_parts_give_the_whole_maps_mean_and_variance():
+    features = torch.randn(1, 5, 12, 20) * 3 + 1
+    sums = MomentSums()
+    sums.add(features[:, :, :7])
+    sums.add(features[:, :, 7:, :9])
+    sums.add(features[:, :, 7:, 9:])
+    mean, variance = sums.mean_and_variance()
+    expected_mean, expected_std = style_pooling(features)
+    assert sums.count == 12 * 20
+    assert torch.allclose(mean, expected_mean[0], atol=1e-5)
+    assert torch.allclose(torch.sqrt(variance + 1e-5), expected_std[0], atol=1e-5)
+
+
+def test_unknown_tile_statistics_are_refused():
+    with pytest.raises(ValueError, match="unknown tile_statistics 'frame'; expected one of tile, image"):
+        stylize(network("bn+srm"), gradient((32, 32)), tile_statistics="frame")
+
+
+def test_the_stylize_command_takes_tile_statistics(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    save_model(network("in"), tmp_path / "home" / "models" / "tiny.safetensors")
+    gradient((200, 160)).save(tmp_path / "photo.png")
+    common = [str(tmp_path / "photo.png"), "--style", "tiny", "--precision", "fp32"]
+    assert main(["stylize", *common, "-o", str(tmp_path / "whole")]) == 0
+    assert main(["stylize", *common, "-o", str(tmp_path / "tiled"), "--tile-pixels", "16384",
+                 "--tile-statistics", "image"]) == 0
+    whole, tiled = (Image.open(tmp_path / folder / "photo_tiny.png").convert("RGB") for folder in ("whole", "tiled"))
+    assert max_pixel_difference(whole, tiled) <= 1
