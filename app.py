@@ -4,7 +4,7 @@
 
 The same as ``styletransfer app``; a Hugging Face Space runs this file (it reads
 requirements.txt, sets $GRADIO_SERVER_NAME and $GRADIO_SERVER_PORT, and on ZeroGPU hardware the
-stylising runs under ``spaces.GPU``).
+stylizing runs under ``spaces.GPU``).
 """
 import sys
 

@@ -4,7 +4,7 @@ settings with fp32, and images/s of a short real train() run.
     .venv/bin/python benchmarks/bench_training.py [--quick] [--json out.json]
 
 Tables:
-1. One optimiser step at batch 4, 256 px: the project's own step
+1. One optimizer step at batch 4, 256 px: the project's own step
    (:func:`styletransfer.training.trainer.training_step`, which the Trainer runs: BN+SRM network, VGG19
    perceptual loss, autocast in the device's default precision, keep_freed_memory in this
    process) in the default precision and in fp32, against ``make_reference_train_step()`` in its
@@ -57,7 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 class OurStep:
-    """The project's training step on a fixed network, loss and optimiser, as Trainer builds them."""
+    """The project's training step on a fixed network, loss and optimizer, as Trainer builds them."""
 
     def __init__(self, device: torch.device, dtype: torch.dtype, size: int, seed: int = 0):
         self.device, self.dtype = device, dtype

@@ -12,7 +12,7 @@ Clips (H.264, CRF 20, 24 fps, 48 frames; ``--quick``: 8 frames at a quarter of t
 3. wobble: the same pan/zoom with the exposure wobbling ±4 % (a 12-frame sine), like a camera's
    automatic exposure: the whole picture changes, which per-frame statistics follow.
 
-Each is stylised with every configuration of :class:`styletransfer.video.Stability`, one after
+Each is stylized with every configuration of :class:`styletransfer.video.Stability`, one after
 the other in this process. The table gives the mean change between consecutive frames of the
 input and of the output (levels of 255), the flicker (their ratio, lower is steadier) and the
 drift: the mean difference of each output frame from the same frame with stability off (decoded
@@ -151,7 +151,7 @@ def main() -> None:
     report.table(f"Video flicker: {args.style}, {args.precision}, {frames} frames at {FPS} fps",
                  ["clip", "stability", "input change", "output change", "flicker", "drift", "frames/s"], rows,
                  note="flicker = output change / input change (lower is steadier); drift = mean difference "
-                      "from the frames stylised with stability off (levels of 255)")
+                      "from the frames stylized with stability off (levels of 255)")
     report.data["results"]["video"] = results
     if gains:
         measured = ", ".join(f"{key} {off:.2f} → {steady:.2f}" for key, (off, steady) in gains.items())

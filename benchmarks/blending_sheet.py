@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/blending_sheet.py [--styles starry_night,the_scream]
         [--photo examples/mont_saint_michel.jpg] [-o docs/blending.jpg]
 
-One photo stylised at 512 px (longest side) by two shipped styles mixed 100/0, 75/25, 50/50,
-25/75 and 0/100: the top row blends the outputs (the weighted mean of the two stylised images),
+One photo stylized at 512 px (longest side) by two shipped styles mixed 100/0, 75/25, 50/50,
+25/75 and 0/100: the top row blends the outputs (the weighted mean of the two stylized images),
 the bottom row the weights (one network whose weights are the weighted mean of the two).
 Every cell is shown at 256 px; the sheet is a JPEG at quality 85.
 """

@@ -60,7 +60,7 @@ class CapturedGraph:
 
     def __init__(self, run: Runner, example: torch.Tensor, warmups: int = 2):
         self.input = example.clone()
-        # Warm-up on a side stream, as torch.cuda.graphs asks: lazy initialisation (cuDNN
+        # Warm-up on a side stream, as torch.cuda.graphs asks: lazy initialization (cuDNN
         # algorithm choice, compiled kernels) must not happen during capture.
         side = torch.cuda.Stream(device=example.device)
         side.wait_stream(torch.cuda.current_stream(example.device))

@@ -72,7 +72,7 @@ class AttentionBlock(nn.Module):
 
     Class attributes:
         name: the registry name (set by :func:`register_attention`).
-        needs_batch_statistics: True when training normalises over the batch (a BatchNorm),
+        needs_batch_statistics: True when training normalizes over the batch (a BatchNorm),
             so a training batch needs at least 2 images.
     """
 
@@ -257,7 +257,7 @@ class SRM(AttentionBlock):
     Module for Convolutional Neural Networks", ICCV 2019), exactly as the paper (training form).
 
     Per channel, *style pooling* t = [mean, std] over H×W, a *channel-wise fully connected*
-    layer (``cfc``, C×2 weights, no bias, zero-initialised as in the official code), BatchNorm
+    layer (``cfc``, C×2 weights, no bias, zero-initialized as in the official code), BatchNorm
     over the N×C outputs, a sigmoid; the gate multiplies its channel.
 
     Parameters: C·K (cfc) + 2·C (BN weight and bias) = 4·C for K = 2 statistics. Training

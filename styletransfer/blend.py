@@ -5,18 +5,18 @@
 
 Two ways to mix (``blend``):
 
-``"output"`` (the default): every network stylises the image and the (N, 3, H, W) RGB 0..1
+``"output"`` (the default): every network stylizes the image and the (N, 3, H, W) RGB 0..1
 results are averaged with the weights (:class:`OutputBlend`). Works for any networks; costs one
 pass per style.
 
 ``"weights"``: the networks' weights (their state dicts, BatchNorm running statistics included)
 are averaged into one network (:func:`interpolate_networks`), which then costs one pass. This
 only makes sense for networks fine-tuned from one network: the same architecture *and* the same
-starting weights (the shipped styles all start from the seed-0 initialisation and train briefly,
+starting weights (the shipped styles all start from the seed-0 initialization and train briefly,
 so their channels still correspond). Independently trained networks have unrelated channels, and
 their average is a style of neither. Different architectures are refused.
 
-Weights are normalised to sum to 1; zero weights drop their style.
+Weights are normalized to sum to 1; zero weights drop their style.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def model_label(model: ModelRef) -> str:
 
 @dataclass(frozen=True)
 class StyleMix:
-    """Style networks with weights that sum to 1 (normalised on construction).
+    """Style networks with weights that sum to 1 (normalized on construction).
 
     Attributes:
         parts: ``(model, weight)`` pairs, weights > 0 summing to 1, in the order given.
@@ -80,8 +80,8 @@ class StyleMix:
         total = sum(weight for _, weight in self.parts)
         if total <= 0:
             raise StyleMixError("the weights of a style mix must not all be zero")
-        normalised = tuple((model, weight / total) for model, weight in self.parts if weight > 0)
-        object.__setattr__(self, "parts", normalised)
+        normalized = tuple((model, weight / total) for model, weight in self.parts if weight > 0)
+        object.__setattr__(self, "parts", normalized)
 
     @classmethod
     def from_weights(cls, weights: Mapping[ModelRef, float]) -> StyleMix:
@@ -183,7 +183,7 @@ def interpolate_networks(networks: Sequence[TransformerNet], weights: Sequence[f
 
     Args:
         networks: unprepared (unfolded) networks of one architecture, in any mode.
-        weights: one per network; used as given (normalise them first).
+        weights: one per network; used as given (normalize them first).
         labels: names for error messages (default: the networks' metadata names).
 
     Returns:

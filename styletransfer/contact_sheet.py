@@ -1,7 +1,7 @@
 """Contact sheets: the same photos through several styles, in one image, for judging by eye.
 
 Row 0 holds the original photos; each further row is one style at one size, labelled with its
-name and size. Every cell is the photo stylised at that size (longest side, px) and then shown
+name and size. Every cell is the photo stylized at that size (longest side, px) and then shown
 at ``cell`` px, so the same style at 512 and at 1024 px can be compared row against row (the
 strokes of a feed-forward network have a fixed size in pixels, so they look finer on the larger
 image).
@@ -33,15 +33,15 @@ def _fit(image: Image.Image, cell: int) -> Image.Image:
 def make_contact_sheet(styles: Sequence[str | os.PathLike], photos: Sequence[str | os.PathLike], *,
                        sizes: Sequence[int] = (512,), cell: int = 256, device: str | None = None,
                        on_cell: Callable[[], None] | None = None) -> Image.Image:
-    """Stylise every photo with every style and lay the results out in a grid.
+    """Stylize every photo with every style and lay the results out in a grid.
 
     Args:
         styles: style names or model file paths.
         photos: image files (one column each).
-        sizes: longest sides, in px, at which each photo is stylised (one row per style and size;
+        sizes: longest sides, in px, at which each photo is stylized (one row per style and size;
             smaller photos are scaled up).
         cell: side of a grid cell in the sheet, px.
-        on_cell: called after each stylised cell (for progress bars).
+        on_cell: called after each stylized cell (for progress bars).
 
     Returns an RGB image of (1 + len(styles)·len(sizes)) rows and len(photos) columns plus a
     label column.

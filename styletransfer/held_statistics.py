@@ -1,7 +1,7 @@
 """Per-image statistics held steady across the frames of a video.
 
 SRM gates each channel by its mean and standard deviation over the whole picture, InstanceNorm
-normalises each channel by them, and SE gates by the mean. Computed afresh on every frame,
+normalizes each channel by them, and SE gates by the mean. Computed afresh on every frame,
 these statistics shift a little whenever anything in the picture moves or the codec's noise
 changes, and the whole frame changes tone with them: flicker. :func:`hold_statistics` returns
 a copy of a network whose statistics blocks keep a running value instead:
@@ -15,7 +15,7 @@ frames gives exactly what N batches of one would. Call :func:`reset_statistics` 
 videos.
 
 The same mechanism makes tiling exact: :mod:`~styletransfer.tiled_statistics` measures the
-whole image's statistics tile by tile and holds them (momentum 0) while the tiles are stylised.
+whole image's statistics tile by tile and holds them (momentum 0) while the tiles are stylized.
 
 Works on prepared (folded) networks and on unfolded ones in eval mode: :class:`SRM` blocks are
 folded first (:func:`~styletransfer.attention.fold_attention`).

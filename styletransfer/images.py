@@ -38,8 +38,8 @@ stylize is searched for. A GIF is read when it holds one frame; an animated one 
 its own message, so a folder scan reports it rather than skipping it unseen."""
 
 PHOTO_SUFFIXES: tuple[str, ...] = tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".gif")
-"""The full-colour subset of :data:`IMAGE_SUFFIXES`, searched for in collections of photos and
-paintings (training data, evaluation photos, a style's painting): GIF holds at most 256 colours
+"""The full-color subset of :data:`IMAGE_SUFFIXES`, searched for in collections of photos and
+paintings (training data, evaluation photos, a style's painting): GIF holds at most 256 colors
 and is mostly animations and graphics, so such folders leave it out."""
 
 _SAVE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
@@ -147,11 +147,11 @@ def open_image(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Open, fully decode and normalise an image file.
+    """Open, fully decode and normalize an image file.
 
     EXIF orientation is applied (a portrait phone photo comes out portrait). Every mode is
     converted to ``RGB``, or to ``RGBA`` when the file has transparency (alpha channel or a
-    palette/grey transparency colour). Animated images are refused; of a multi-picture
+    palette/grey transparency color). Animated images are refused; of a multi-picture
     JPEG (MPO, as some cameras write) the primary picture is used.
 
     Args:
@@ -204,7 +204,7 @@ def open_image(
 
 
 def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Separate colour from transparency.
+    """Separate color from transparency.
 
     Returns:
         ``(rgb, alpha)``: the ``RGB`` image and its ``L`` alpha channel (0 transparent,
@@ -217,9 +217,9 @@ def split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 
 def merge_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
-    """Put an alpha channel back on a colour image (the inverse of :func:`split_alpha`).
+    """Put an alpha channel back on a color image (the inverse of :func:`split_alpha`).
 
-    The alpha channel is resized to the colour image's size if they differ (the stylised
+    The alpha channel is resized to the color image's size if they differ (the stylized
     image may be smaller than the original). ``alpha`` None gives the ``RGB`` image.
 
     Returns:

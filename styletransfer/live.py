@@ -1,9 +1,9 @@
-"""Live stylisation of a camera stream, frame by frame (the logic of the app's Webcam tab).
+"""Live stylization of a camera stream, frame by frame (the logic of the app's Webcam tab).
 
-Each frame is shrunk to a size the device keeps up with (:func:`default_live_size`), stylised
+Each frame is shrunk to a size the device keeps up with (:func:`default_live_size`), stylized
 by a :class:`~styletransfer.video.FrameStylizer` (so the previous-output blend steadies the
 texture where nothing moved, as in video files), and timed: :class:`LiveFrame` carries the
-stylisation time of the frame and the frame rate actually delivered (an exponential moving
+stylization time of the frame and the frame rate actually delivered (an exponential moving
 average of the intervals between frames, so it includes the camera, the network and the
 transport). Changing the style or the frame size starts a fresh sequence.
 """
@@ -34,23 +34,23 @@ def default_live_size(device: torch.device) -> int:
 
 @dataclass(frozen=True)
 class LiveFrame:
-    """One stylised camera frame."""
+    """One stylized camera frame."""
 
     image: np.ndarray
     """(H, W, 3) uint8 RGB."""
     milliseconds: float
-    """Time spent stylising this frame."""
+    """Time spent stylizing this frame."""
     frames_per_second: float
     """Frames delivered per second, averaged over the last few frames."""
 
     def summary(self) -> str:
         height, width = self.image.shape[:2]
-        return (f"{self.frames_per_second:.1f} frames/s · {self.milliseconds:.0f} ms to stylise a frame · "
+        return (f"{self.frames_per_second:.1f} frames/s · {self.milliseconds:.0f} ms to stylize a frame · "
                 f"{width}×{height} px")
 
 
 class LiveStylizer:
-    """Stylises the frames of one camera stream in order (one per user session).
+    """Stylizes the frames of one camera stream in order (one per user session).
 
     Args:
         device: where the network runs.
@@ -81,7 +81,7 @@ class LiveStylizer:
         return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
 
     def __call__(self, frame: np.ndarray, model: str | os.PathLike[str]) -> LiveFrame:
-        """Stylise the next camera frame ((H, W, 3) uint8 RGB, or (H, W, 4) with alpha, which is
+        """Stylize the next camera frame ((H, W, 3) uint8 RGB, or (H, W, 4) with alpha, which is
         dropped) with ``model`` (a style name or model file).
 
         Raises:

@@ -29,7 +29,7 @@ def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrices of (N, C, H, W) features (any float dtype), normalised by C·H·W →
+    """Gram matrices of (N, C, H, W) features (any float dtype), normalized by C·H·W →
     (N, C, C) float32, computed in float32 even under autocast."""
     n, c, h, w = features.shape
     with full_precision(features.device):
@@ -80,7 +80,7 @@ class PerceptualLoss(nn.Module):
     is in the thousands and Gram entries in the hundreds.
 
     forward(output, content): both (N, 3, H, W) RGB in [0, 1]; ``output`` is the network's
-    stylised image, ``content`` the photo it was made from. Returns :class:`LossTerms`, float32.
+    stylized image, ``content`` the photo it was made from. Returns :class:`LossTerms`, float32.
     Safe under fp16 and bf16 autocast: the VGG runs in the autocast dtype, while the Gram
     matrices and every mean squared error are computed in float32 (see :func:`full_precision`).
     """

@@ -66,7 +66,7 @@ def style_dirs() -> list[Path]:
 
 def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
                **metadata: Any) -> Path:
-    """Write ``net``'s weights and ``metadata`` (JSON-serialisable values) to ``path``.
+    """Write ``net``'s weights and ``metadata`` (JSON-serializable values) to ``path``.
 
     ``dtype=torch.float16`` halves the file; loading casts back to float32. The file is written
     to a temporary name and renamed, so a crash never leaves half a model. Returns the path.

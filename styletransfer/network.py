@@ -1,9 +1,9 @@
 """The image transformation network of Johnson et al. 2016, "Perceptual Losses for Real-Time
-Style Transfer and Super-Resolution", with a choice of normalisation and channel attention.
+Style Transfer and Super-Resolution", with a choice of normalization and channel attention.
 
 Layout: 9×9 conv 32 → 3×3 stride-2 conv 64 → 3×3 stride-2 conv 128 → 5 residual blocks of 128 →
 two (nearest 2× upsample + 3×3 conv) layers, 64 and 32 → 9×9 conv to 3 channels. Reflection
-padding everywhere, ReLU after every normalised layer.
+padding everywhere, ReLU after every normalized layer.
 
 The variants of the SRM paper's comparison::
 
@@ -100,7 +100,7 @@ class NormActLayer(nn.Sequential):
 
 class ResidualBlock(nn.Module):
     """x + attention(norm(conv(relu(norm(conv(x)))))): the attention block sits on the residual
-    branch after its last normalisation and before the skip addition, as in the official SRM
+    branch after its last normalization and before the skip addition, as in the official SRM
     code for ResNets."""
 
     def __init__(self, channels: int, *, norm: str, attention: str):
@@ -146,7 +146,7 @@ class TransformerNet(nn.Module):
         attention: a registered attention block (``"srm"``, ``"se"``, ``"eca"``, ...; see
             :func:`~styletransfer.attention.attention_names`) or ``"none"``, on the residual
             branch of every residual block.
-        sampling_attention: also put the attention block after the normalisation of the two
+        sampling_attention: also put the attention block after the normalization of the two
             down-sampling and two up-sampling layers (off by default; not in the paper).
         residual_blocks: number of residual blocks (5 in Johnson et al.).
 

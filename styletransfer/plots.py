@@ -136,7 +136,7 @@ def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], out_png: str | o
 
 
 def comparison_figure(run_dirs: Sequence[str | os.PathLike[str]], labels: Sequence[str] | None = None) -> Figure:
-    """Content, style and total loss against step (three axes), one colour per label:
+    """Content, style and total loss against step (three axes), one color per label:
     smoothed training loss solid, validation loss dashed. Runs with the same label (by
     default: the same variant in their config.json) are seeds of one variant: the line is
     their mean and the shaded band spans their minimum to maximum (no band for one run).

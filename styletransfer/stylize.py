@@ -1,4 +1,4 @@
-"""Stylise one image with a trained network: resizing, alpha, strength, colour preservation,
+"""Stylize one image with a trained network: resizing, alpha, strength, color preservation,
 mixed precision and tiling of large images.
 
 :func:`stylize` is the one entry point (the CLI and the app call it per image). Models given by
@@ -62,7 +62,7 @@ Runner = Callable[[TransformerNet, torch.Tensor], torch.Tensor]
 
 
 def default_tile_pixels(device: torch.device) -> int:
-    """Largest image area (pixels) stylised in one pass on ``device``: 2048² on CUDA (about
+    """Largest image area (pixels) stylized in one pass on ``device``: 2048² on CUDA (about
     2 GB of fp16 activations), 1024² elsewhere (about 1 GB of activations on the CPU)."""
     return 2048 * 2048 if device.type == "cuda" else 1024 * 1024
 
@@ -233,14 +233,14 @@ def network_input(net: TransformerNet, batch: torch.Tensor, device: torch.device
 
 
 def _forward(run: Runner, net: TransformerNet, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(3, h, w) uint8 RGB pixels (on any device) → (3, h, w) float32 RGB 0..1 stylisation on
+    """(3, h, w) uint8 RGB pixels (on any device) → (3, h, w) float32 RGB 0..1 stylization on
     ``device`` by a prepared network, through ``run`` (the network, or an accelerated runner)."""
     return run(net, network_input(net, pixels.unsqueeze(0), device))[0].float()
 
 
 def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int,
                run: Runner, tile_statistics: str = "tile") -> Image.Image:
-    """Stylise an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
+    """Stylize an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
 
     The image goes to ``device`` once as uint8; each tile is a slice of it, converted to the
     network's input there, run, weighted and added into a float32 accumulator (on ``device``)
@@ -296,7 +296,7 @@ def _to_image(styled: torch.Tensor) -> Image.Image:
     return pixels_to_image(float_to_pixels(styled))
 
 
-def _keep_colours(stylized: Image.Image, original: Image.Image) -> Image.Image:
+def _keep_colors(stylized: Image.Image, original: Image.Image) -> Image.Image:
     """Luminance transfer in YCbCr (ITU-R BT.601, as Pillow converts): Y from ``stylized``,
     Cb and Cr from ``original``; both RGB images of the same size."""
     luma = stylized.convert("YCbCr").getchannel("Y")
@@ -329,19 +329,19 @@ def stylize(
     blend: str = "output",
     tile_statistics: str = "tile",
 ) -> Image.Image:
-    """Stylise a Pillow image.
+    """Stylize a Pillow image.
 
     Args:
         model: a :class:`TransformerNet` (used in eval mode with SRM folded; the object itself
             is not changed), or a model file path or style name (loaded once, then cached), or
             several blended: a :class:`~styletransfer.blend.StyleMix` or ``{model: weight}``,
-            e.g. ``{"starry_night": 0.6, "the_scream": 0.4}`` (weights are normalised).
-        image: Pillow image in any mode; transparency is kept (the RGB part is stylised and
+            e.g. ``{"starry_night": 0.6, "the_scream": 0.4}`` (weights are normalized).
+        image: Pillow image in any mode; transparency is kept (the RGB part is stylized and
             the original alpha channel put back).
-        strength: 0..1, the blend of stylised and original pixels; 0 returns the (resized)
-            input unchanged without running the network, 1 the pure stylised image.
-        preserve_color: keep the original colours: luminance (Y of YCbCr, BT.601) from the
-            stylised image, chroma (Cb, Cr) from the original.
+        strength: 0..1, the blend of stylized and original pixels; 0 returns the (resized)
+            input unchanged without running the network, 1 the pure stylized image.
+        preserve_color: keep the original colors: luminance (Y of YCbCr, BT.601) from the
+            stylized image, chroma (Cb, Cr) from the original.
         max_size: shrink first so the longer side is at most this many pixels.
         scale: resize first by this factor (exclusive with ``max_size``).
         device: ``"auto"``/None, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a torch.device.
@@ -358,7 +358,7 @@ def stylize(
             the untiled one up to float rounding (slower: about 2.4 extra passes for SRM in
             5 residual blocks, measured 2.8× the time); see :mod:`~styletransfer.tiled_statistics`.
         blend: how a mix of styles is blended: ``"output"`` (the weighted mean of the
-            stylised images) or ``"weights"`` (one network with the weighted mean of the
+            stylized images) or ``"weights"`` (one network with the weighted mean of the
             weights; only for networks fine-tuned from one network); see
             :mod:`styletransfer.blend`.
 
@@ -394,7 +394,7 @@ def stylize(
         stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device), run,
                               tile_statistics)
     if preserve_color:
-        stylized = _keep_colours(stylized, rgb)
+        stylized = _keep_colors(stylized, rgb)
     if strength < 1.0:
         stylized = Image.blend(rgb, stylized, strength)
     return merge_alpha(stylized, alpha)

@@ -1,8 +1,8 @@
-"""Temporal stability of stylised video: the flicker measure and blending with the previous
+"""Temporal stability of stylized video: the flicker measure and blending with the previous
 output where nothing moved.
 
 **Flicker.** The mean absolute change between consecutive frames, over all pixels and the
-three channels, in levels of 255 (:func:`frame_change`). A stylised video's flicker is that
+three channels, in levels of 255 (:func:`frame_change`). A stylized video's flicker is that
 change in its output over the same change in its input (:class:`Flicker`): 1 means the output
 changes as much as the input does; a feed-forward style network typically amplifies small
 input changes (codec noise, slight motion) into larger changes of its painted texture.
@@ -15,7 +15,7 @@ barely changed since the previous frame, the new output is mixed with the previo
     still   = clamp(1 − motion / threshold, 0, 1)          # 1 where nothing moved
     output  = lerp(styled_t, output_(t−1), weight · still)
 
-so still areas become an exponential moving average of the stylised frames (the texture stops
+so still areas become an exponential moving average of the stylized frames (the texture stops
 boiling) while moving areas take the fresh frame at once (no ghost trails). ``weight`` < 1
 keeps every output within a few frames of its own input.
 """
@@ -75,7 +75,7 @@ class ChangeMeter:
 
 @dataclass(frozen=True)
 class Flicker:
-    """How much a stylised video changes from frame to frame, relative to its input."""
+    """How much a stylized video changes from frame to frame, relative to its input."""
 
     input_change: float
     """Mean absolute change between consecutive input frames, levels of 255."""
@@ -127,7 +127,7 @@ def measure_flicker(inputs: Iterable[np.ndarray | torch.Tensor],
 
 
 class PreviousOutputBlend:
-    """Mixes each stylised frame with the previous output where the input did not move (see
+    """Mixes each stylized frame with the previous output where the input did not move (see
     the module docs). Stateful: give it the frames in order; :meth:`reset` between videos.
 
     Args:
@@ -156,7 +156,7 @@ class PreviousOutputBlend:
         return (1 - motion / self.threshold).clamp_(0, 1)
 
     def __call__(self, inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) input and stylised frames (RGB 0..1, in order) → (N, 3, H, W) float32
+        """(N, 3, H, W) input and stylized frames (RGB 0..1, in order) → (N, 3, H, W) float32
         blended frames."""
         inputs, outputs = inputs.float(), outputs.float()
         if self.weight == 0.0:

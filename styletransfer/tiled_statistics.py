@@ -1,12 +1,12 @@
-"""Whole-image statistics for tiled stylisation: tiles that agree with the untiled result.
+"""Whole-image statistics for tiled stylization: tiles that agree with the untiled result.
 
-SRM, InstanceNorm and SE normalise or gate each channel by its statistics over the whole
+SRM, InstanceNorm and SE normalize or gate each channel by its statistics over the whole
 feature map. Cut into tiles, each tile measures its own, so tiles differ in tone and the seams
 can show (measured: a 2304×1728 photo in 1024² tiles with starry_night differs from the untiled
 result by a mean of 15.3 levels of 255, up to 207, with tile-shaped patches in the sky; with
 the whole image's statistics by at most 1 level). :func:`hold_image_statistics`
 measures the statistics the whole image would give, tile by tile, and holds them
-(:mod:`~styletransfer.held_statistics`, momentum 0) for the tiles that are then stylised.
+(:mod:`~styletransfer.held_statistics`, momentum 0) for the tiles that are then stylized.
 
 Block k's statistics depend on the outputs of blocks 1..k−1, so they are measured in order:
 pass k runs every tile through the network up to block k (blocks before it holding their
@@ -81,7 +81,7 @@ def hold_image_statistics(net: nn.Module, rgb: Image.Image, device: torch.device
         device: where the network runs.
         tiles: (rows, columns): the :class:`~styletransfer.stylize.Segment` lists the image is
             tiled by.
-        forward: runs a network on a Pillow crop (as the tiled stylisation does).
+        forward: runs a network on a Pillow crop (as the tiled stylization does).
 
     Returns:
         ``net`` itself when it has no per-image statistics (tiling is already exact), else a

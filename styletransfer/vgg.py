@@ -7,7 +7,7 @@ Two backbones, both in torchvision's ``vgg*().features`` layout (so layer indice
   preprocessing, which :class:`VGGFeatures` applies itself: RGB → BGR, 0–255, minus the ImageNet
   mean pixel.
 - ``"vgg16"``: torchvision's ImageNet VGG16, used only when its file is already in the torch hub
-  cache (``torch.hub.get_dir()/checkpoints``); it expects RGB 0–1 normalised by ImageNet
+  cache (``torch.hub.get_dir()/checkpoints``); it expects RGB 0–1 normalized by ImageNet
   mean/std. Its feature magnitudes differ from Caffe's, so loss weights tuned for VGG19 need
   retuning.
 """
@@ -53,7 +53,7 @@ def layer_names(backbone: str = "vgg19") -> dict[str, int]:
 
 
 def _features(backbone: str, depth: int) -> nn.Sequential:
-    """The first ``depth`` modules of torchvision's vgg ``features`` (uninitialised)."""
+    """The first ``depth`` modules of torchvision's vgg ``features`` (uninitialized)."""
     layers: list[nn.Module] = []
     cin = 3
     for value in _CFG[backbone]:
@@ -156,7 +156,7 @@ class VGGFeatures(nn.Module):
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """RGB [0, 1] (N, 3, H, W) → the backbone's input (Caffe BGR 0–255 − mean, or
-        ImageNet-normalised RGB)."""
+        ImageNet-normalized RGB)."""
         if self.backbone == "vgg19":
             x = x.flip(1)
         return torch.addcmul(self.shift.to(x.dtype), x, self.scale.to(x.dtype))

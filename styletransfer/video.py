@@ -1,4 +1,4 @@
-"""Stylise video files: decode with PyAV, run the frames through the network in batches,
+"""Stylize video files: decode with PyAV, run the frames through the network in batches,
 encode, and copy the audio.
 
     from styletransfer.video import stylize_video
@@ -10,7 +10,7 @@ frame count, frame rate and duration are the input's, variable frame rates inclu
 constant-rate container, gets the frames numbered at the input's average frame rate.)
 
 **Size.** ``max_size`` shrinks the longer side first. Both sides are then rounded down to even
-numbers, which the 4:2:0 colour subsampling of H.264, HEVC and VP9 needs (an odd-sized input
+numbers, which the 4:2:0 color subsampling of H.264, HEVC and VP9 needs (an odd-sized input
 loses one row or column).
 
 **Audio.** Every audio stream is copied packet for packet (no re-encoding) when the output
@@ -63,7 +63,7 @@ from .temporal import Flicker, FlickerMeter, PreviousOutputBlend
 
 PYAV_MISSING = "reading and writing video needs PyAV: pip install av (or pip install 'styletransfer[video]')"
 MAX_BATCH = 16
-"""Most frames stylised in one batch when the batch size is chosen automatically."""
+"""Most frames stylized in one batch when the batch size is chosen automatically."""
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """``progress(frames_done, frames_total)``; the total is None when the file does not say."""
@@ -100,7 +100,7 @@ class Stability:
     per frame: measured on the shipped SRM styles (benchmarks/video_flicker.py), holding the
     statistics did not lower the flicker (1.12 → 1.12 on a pan/zoom clip, 1.09 → 1.09 with a
     wobbling exposure, 4.41 → 4.35 on a noisy generated clip) while it moved the frames 3–5
-    levels away from their own stylisation; the blend lowered it to 0.85 and 2.43.
+    levels away from their own stylization; the blend lowered it to 0.85 and 2.43.
 
     Attributes:
         statistics_momentum: the weight of each new frame in the running SRM/InstanceNorm/SE
@@ -117,7 +117,7 @@ class Stability:
 
     @classmethod
     def off(cls) -> Stability:
-        """Every frame stylised on its own, as :func:`~styletransfer.stylize.stylize` would."""
+        """Every frame stylized on its own, as :func:`~styletransfer.stylize.stylize` would."""
         return cls(statistics_momentum=None, blend_weight=0.0)
 
 
@@ -155,7 +155,7 @@ class VideoResult:
 
     @property
     def frames_per_second(self) -> float:
-        """Stylisation speed: frames written per second of wall time."""
+        """Stylization speed: frames written per second of wall time."""
         return self.frames / self.seconds if self.seconds > 0 else math.inf
 
     def as_dict(self) -> dict[str, Any]:
@@ -233,7 +233,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
-    """The stylised frame size: shrunk so the longer side is at most ``max_size`` (never
+    """The stylized frame size: shrunk so the longer side is at most ``max_size`` (never
     enlarged), then each side rounded down to an even number (at least 2)."""
     if max_size is not None:
         if max_size < 2:
@@ -286,7 +286,7 @@ TIMESTAMP_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", 
 
 
 def _add_video_stream(container: Any, source: Any, size: tuple[int, int], fps: Fraction) -> tuple[Any, bool]:
-    """An encoder stream for the stylised frames: the container's default codec at good
+    """An encoder stream for the stylized frames: the container's default codec at good
     quality. Returns (stream, whether it keeps the source's timestamps): in the source's time
     base when the codec takes any (:data:`TIMESTAMP_CODECS`, not in AVI), else in 1/fps."""
     stream = container.add_stream(container.default_video_codec, rate=fps)
@@ -351,7 +351,7 @@ class _AudioTranscoder:
 
 
 # ---------------------------------------------------------------------------------------------
-# Stylising
+# Stylizing
 # ---------------------------------------------------------------------------------------------
 
 def default_batch_size(device: torch.device, size: tuple[int, int]) -> int:
@@ -367,7 +367,7 @@ def partial_path(target: Path) -> Path:
 
 
 class FrameStylizer:
-    """Stylises a sequence of frames of one size, batch by batch, in order: the network (with
+    """Stylizes a sequence of frames of one size, batch by batch, in order: the network (with
     held statistics when ``stability`` asks), the previous-output blend, and the flicker meter
     (``.meter``). Used for video files and for the app's webcam stream.
 
@@ -385,7 +385,7 @@ class FrameStylizer:
         self.meter = FlickerMeter()
 
     def __call__(self, frames: list[np.ndarray]) -> np.ndarray:
-        """(H, W, 3) uint8 RGB frames → (N, H, W, 3) uint8 stylised frames."""
+        """(H, W, 3) uint8 RGB frames → (N, H, W, 3) uint8 stylized frames."""
         pixels = torch.from_numpy(np.stack(frames))
         with torch.inference_mode():
             batch = pixels.to(self.device).permute(0, 3, 1, 2).float().div_(255)
@@ -411,7 +411,7 @@ def stylize_video(
     blend: str = "output",
     progress: ProgressCallback | None = None,
 ) -> VideoResult:
-    """Stylise every frame of the video ``source`` into the video file ``target``.
+    """Stylize every frame of the video ``source`` into the video file ``target``.
 
     Args:
         model: a network, a model file path or style name, or a blend of styles (a
@@ -469,7 +469,7 @@ def stylize_video(
 def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size: tuple[int, int], fps: Fraction,
                stylizer: FrameStylizer, batch_size: int, total: int | None, progress: ProgressCallback | None,
                source: Path, target: Path) -> tuple[int, list[str]]:
-    """Demux ``container``; stylise and encode its first video stream into ``output``; copy or
+    """Demux ``container``; stylize and encode its first video stream into ``output``; copy or
     re-encode its audio streams. Returns (frames written, what happened to each audio stream)."""
     try:
         video_out, keeps_timestamps = _add_video_stream(output, video_in, size, fps)

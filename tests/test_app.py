@@ -91,7 +91,7 @@ def client(home: Path) -> Iterator[gradio_client.Client]:
 
 def stylize(client: gradio_client.Client, photo: Path | None = PHOTO, style: str | None = "testwave",
             model_file: Path | None = None, strength: float = 1.0, preserve: bool = False, size: int = 128):
-    """Call /stylize; returns (original, stylised, PNG) as Pillow images and the summary."""
+    """Call /stylize; returns (original, stylized, PNG) as Pillow images and the summary."""
     handle = gradio_client.handle_file
     (original, stylized), png, summary = client.predict(
         handle(str(photo)) if photo else None, style, handle(str(model_file)) if model_file else None,
@@ -125,7 +125,7 @@ def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> 
     original, stylized, png, summary = stylize(client, size=160)
     assert png.format == "PNG" and max(png.size) == 160 and png.size == stylized.size == original.size
     assert png.size == (160, 120)  # the cat photo is 640x480
-    # The app stylises on the best device of this machine (the same one this process sees).
+    # The app stylizes on the best device of this machine (the same one this process sees).
     assert "Test Wave" in summary and f"on {pick_device('auto').type.upper()}" in summary and " s " in summary
     assert mean_difference(stylized, original) > 5
 
@@ -321,7 +321,7 @@ def test_training_manager_refuses_a_second_job_and_bad_requests(tmp_path: Path,
 
 
 def test_stylizing_and_polling_while_a_training_job_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The app stylises uploads while its training thread runs, and every open page polls the
+    # The app stylizes uploads while its training thread runs, and every open page polls the
     # job's curves (two pollers draw the same PNG at once).
     monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
     models = make_styles(tmp_path / "models")

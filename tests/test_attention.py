@@ -156,7 +156,7 @@ def test_a_new_block_is_one_class_and_one_registry_line(monkeypatch):
 def test_srm_has_four_parameters_per_channel_and_starts_as_half_gate():
     srm = SRM(64)
     assert count_parameters(srm) == 4 * 64
-    assert torch.count_nonzero(srm.cfc) == 0  # zero-initialised, as the official code
+    assert torch.count_nonzero(srm.cfc) == 0  # zero-initialized, as the official code
     x = torch.randn(3, 64, 5, 7)
     # Zero CFC → z = 0 → BN(0) = 0 → sigmoid = 0.5 for every channel.
     torch.testing.assert_close(srm(x), x * 0.5)

@@ -40,7 +40,7 @@ def styles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return ["one", "two", "plain"]
 
 
-def test_weights_are_normalised_and_zero_weights_dropped():
+def test_weights_are_normalized_and_zero_weights_dropped():
     mix = StyleMix.from_weights({"a": 3, "b": 1, "c": 0})
     assert mix.models == ["a", "b"]
     assert mix.weights == [0.75, 0.25]

@@ -58,7 +58,7 @@ def make_messy_folder(folder: Path) -> None:
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     gradient((64, 48)).save(folder / "rotated.jpg", exif=exif)
     (folder / "huge.png").write_bytes(png_header_only(40000, 40000))
-    frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    frames = [Image.new("RGB", (16, 16), color) for color in ((255, 0, 0), (0, 0, 255))]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
     (folder / "sub").mkdir()
     (folder / "sub" / "nested.jpg").write_bytes(jpeg_bytes((32, 32)))
@@ -161,7 +161,7 @@ def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path
     cases = {
         ("--style", "no-such-style"): "no-such-style: no such model file or style name (known styles: tiny)",
         ("--style", str(tmp_path / "broken.safetensors")): "broken.safetensors: not a model file",
-        ("--style", "tiny", "--name-template", "{stem}_{colour}.{ext}"): "unknown field {colour}",
+        ("--style", "tiny", "--name-template", "{stem}_{color}.{ext}"): "unknown field {color}",
         ("--style", "tiny", str(tmp_path / "missing.png")): "missing.png: no such file or folder",
     }
     for extra, message in cases.items():

@@ -69,7 +69,7 @@ def test_paired_confidence_interval_on_known_numbers():
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:
-    """8 generated photos, each different (colour channels permuted, flipped, rotated)."""
+    """8 generated photos, each different (color channels permuted, flipped, rotated)."""
     root = tmp_path_factory.mktemp("photos")
     base = gradient((56, 44))
     for index in range(8):

@@ -72,7 +72,7 @@ def test_palette_ignores_where_the_colors_are(photo: torch.Tensor) -> None:
 
 
 def test_palette_compares_images_of_different_sizes(photo: torch.Tensor) -> None:
-    upscaled = torch.nn.functional.interpolate(photo, scale_factor=2, mode="nearest")  # same colours
+    upscaled = torch.nn.functional.interpolate(photo, scale_factor=2, mode="nearest")  # same colors
     assert palette_distance(upscaled, photo) < 2e-3
     assert palette_distance(upscaled, 1 - photo) > 0.1
 

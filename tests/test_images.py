@@ -140,7 +140,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 
 
 def test_animated_gif_is_refused(tmp_path: Path) -> None:
-    frames = [Image.new("RGB", (10, 10), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames = [Image.new("RGB", (10, 10), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
     assert problem_of(tmp_path / "anim.gif") == "animated images are not supported (3 frames)"
 
@@ -158,7 +158,7 @@ def test_every_image_suffix_is_a_format_open_image_reads(tmp_path: Path, suffix:
 def test_suffix_lists_are_lower_case_and_one_derives_from_the_other() -> None:
     assert all(suffix == suffix.lower() and suffix.startswith(".") for suffix in IMAGE_SUFFIXES)
     # A still GIF is read (an animated one gets its own message), so an input folder lists it;
-    # photo and painting collections leave out its 256-colour format.
+    # photo and painting collections leave out its 256-color format.
     assert ".gif" in IMAGE_SUFFIXES and ".gif" not in PHOTO_SUFFIXES
     assert PHOTO_SUFFIXES == tuple(suffix for suffix in IMAGE_SUFFIXES if suffix != ".gif")
     assert set(SAVE_SUFFIXES) <= set(PHOTO_SUFFIXES)

@@ -1,4 +1,4 @@
-"""Live stylisation of a camera stream (the app's Webcam tab): the LiveStylizer and the
+"""Live stylization of a camera stream (the app's Webcam tab): the LiveStylizer and the
 streaming handler's library side (styletransfer.apps.jobs.stylize_live_frame)."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class FakeClock:
         return self.times.pop(0)
 
 
-def test_frames_are_shrunk_to_the_live_size_and_stylised_like_the_network_does(styles):
+def test_frames_are_shrunk_to_the_live_size_and_stylized_like_the_network_does(styles):
     stylizer = LiveStylizer(CPU, max_size=64, stability=Stability.off())
     frame = camera_frame()
     result = stylizer(frame, styles / "tiny.safetensors")

@@ -12,7 +12,7 @@ def vgg():
     return VGGFeatures(LAYERS)
 
 
-def test_gram_matrix_is_normalised_by_c_h_w():
+def test_gram_matrix_is_normalized_by_c_h_w():
     f = torch.randn(2, 4, 3, 5)
     expected = torch.einsum("nchw,ndhw->ncd", f, f) / (4 * 3 * 5)
     torch.testing.assert_close(gram_matrix(f), expected)

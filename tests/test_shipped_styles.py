@@ -1,4 +1,4 @@
-"""Every model shipped in styles/ loads by name, carries complete metadata, and stylises."""
+"""Every model shipped in styles/ loads by name, carries complete metadata, and stylizes."""
 import csv
 
 import numpy as np
@@ -41,13 +41,13 @@ def test_shipped_model_is_complete(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_model_stylises_a_photo(name):
+def test_shipped_model_stylizes_a_photo(name):
     photo = Image.open(example_photos()[0]).convert("RGB")
     result = stylize(name, photo, max_size=256)
     original = np.asarray(photo.resize(result.size), dtype=np.float32)
     styled = np.asarray(result, dtype=np.float32)
     assert np.abs(styled - original).mean() > 10  # it changed the photo...
-    assert styled.std() > 20                       # ...into an image, not a flat colour
+    assert styled.std() > 20                       # ...into an image, not a flat color
 
 
 def test_starter_set_has_four_srm_paintings_and_two_twin_pairs():

@@ -26,7 +26,7 @@ def one_thread():
 def lively(net: TransformerNet) -> TransformerNet:
     """An untrained network whose output varies visibly across the image: PyTorch's default
     init shrinks activations layer by layer (a fresh network gives nearly flat grey), so the
-    conv weights are scaled to He initialisation (×√6) and the biases zeroed. Eval mode."""
+    conv weights are scaled to He initialization (×√6) and the biases zeroed. Eval mode."""
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, torch.nn.Conv2d):
@@ -120,13 +120,13 @@ def test_alpha_is_put_back_and_strength_blends():
 
 def test_preserve_color_takes_luminance_from_the_stylized_image_and_chroma_from_the_original():
     net = lively(TransformerNet(norm="batch", attention="none"))
-    # Muted colours: a saturated original with a new luminance would leave the RGB gamut.
+    # Muted colors: a saturated original with a new luminance would leave the RGB gamut.
     image = Image.blend(gradient((48, 40)), Image.new("RGB", (48, 40), (128, 128, 128)), 0.7)
     styled = stylize(net, image, precision="fp32").convert("YCbCr")
     kept = stylize(net, image, precision="fp32", preserve_color=True).convert("YCbCr")
     original = image.convert("YCbCr")
     # Rounding in the YCbCr→RGB→YCbCr round trip, and clipping where a very dark or bright
-    # stylised pixel with the original's chroma falls outside the RGB gamut.
+    # stylized pixel with the original's chroma falls outside the RGB gamut.
     assert mean_pixel_difference(kept.getchannel("Y"), styled.getchannel("Y")) < 1.5
     assert mean_pixel_difference(kept.getchannel("Cb"), original.getchannel("Cb")) < 1.5
     assert mean_pixel_difference(kept.getchannel("Cr"), original.getchannel("Cr")) < 1.5

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The install path a user takes: build the wheel, install it into a fresh venv, and from a folder
-# outside the repository list the styles, stylise a photo (a file, and a pipe through - and -o -),
+# outside the repository list the styles, stylize a photo (a file, and a pipe through - and -o -),
 # print `info`, and start the web app until it answers HTTP 200.
 #
 #   bash tests/wheel_check.sh            (CI runs it from .ci/run; a few minutes)

@@ -137,7 +137,7 @@ def output_format(relative: Path, image_format: str | None) -> str:
 
 
 def output_path(outdir: Path, relative: Path, template: str, style: str, image_format: str | None) -> Path:
-    """Where the stylised ``relative`` goes: ``outdir / relative's folder / template``, its
+    """Where the stylized ``relative`` goes: ``outdir / relative's folder / template``, its
     extension from :func:`output_format`."""
     ext = output_format(relative, image_format)
     return outdir / relative.parent / template.format(stem=relative.stem, style=style, ext=ext)
@@ -231,8 +231,8 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Real-time neural style transfer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("stylize", help="stylise images, files, folders or glob patterns",
-                              description="Stylise images into OUTDIR; existing outputs are skipped. "
+    run = commands.add_parser("stylize", help="stylize images, files, folders or glob patterns",
+                              description="Stylize images into OUTDIR; existing outputs are skipped. "
                                           "'-' as the INPUT reads one image from standard input; '-o -' "
                                           "writes one image to standard output.")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder, glob pattern, or -")
@@ -253,11 +253,11 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     size.add_argument("--max-size", type=_positive_int, metavar="PX", help="shrink the longer side to PX first")
     size.add_argument("--scale", type=_positive_float, metavar="F", help="resize by factor F first")
     run.add_argument("--strength", type=_strength, default=1.0, help="0..1 blend with the original (default: 1)")
-    run.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    run.add_argument("--preserve-color", action="store_true", help="keep the original colors")
     run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     run.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
-                     help="largest area stylised in one pass; larger images are tiled "
+                     help="largest area stylized in one pass; larger images are tiled "
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
     run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="tile",
                      help="on tiled images, SRM statistics per tile (fast) or of the whole image (measured "
@@ -276,7 +276,7 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     info.set_defaults(handler=run_info)
 
     app = commands.add_parser("app", help="start the web app (Gradio)",
-                              description="Serve the web app: stylise, compare SRM, train new styles.")
+                              description="Serve the web app: stylize, compare SRM, train new styles.")
     add_app_options(app)
     app.set_defaults(handler=run_app)
 
@@ -306,7 +306,7 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     sheet.add_argument("--styles", required=True, help="comma list of style names or model files (one row each)")
     sheet.add_argument("-o", "--output", type=Path, required=True, help="the PNG/JPEG to write")
     sheet.add_argument("--sizes", default="512", metavar="PX[,PX...]",
-                       help="longest sides at which each photo is stylised, one row each (default: %(default)s)")
+                       help="longest sides at which each photo is stylized, one row each (default: %(default)s)")
     sheet.add_argument("--cell", type=_positive_int, default=256, metavar="PX",
                        help="side of a cell in the sheet (default: %(default)s)")
     sheet.add_argument("--device", choices=DEVICE_NAMES, default="auto")
@@ -542,8 +542,8 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
 
     evaluate = commands.add_parser(
         "evaluate", help="score styles against their paintings: palette, texture, structure kept",
-        description="Stylise a folder of photos with each --style (or read another tool's --outputs) and "
-                    "report per style: palette (sliced Wasserstein distance of the colours to the painting's, "
+        description="Stylize a folder of photos with each --style (or read another tool's --outputs) and "
+                    "report per style: palette (sliced Wasserstein distance of the colors to the painting's, "
                     "lower is closer), texture (distance of VGG19 relu3_2/relu5_1 features to the painting's, "
                     "lower is closer) and structure (correlation of the photo's and the output's edge maps, "
                     "higher keeps more of the photo).")
@@ -631,12 +631,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def add_video_parser(commands: argparse._SubParsersAction) -> None:
     video = commands.add_parser(
-        "video", help="stylise a video file (frames, timing and audio kept)",
-        description="Stylise every frame of a video with PyAV (pip install av): same frame count, frame rate and "
+        "video", help="stylize a video file (frames, timing and audio kept)",
+        description="Stylize every frame of a video with PyAV (pip install av): same frame count, frame rate and "
                     "duration, audio copied (re-encoded only where the output container cannot hold it). The "
                     "output's suffix picks the container (.mp4, .mkv, .mov, .webm, .avi). Reports the flicker: "
                     "the mean change between consecutive output frames over the same for the input.")
-    video.add_argument("input", type=Path, metavar="IN", help="the video to stylise")
+    video.add_argument("input", type=Path, metavar="IN", help="the video to stylize")
     video.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the video file to write")
     video.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
                        help="style name or model file; several with weights blend them")

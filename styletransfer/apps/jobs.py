@@ -1,5 +1,5 @@
 """The work behind the web app's buttons (:mod:`styletransfer.apps.webapp`), kept free of any UI
-code so it can be tested on its own: one stylisation of an uploaded photo with its timing and
+code so it can be tested on its own: one stylization of an uploaded photo with its timing and
 files, loss curves of runs, and a manager that runs one training job at a time in a thread.
 The styles come from :mod:`styletransfer.catalogue`.
 """
@@ -50,7 +50,7 @@ logger = logging.getLogger("styletransfer.apps")
 
 
 def default_output_size(device: torch.device) -> int:
-    """An output size (longest side, pixels) that stylises in about a second on ``device``."""
+    """An output size (longest side, pixels) that stylizes in about a second on ``device``."""
     return 1024 if device.type in ("cuda", "mps") else 512
 
 
@@ -72,13 +72,13 @@ def plot_runs(runs: Sequence[tuple[str, Path | None]], out_dir: Path) -> Path | 
 
 
 # ---------------------------------------------------------------------------------------------
-# Stylising one upload
+# Stylizing one upload
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
 class StylizeResult:
     original: Path
-    """The input at the output size, as a JPEG for display (original-vs-stylised slider)."""
+    """The input at the output size, as a JPEG for display (original-vs-stylized slider)."""
     stylized: Path
     """The result as a JPEG for display."""
     png: Path
@@ -134,7 +134,7 @@ def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[
 
 def stylize_photo(model: str | Path | StyleMix, image: Image.Image, *, strength: float, preserve_color: bool,
                   max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
-    """Stylise ``image`` with ``model`` (a style name or model file path, or a blend of styles) at ``max_size``
+    """Stylize ``image`` with ``model`` (a style name or model file path, or a blend of styles) at ``max_size``
     (longest side); write the result (PNG, and a JPEG for display) and the resized input
     (JPEG) into a new folder in ``out_dir``. Every file is written atomically under a name of
     its own, so simultaneous requests never share a file.
@@ -179,7 +179,7 @@ def live_style(catalogue: Catalogue, name: str | None, device: torch.device) -> 
 
 def stylize_live_frame(frame: np.ndarray, style: str | None, stylizer: LiveStylizer | None,
                        device: torch.device) -> tuple[np.ndarray, str, LiveStylizer]:
-    """One frame of the webcam stream: the stylised frame, a line with the model and the frame
+    """One frame of the webcam stream: the stylized frame, a line with the model and the frame
     rate, and the session's :class:`~styletransfer.live.LiveStylizer` (created on the first
     frame; pass it back with the next).
 

@@ -42,7 +42,7 @@ CONVERTERS: dict[str, Callable[[str], Any]] = {"norm": lambda text: NORM_ABBREVI
 METAVARS = {"style": "PAINTING", "out_dir": "runs/NAME", "images": "DIR", "coco_root": "DIR",
             "coco_annotations": "FILE", "image_size": "PX", "style_size": "PX", "epochs": "E"}
 HELP = {
-    "norm": "normalisation layers: batch (bn) or instance (in)",
+    "norm": "normalization layers: batch (bn) or instance (in)",
     "attention": "attention block in each residual block (srm, se, none, ...)",
     "epochs": "passes over the data (default: 2, when --steps is not given)",
     "content_weight": "weight of the content loss", "style_weight": "weight of the style loss",
@@ -60,7 +60,7 @@ GROUPS = {
     "data": ("style", "images", "coco_root", "coco_annotations", "coco_categories", "max_images", "image_size",
              "style_size", "val_images", "workers"),
     "network": ("norm", "attention"),
-    "length and optimisation": ("steps", "epochs", "batch_size", "lr", "content_weight", "style_weight",
+    "length and optimization": ("steps", "epochs", "batch_size", "lr", "content_weight", "style_weight",
                                 "tv_weight", "content_layers", "style_layers", "seed", "device", "precision"),
     "output": ("out_dir", "checkpoint_every", "val_every", "preview_every"),
     "model metadata": ("name", "title", "artist", "year", "licence"),

@@ -1,4 +1,4 @@
-"""The styletransfer web app: stylise photos with the shipped styles, compare SRM with its
+"""The styletransfer web app: stylize photos with the shipped styles, compare SRM with its
 plain twin, and train new styles in the background.
 
     styletransfer app [--host 127.0.0.1] [--port 7860] [--share] [--train-images DIR]
@@ -6,7 +6,7 @@ plain twin, and train new styles in the background.
 
 The Gradio page and its event handlers; the work behind them is in :mod:`.jobs` and the styles
 come from :mod:`styletransfer.catalogue`. Nothing is fetched from the internet: no analytics,
-no web fonts, no CDN. On a ZeroGPU Space the stylising handlers run under ``spaces.GPU``.
+no web fonts, no CDN. On a ZeroGPU Space the stylizing handlers run under ``spaces.GPU``.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ DEFAULT_PORT = 7860
 
 SRM_TEXT = """
 **What is SRM?** Inside the style network, every residual block works on feature channels:
-think of them as detectors for particular textures, strokes and colours. SRM (the *Style-based
+think of them as detectors for particular textures, strokes and colors. SRM (the *Style-based
 Recalibration Module*, Lee et al. 2019) looks at the *style* of each channel, the mean and the
 spread of its values over the whole picture, and from those two numbers learns a weight between
 0 and 1 that scales the channel. So, picture by picture, the network can turn up the channels
@@ -113,7 +113,7 @@ class WebApp:
     Args:
         train_images: the photos the Train tab trains on (default: ${TRAIN_IMAGES_ENV}, else the
             example photos).
-        device: where stylisation runs (default: the best one here).
+        device: where stylization runs (default: the best one here).
     """
 
     def __init__(self, *, train_images: Path | None = None, device: torch.device | None = None):
@@ -170,7 +170,7 @@ class WebApp:
     def run_stylize(self, photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
                     strength: float, preserve_color: bool, size: float, second_style: str | None = None,
                     mix: float = 0.5) -> tuple[tuple[str, str], str, str]:
-        """Stylise the photo: (original, stylised) for the slider, the PNG, and a summary line."""
+        """Stylize the photo: (original, stylized) for the slider, the PNG, and a summary line."""
         model, label = self.mixed_model(*self.chosen_model(style, model_file), second_style, float(mix))
         image = self.open_photo(photo)
         try:
@@ -183,7 +183,7 @@ class WebApp:
         return (str(result.original), str(result.stylized)), str(result.png), f"**{label}** · {result.summary()}"
 
     def run_webcam(self, frame: Any, style: str | None, stylizer: LiveStylizer | None) -> tuple[Any, str, Any]:
-        """One frame of the camera stream: the stylised frame, the frame-rate line, the session state."""
+        """One frame of the camera stream: the stylized frame, the frame-rate line, the session state."""
         if frame is None:
             return gr.skip(), gr.skip(), stylizer
         try:
@@ -310,10 +310,10 @@ class WebApp:
                             second_style = gr.Dropdown(style_choices(catalogue), value=None,
                                                        label="Mix with (optional)", elem_id="second-style")
                             mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Share of the second style",
-                                            elem_id="mix", info="the weighted mean of the two stylised images")
+                                            elem_id="mix", info="the weighted mean of the two stylized images")
                 with gr.Row():
                     strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength")
-                    preserve = gr.Checkbox(label="Preserve the photo's colours")
+                    preserve = gr.Checkbox(label="Preserve the photo's colors")
                     size = gr.Slider(128, MAX_OUTPUT_SIZE, value=self.default_size, step=64,
                                      label="Output size (longest side, px)",
                                      info=f"{self.default_size} px is quick on this {self.device.type.upper()}; "
@@ -342,7 +342,7 @@ class WebApp:
                                   label="Training losses (log scale)", show_label=False, interactive=False,
                                   elem_id="srm-curves")
             with gr.Tab("Webcam", id="webcam"):
-                gr.Markdown("Your camera, stylised live on this machine"
+                gr.Markdown("Your camera, stylized live on this machine"
                             + (" (the slim twin of a style when one is installed)." if not self.on_gpu else "."))
                 with gr.Row():
                     camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera",
@@ -375,7 +375,7 @@ class WebApp:
                             cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
                 status_html = gr.HTML(elem_id="train-status")
                 with gr.Row():
-                    preview = gr.Image(label="Latest preview (held-out photo, stylised below)", interactive=False,
+                    preview = gr.Image(label="Latest preview (held-out photo, stylized below)", interactive=False,
                                        elem_id="train-preview", scale=1)
                     live_curves = gr.Image(label="Training losses (log scale)", show_label=False, interactive=False,
                                            elem_id="train-curves", scale=3)
@@ -399,7 +399,7 @@ class WebApp:
             demo.load(self.refresh_styles, None, style_outputs, api_visibility="private")
             demo.load(self.training_data_note, None, [data_note], api_visibility="private")
 
-        # One stylisation at a time per endpoint (each already uses every core or the whole GPU); up to
+        # One stylization at a time per endpoint (each already uses every core or the whole GPU); up to
         # 64 requests wait their turn in the queue.
         demo.queue(default_concurrency_limit=1, max_size=64)
         return demo

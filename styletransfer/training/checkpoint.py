@@ -4,7 +4,7 @@ A checkpoint is a dict of tensors, dicts, lists, strings and numbers only, so it
 ``torch.load(weights_only=True)`` (no unpickling of arbitrary objects)::
 
     format_version  1
-    step            optimiser steps done
+    step            optimizer steps done
     epoch, position the data order position: the next batch is batch ``position`` of epoch
                     ``epoch``'s order (see styletransfer.training.epoch_order)
     data_files, data_fingerprint   the number of training files and a CRC32 of their names,

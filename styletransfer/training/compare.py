@@ -45,7 +45,7 @@ def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int
     difference to the first variant with its 95 % confidence interval; see
     :mod:`styletransfer.comparison`) there.
 
-    A seed fixes the data order, the crops and the initialisation draw, so the variants of one
+    A seed fixes the data order, the crops and the initialization draw, so the variants of one
     seed see the same images in the same order and their differences are paired.
     ``config.seed`` is replaced by each seed. Runs go seed by seed (every variant of seed 0
     first), so a stopped comparison holds whole pairs. Running it again continues: finished

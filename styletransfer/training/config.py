@@ -22,7 +22,7 @@ class TrainingDivergedError(TrainingError):
     a checkpoint or a model file could hold bad weights."""
 
 
-# Tuned on VGG19 Caffe-range features (0–255 inputs) by looking at stylised unseen photos: with
+# Tuned on VGG19 Caffe-range features (0–255 inputs) by looking at stylized unseen photos: with
 # content 1 / style 1 (and the well-known example's weights rescaled to this range, content 30 /
 # style 900) the style texture wipes out the content within a few hundred steps; content 10 /
 # style 1 keeps the scene readable. The TV term, on RGB 0–1 pixels, is ~1 % of the total and
@@ -66,7 +66,7 @@ class TrainingConfig:
     norm: str = "batch"
     attention: str = "srm"
     steps: int | None = None
-    """Optimiser steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
+    """Optimizer steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
     epochs: int | None = None
     batch_size: int = 4
     """Images per step over all processes (each of N processes trains on batch_size / N)."""

@@ -7,7 +7,7 @@ A run folder ``runs/NAME/`` holds::
                         lr, images_per_s, wall_time (seconds of training so far)
     val.csv             one row per validation: step, epoch, content, style, tv, total, the
                         mean loss over the fixed held-out images (eval mode)
-    previews/step_NNNNNN.jpg   the held-out photos (top row) and their stylised versions
+    previews/step_NNNNNN.jpg   the held-out photos (top row) and their stylized versions
     checkpoint.pt       the latest checkpoint (see styletransfer.training.checkpoint)
     model.safetensors   the trained network with its metadata (styletransfer.modelfile)
     curves.png          loss curves (styletransfer.plots)

@@ -12,7 +12,7 @@ held out for validation and previews.
 Several processes: run the same command under ``torchrun --nproc_per_node=N``; the training
 uses DistributedDataParallel (NCCL on CUDA, gloo on the CPU). ``batch_size`` is the global
 batch; each process trains on ``batch_size / N`` images, which must be at least 2 for
-BatchNorm and SRM since each process normalises its own share. Rank 0 alone writes the run
+BatchNorm and SRM since each process normalizes its own share. Rank 0 alone writes the run
 folder; resuming needs it on a file system every process can read.
 
 Stopping: a set ``stop_event``, or Ctrl-C / SIGTERM when training runs in the main thread (a

@@ -1,5 +1,5 @@
 """The training loop behind :func:`styletransfer.training.train`: one run's state (network,
-optimiser, gradient scaler, step) and its loop; the files go through a
+optimizer, gradient scaler, step) and its loop; the files go through a
 :class:`~styletransfer.training.runfolder.RunFolder`.
 
 Reproducibility: the data order of epoch ``e`` is a permutation drawn from a generator seeded
@@ -11,7 +11,7 @@ from it gives bit-identical weights to a run that never stopped (same machine, p
 and number of processes).
 
 Several processes (``torchrun``) train one network with DistributedDataParallel: each takes
-its contiguous share of every global batch and normalises it on its own. Rank 0 alone
+its contiguous share of every global batch and normalizes it on its own. Rank 0 alone
 writes the run folder.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
 PREVIEW_IMAGES = 4
-"""The first this-many held-out images are stylised in the previews."""
+"""The first this-many held-out images are stylized in the previews."""
 LOSS_TERMS = ("content", "style", "tv", "total")
 
 
@@ -148,7 +148,7 @@ def make_grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.Grad
 def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler, images: torch.Tensor, *, device: torch.device,
                   dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
-    """One optimiser step of ``model`` on a (B, 3, S, S) RGB batch (float 0..1, or uint8
+    """One optimizer step of ``model`` on a (B, 3, S, S) RGB batch (float 0..1, or uint8
     0..255, converted on ``device``), as :class:`Trainer` does it (autocast in ``dtype``,
     gradient scaling for fp16, channels-last input when asked); returns the (3,) float32
     content, style and tv losses. Also what the benchmarks time."""
@@ -167,13 +167,13 @@ def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: to
 
 
 class Trainer:
-    """One training run in this process: the model, optimiser, scaler, step and the loop. The
+    """One training run in this process: the model, optimizer, scaler, step and the loop. The
     files of the run folder are its :class:`RunFolder`'s; nothing is written before :meth:`run`.
 
     Args:
         config: the resolved options (every ``None`` filled in).
         inputs: the loaded style image and data.
-        net: the freshly initialised network (on the CPU).
+        net: the freshly initialized network (on the CPU).
         context, device, dtype: where and in which precision to train.
         checkpoint: a loaded checkpoint to continue from, or None for a fresh run.
     """
@@ -266,7 +266,7 @@ class Trainer:
                           collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=torch.Generator())
 
     def _train_step(self, images: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on a (B, 3, S, S) RGB 0..1 batch; returns (4,) float32: its
+        """One optimizer step on a (B, 3, S, S) RGB 0..1 batch; returns (4,) float32: its
         content, style and tv losses, and 1.0 when the GradScaler skipped the step (its
         gradients overflowed in fp16), else 0.0."""
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
@@ -291,7 +291,7 @@ class Trainer:
                 f"skipped the last {skipped_in_a_row} steps because the gradients overflowed; {advice}")
 
     @torch.no_grad()
-    def _stylise(self, images: torch.Tensor) -> torch.Tensor:
+    def _stylize(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) RGB 0..1 on any device → the network's outputs in eval mode, float32."""
         self.net.eval()
         try:
@@ -307,16 +307,16 @@ class Trainer:
         for chunk in self.val_images.split(self.config.batch_size):
             chunk = chunk.to(self.device)
             with autocast(self.device, self.dtype):
-                terms = self.loss_fn(self._stylise(chunk), chunk).as_floats()
+                terms = self.loss_fn(self._stylize(chunk), chunk).as_floats()
             for key in LOSS_TERMS:
                 sums[key] += terms[key] * len(chunk)
         self.val_losses = {key: value / len(self.val_images) for key, value in sums.items()}
         self.folder.log_validation({"step": self.step, "epoch": epoch, **self.val_losses})
 
     def _preview(self) -> None:
-        """previews/step_NNNNNN.jpg: the held-out photos above their stylised versions."""
+        """previews/step_NNNNNN.jpg: the held-out photos above their stylized versions."""
         photos = self.val_images[:PREVIEW_IMAGES]
-        styled = self._stylise(photos).cpu()
+        styled = self._stylize(photos).cpu()
         strip = torch.cat([torch.cat(list(photos), dim=2), torch.cat(list(styled), dim=2)], dim=1)
         self.folder.save_preview(tensor_to_image(strip), self.step)
 
