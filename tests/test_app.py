@@ -27,6 +27,7 @@ from fixtures_images import gradient, png_header_only, write_truncated_jpeg
 from styletransfer.apps import jobs
 from styletransfer.apps.jobs import (TrainingBusyError, TrainingManager, TrainingRequest, plot_runs, slug,
                                       stylize_photo)
+from styletransfer import TransformerNet, save_model
 from styletransfer.catalogue import load_catalogue
 from styletransfer.device import pick_device
 from styletransfer.images import open_image

@@ -39,6 +39,12 @@ from .jobs import (MAX_OUTPUT_SIZE, TrainingManager, TrainingRequest, check_mode
 from .zerogpu import gpu_function  # noqa: E402
 
 TRAIN_IMAGES_ENV = "STYLETRANSFER_TRAIN_IMAGES"
+COMPARISON_DIR = "comparison"
+"""Sub-folder of the shipped styles with the variant comparison (figure.jpg, comparison.png/.md)."""
+COMPARISON_TEXT = """Every variant was trained on the same photos in the same order for each seed, so
+their differences are paired; the table gives the mean ± std over seeds and the difference to BN with
+a 95 % confidence interval. See the README's "Comparing with and without SRM" for the budget and
+what it shows."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 
@@ -273,6 +279,22 @@ class WebApp:
             return (*view, *(gr.skip() for _ in range(8)))
         return (*view, *self.refresh_styles())
 
+    def variant_comparison(self) -> None:
+        """The shipped comparison of the network variants over several seeds (styles/comparison/:
+        the paper's figure made from our own models, the curves with bands and the ± table),
+        when the package has one."""
+        folder = STYLES_DIR / COMPARISON_DIR
+        figure, curves, table = folder / "figure.jpg", folder / "comparison.png", folder / "comparison.md"
+        if not (figure.is_file() and curves.is_file() and table.is_file()):
+            return
+        with gr.Accordion("BN, BN+SE, BN+SRM, IN and the SRM ablations, trained side by side", open=False,
+                          elem_id="variant-comparison"):
+            gr.Markdown(COMPARISON_TEXT)
+            gr.Image(str(figure), label="The same held-out photos through each variant (seed 0)",
+                     interactive=False, elem_id="variant-figure")
+            gr.Image(str(curves), label="Losses: mean over seeds, min-max band", interactive=False)
+            gr.Markdown(table.read_text(encoding="utf-8"))
+
     def training_data_note(self) -> str:
         """Where the Train tab's photos come from and where new models go."""
         return (f"Training photos: `{self.jobs.images_dir}` (`--train-images DIR` or ${TRAIN_IMAGES_ENV} to "
@@ -341,6 +363,7 @@ class WebApp:
                 curves = gr.Image(self.srm_curves(pairs[0][1] if pairs else None),
                                   label="Training losses (log scale)", show_label=False, interactive=False,
                                   elem_id="srm-curves")
+                self.variant_comparison()
             with gr.Tab("Webcam", id="webcam"):
                 gr.Markdown("Your camera, stylized live on this machine"
                             + (" (the slim twin of a style when one is installed)." if not self.on_gpu else "."))
