@@ -286,22 +286,21 @@ def run_train(args: argparse.Namespace) -> int:
                               f"{', '.join('--' + name.replace('_', '-') for name in extra)}")
         return run_resume(args)
     config = config_from_args(args, args.parser)
-    progress = _progress()
-    try:
-        result = train(config, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    if progress is not None:
-        report(result, _resume_hint(args))
-    return 0 if result.completed else 130
+    return _run_with_progress(args, lambda progress: train(config, progress=progress))
 
 
 def run_resume(args: argparse.Namespace) -> int:
     _one_line_warnings()
+    return _run_with_progress(args, lambda progress: resume_training(args.resume, steps=getattr(args, "steps", None),
+                                                                     progress=progress))
+
+
+def _run_with_progress(args: argparse.Namespace, start: Callable[[ProgressBar | None], RunResult]) -> int:
+    """Run ``start`` with a progress bar (on the reporting process), then report its result;
+    the exit code: 0 done, 130 stopped."""
     progress = _progress()
     try:
-        result = resume_training(args.resume, steps=getattr(args, "steps", None), progress=progress)
+        result = start(progress)
     finally:
         if progress is not None:
             progress.close()
