@@ -203,6 +203,20 @@ def test_srm_comparison_and_curves(client: gradio_client.Client) -> None:
     assert curves.width > 2 * curves.height  # content, style and total side by side
 
 
+def test_srm_tab_shows_the_shipped_variant_comparison_only_when_it_is_there(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from styletransfer.apps import webapp
+
+    def element_ids(demo) -> set[str]:
+        return {block.get("props", {}).get("elem_id") for block in demo.config["components"]}
+
+    demo, _ = webapp.build_demo(device=torch.device("cpu"))
+    assert {"variant-comparison", "variant-figure"} <= element_ids(demo)  # styles/comparison/ is shipped
+    monkeypatch.setattr(webapp, "STYLES_DIR", tmp_path)  # a package without it
+    demo, _ = webapp.build_demo(device=torch.device("cpu"))
+    assert "variant-figure" not in element_ids(demo)
+
+
 def wait_for_training(client: gradio_client.Client, done: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

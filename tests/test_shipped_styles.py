@@ -57,3 +57,17 @@ def test_starter_set_has_four_srm_paintings_and_two_twin_pairs():
     assert len(paintings) >= 4, f"BN+SRM styles of only {sorted(paintings)}"
     paired = [name for name in srm if metadata[name].get("twin") in metadata]
     assert len(paired) >= 2, f"only {paired} ship with their no-SRM twin"
+
+
+def test_the_variant_comparison_is_shipped_with_every_variant_over_three_seeds():
+    """styles/comparison/ (shown in the app's SRM tab): the paper's figure from our own models,
+    the curves with bands and the table of every variant over at least three paired seeds."""
+    from styletransfer import VARIANTS
+
+    folder = SHIPPED_STYLES_DIR / "comparison"
+    for name in ("figure.jpg", "comparison.png", "comparison.md", "comparison.csv"):
+        assert (folder / name).is_file(), name
+    with open(folder / "comparison.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["run"] for row in rows} == set(VARIANTS)
+    assert all(int(row["seeds"]) >= 3 for row in rows)
