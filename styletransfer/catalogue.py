@@ -92,7 +92,7 @@ def _text(metadata: dict[str, Any], *keys: str) -> str:
     return next((str(metadata[key]) for key in keys if metadata.get(key) not in (None, "")), "")
 
 
-def _find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
+def find_painting(folder: Path, name: str, metadata: dict[str, Any]) -> Path | None:
     """The painting beside a model: ``<name>.<image suffix>``, the file its metadata names, or
     its twin's painting."""
     candidates = [folder / f"{name}{suffix}" for suffix in PHOTO_SUFFIXES]
@@ -136,7 +136,7 @@ def read_style(path: str | os.PathLike[str]) -> Style:
         file_size=stat.st_size,
         image_size=int(image_size) if isinstance(image_size, (int, float)) else None,
         twin=_text(metadata, "twin") or None,
-        painting=_find_painting(path.parent, name, metadata),
+        painting=find_painting(path.parent, name, metadata),
         run_dir=run_dir if (run_dir / "metrics.csv").is_file() else None,
     )
 

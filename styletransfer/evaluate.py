@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import catalogue
 from .device import pick_device
 from .errors import StyleTransferError
 from .images import PHOTO_SUFFIXES, image_to_tensor, open_image, split_alpha
@@ -356,18 +357,15 @@ def find_photos(photos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
 
 def find_painting(model_path: str | os.PathLike[str], metadata: dict[str, Any]) -> Path | None:
-    """The painting of a model file: ``<stem>.jpg``/``.png`` beside it, the ``style_image``
-    of its metadata (beside it, or as an existing path), or its twin's ``.jpg``; None if none
-    of these exists."""
+    """The painting of a model file: the one the style catalogue finds beside it
+    (:func:`styletransfer.catalogue.find_painting`), else the ``style_image`` of its metadata
+    as an existing path; None if neither exists."""
     path = Path(model_path)
-    folder = path.parent
-    candidates = [folder / f"{path.stem}.jpg", folder / f"{path.stem}.png"]
-    if metadata.get("style_image"):
-        style_image = Path(str(metadata["style_image"]))
-        candidates += [folder / style_image.name, style_image]
-    if metadata.get("twin"):
-        candidates.append(folder / f"{metadata['twin']}.jpg")
-    return next((candidate for candidate in candidates if candidate.is_file()), None)
+    beside = catalogue.find_painting(path.parent, path.stem, metadata)
+    if beside is not None or not metadata.get("style_image"):
+        return beside
+    style_image = Path(str(metadata["style_image"]))
+    return style_image if style_image.is_file() else None
 
 
 def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list[Path]:
