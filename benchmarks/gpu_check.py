@@ -131,18 +131,6 @@ def run_tests(results: Results, env: dict[str, str]) -> None:
                 "all pass, none skipped", proc.returncode == 0 and "skipped" not in summary)
 
 
-def median_seconds(run, repeats: int, sync) -> float:
-    run()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def check_inference(results: Results, folder: Path, device, smoke: bool) -> None:
     import torch
     from PIL import Image
@@ -153,18 +141,19 @@ def check_inference(results: Results, folder: Path, device, smoke: bool) -> None
     from styletransfer.acceleration import accelerated
     from styletransfer.stylize import network_input, prepare_model, stylize
 
-    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     net_srm = common.untrained_model("srm")
     net_bn = common.untrained_model("none")
     photo = Image.open(next(iter(sorted((folder / "photos").glob("*.jpg"))))).convert("RGB")
     sizes = [(48, 32)] if smoke else [(512, 512), (1920, 1080), (6000, 4000)]
     timings = {}
+    accelerations = ("graph", "off") if device.type == "cuda" else ("off",)
     for width, height in sizes:
         image = photo.resize((width, height))
-        for acceleration in ("graph", "off") if device.type == "cuda" else ("off",):
-            seconds = median_seconds(lambda: stylize(net_srm, image, device=device, acceleration=acceleration),
-                                     2 if width * height > 4e6 else 10, sync)
-            timings[f"{width}x{height} {acceleration}"] = seconds
+        # Graph-replayed and eager in alternating rounds (common.alternate), medians.
+        rounds = common.alternate({acceleration: common.timed(
+            lambda acceleration=acceleration: stylize(net_srm, image, device=device, acceleration=acceleration),
+            device.type) for acceleration in accelerations}, 2 if width * height > 4e6 else 10)
+        timings.update({f"{width}x{height} {name}": result["median"] for name, result in rounds.items()})
     results.data["stylize_seconds"] = timings
     full_hd = timings.get("1920x1080 graph")
     if full_hd is not None:
@@ -182,12 +171,15 @@ def check_inference(results: Results, folder: Path, device, smoke: bool) -> None
     runner = accelerated("graph") if device.type == "cuda" else (lambda net, x: net(x))
     networks = {name: prepare_model(net, device, dtype) for name, net in (("srm", net_srm), ("bn", net_bn))}
     x = torch.rand(1, 3, side, side)
+    reference = common.load_reference(folder / "reference.py")
+    candidates = {name: common.timed(lambda net=net: runner(net, network_input(net, x, device)), device.type)
+                  for name, net in networks.items()}
+    if reference is not None:
+        ref_net = reference.ReferenceTransformerNet().to(device).eval()
+        candidates["reference"] = common.timed(lambda: ref_net(x.to(device) * 255), device.type)
     with torch.inference_mode():
-        ours = {name: median_seconds(lambda net=net: runner(net, network_input(net, x, device)), 20, sync)
-                for name, net in networks.items()}
-        reference = common.load_reference(folder / "reference.py")
-        ref_net = reference.ReferenceTransformerNet().to(device).eval() if reference is not None else None
-        ref_seconds = (median_seconds(lambda: ref_net(x.to(device) * 255), 20, sync) if ref_net is not None else None)
+        medians = {name: result["median"] for name, result in common.alternate(candidates, 20).items()}
+    ours, ref_seconds = medians, medians.get("reference")
     overhead = 100 * (ours["srm"] / ours["bn"] - 1)
     results.data["network_512"] = {"ours_srm": ours["srm"], "ours_bn": ours["bn"], "reference": ref_seconds}
     results.add(f"folded SRM over BN, network at {side} px", f"{overhead:+.1f} %", "≤ 5 %", overhead <= 5)
