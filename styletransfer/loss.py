@@ -1,5 +1,6 @@
 """The perceptual loss of Johnson et al. 2016: content (feature MSE), style (Gram-matrix MSE,
-Gatys et al. 2015) and total variation, on frozen VGG features.
+Gatys et al. 2015) and total variation, on frozen VGG features; optionally a colour-statistics
+term (:mod:`styletransfer.color`) on the output's pixels.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .color import ColorDistributionLoss
 from .vgg import VGGFeatures
 
 DEFAULT_CONTENT_LAYERS = ("relu2_2",)
@@ -48,28 +50,30 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class LossTerms:
-    """Weighted loss terms (scalars); ``total`` = content + style + tv."""
+    """Weighted loss terms (scalars); ``total`` = content + style + tv + color."""
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
+    color: torch.Tensor
 
     @property
     def total(self) -> torch.Tensor:
-        return self.content + self.style + self.tv
+        return self.content + self.style + self.tv + self.color
 
     def as_floats(self) -> dict[str, float]:
         return {"content": self.content.item(), "style": self.style.item(),
-                "tv": self.tv.item(), "total": self.total.item()}
+                "tv": self.tv.item(), "color": self.color.item(), "total": self.total.item()}
 
 
 class PerceptualLoss(nn.Module):
     """Content + style + total-variation loss against one style image.
 
     Args:
-        style_image: (1, 3, H, W) RGB in [0, 1]; its Gram matrices are computed once here
-            (and again only by :meth:`set_style`).
-        content_weight, style_weight, tv_weight: multipliers of the three terms.
+        style_image: (1, 3, H, W) RGB in [0, 1]; its Gram matrices (and colour quantiles)
+            are computed once here (and again only by :meth:`set_style`).
+        content_weight, style_weight, tv_weight, color_weight: multipliers of the four terms;
+            ``color_weight`` 0 (the default) leaves the colour term out (it is then 0).
         content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
         style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
             (default 1 each); a mapping or a sequence in the same order.
@@ -86,7 +90,7 @@ class PerceptualLoss(nn.Module):
     """
 
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
-                 style_weight: float = 1.0, tv_weight: float = 0.0,
+                 style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
                  content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
@@ -105,6 +109,8 @@ class PerceptualLoss(nn.Module):
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
+        self.color_weight = color_weight
+        self.color_loss: ColorDistributionLoss | None = None
         self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers)), backbone)
         self.set_style(style_image)
 
@@ -117,6 +123,8 @@ class PerceptualLoss(nn.Module):
             features = self.vgg(style_image.to(device, torch.float32), self.style_layers)
         for name in self.style_layers:
             self.register_buffer(f"_gram_{name}", gram_matrix(features[name]), persistent=False)
+        if self.color_weight:
+            self.color_loss = ColorDistributionLoss(style_image.to(device, torch.float32).clamp(0, 1))
 
     def style_gram(self, name: str) -> torch.Tensor:
         """Target Gram matrix (1, C, C) of style layer ``name``."""
@@ -140,6 +148,8 @@ class PerceptualLoss(nn.Module):
                 weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
                 for name, weight in zip(self.style_layers, self.style_layer_weights)
             )
+            color_loss = (self.color_weight * self.color_loss(output) if self.color_loss is not None
+                          else output.new_zeros((), dtype=torch.float32))
         return LossTerms(content=self.content_weight * content_loss,
                          style=self.style_weight * style_loss,
-                         tv=self.tv_weight * total_variation(output))
+                         tv=self.tv_weight * total_variation(output), color=color_loss)

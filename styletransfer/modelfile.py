@@ -3,11 +3,17 @@
 The safetensors header holds string metadata; ours is::
 
     format          "styletransfer-model"
-    format_version  "1"
+    format_version  "1", or "2" when the weights are stored as int8 (see below)
     config          JSON of NetworkConfig (norm, attention, ...): rebuilds the exact network
     metadata        JSON of everything else: style name/title/artist/year/licence/image file,
                     content/style/TV weights, steps, image size, final losses, date,
                     library version, ...
+
+``save_model(..., dtype=torch.int8)`` stores every convolution kernel as int8 with one float32
+scale per output channel (``KEY`` and ``KEY.int8_scale``; weight = int8 × scale) and every
+other tensor as float16: a quarter of the float32 file, for outputs within about one level of
+255 of the float32 network's. Such files are format version 2, so an older library refuses them
+with a clear message instead of misreading them.
 
 Loading never unpickles anything. Every problem is reported as one :class:`ModelFileError`
 line naming the file.
@@ -32,6 +38,10 @@ from .resources import STYLES_DIR
 
 FORMAT = "styletransfer-model"
 FORMAT_VERSION = 1
+QUANTIZED_FORMAT_VERSION = 2
+"""Format version of files whose kernels are int8 with per-channel scales."""
+READABLE_VERSIONS = (FORMAT_VERSION, QUANTIZED_FORMAT_VERSION)
+SCALE_SUFFIX = ".int8_scale"
 MODEL_SUFFIX = ".safetensors"
 SHIPPED_STYLES_DIR = STYLES_DIR
 """The styles that come with the library (see :mod:`styletransfer.resources`)."""
@@ -68,8 +78,10 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
                **metadata: Any) -> Path:
     """Write ``net``'s weights and ``metadata`` (JSON-serializable values) to ``path``.
 
-    ``dtype=torch.float16`` halves the file; loading casts back to float32. The file is written
-    to a temporary name and renamed, so a crash never leaves half a model. Returns the path.
+    ``dtype=torch.float16`` halves the file; ``dtype=torch.int8`` quarters it (kernels as int8
+    with per-output-channel scales, everything else float16; see the module docs). Loading
+    casts back to float32. The file is written to a temporary name and renamed, so a crash
+    never leaves half a model. Returns the path.
     """
     path = Path(path)
     metadata = dict(metadata)
@@ -78,18 +90,36 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
     tensors = {}
     for key, value in net.state_dict().items():
         value = value.detach().to("cpu").contiguous()
+        if dtype == torch.int8 and value.is_floating_point() and value.dim() >= 2:
+            tensors[key], tensors[key + SCALE_SUFFIX] = quantize_int8(value)
+            continue
         if dtype is not None and value.is_floating_point():
-            value = value.to(dtype)
+            value = value.to(torch.float16 if dtype == torch.int8 else dtype)
         tensors[key] = value
     header = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(QUANTIZED_FORMAT_VERSION if dtype == torch.int8 else FORMAT_VERSION),
         "config": json.dumps(net.config.as_dict()),
         "metadata": json.dumps(metadata),
     }
     with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata=header)
     return path
+
+
+def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(O, ...) float weight → (int8 weight of the same shape, (O,) float32 scales) with
+    weight ≈ int8 × scale per output channel (symmetric, round to nearest)."""
+    flat = weight.float().reshape(weight.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp_min(1e-12) / 127
+    quantized = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return quantized.reshape(weight.shape), scale
+
+
+def dequantize_int8(quantized: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The float32 weight of :func:`quantize_int8`'s output."""
+    shape = (-1,) + (1,) * (quantized.dim() - 1)
+    return quantized.float() * scale.float().reshape(shape)
 
 
 def find_model_files(folders: Sequence[Path] | None = None) -> dict[str, Path]:
@@ -137,9 +167,9 @@ def read_header(path: str | os.PathLike) -> tuple[NetworkConfig, dict[str, Any]]
         raise ModelFileError(path, f"not a model file (safetensors could not read it: {error})") from None
     if header.get("format") != FORMAT:
         raise ModelFileError(path, "not a styletransfer model file (no 'format' entry in its header)")
-    if header.get("format_version") != str(FORMAT_VERSION):
+    if header.get("format_version") not in {str(version) for version in READABLE_VERSIONS}:
         raise ModelFileError(path, f"unknown format version {header.get('format_version')!r} "
-                                   f"(this library reads version {FORMAT_VERSION})")
+                                   f"(this library reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     try:
         config = NetworkConfig(**json.loads(header["config"]))
         metadata = json.loads(header.get("metadata", "{}"))
@@ -161,7 +191,8 @@ def load_model(path_or_name: str | os.PathLike, *, device: str | torch.device = 
     net = TransformerNet.from_config(config)
     expected = net.state_dict()
     with safe_open(str(path), framework="pt") as handle:
-        keys = set(handle.keys())
+        scales = {key[:-len(SCALE_SUFFIX)] for key in handle.keys() if key.endswith(SCALE_SUFFIX)}
+        keys = set(handle.keys()) - {key + SCALE_SUFFIX for key in scales}
         missing = sorted(set(expected) - keys)
         unexpected = sorted(keys - set(expected))
         if missing or unexpected:
@@ -176,6 +207,11 @@ def load_model(path_or_name: str | os.PathLike, *, device: str | torch.device = 
         state = {}
         for key in expected:
             tensor = handle.get_tensor(key)
+            if key in scales:
+                tensor = dequantize_int8(tensor, handle.get_tensor(key + SCALE_SUFFIX))
+            elif not tensor.is_floating_point() and expected[key].is_floating_point():
+                raise ModelFileError(path, f"weight {key} is stored as {str(tensor.dtype).removeprefix('torch.')} "
+                                           f"without its {key + SCALE_SUFFIX} scales")
             if tensor.shape != expected[key].shape:
                 raise ModelFileError(path, f"weight {key} has shape {tuple(tensor.shape)}, "
                                            f"expected {tuple(expected[key].shape)}")

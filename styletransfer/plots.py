@@ -79,16 +79,20 @@ def _style_axes(axes: Axes, key: str) -> None:
 
 
 def plot_curves(run_dir_or_metrics: str | os.PathLike[str], out_png: str | os.PathLike[str]) -> Path:
-    """Content, style, TV and total loss against step for one run (training: raw and
-    smoothed; validation: dashed with markers). Returns ``out_png``.
+    """Content, style, TV (plus colour, when the run used that term) and total loss against
+    step for one run (training: raw and smoothed; validation: dashed with markers). Returns
+    ``out_png``.
 
     Raises:
         RunDirError: no metrics.csv there.
     """
     rows, val_rows, run_dir = _read_metrics(run_dir_or_metrics)
-    figure = Figure(figsize=(12, 8), layout="constrained")
-    for index, key in enumerate(("content", "style", "tv", "total")):
-        axes = figure.add_subplot(2, 2, index + 1)
+    keys = ["content", "style", "tv", "total"]
+    if any(row.get("color") for row in rows):
+        keys.insert(3, "color")
+    figure = Figure(figsize=(12 if len(keys) == 4 else 15, 8), layout="constrained")
+    for index, key in enumerate(keys):
+        axes = figure.add_subplot(2, len(keys) - 2, index + 1)
         if rows:
             _draw(axes, rows, val_rows, key, "tab:blue", run_dir.name, raw=True)
         _style_axes(axes, key)

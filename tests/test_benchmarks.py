@@ -5,6 +5,7 @@ asserted here (these are not measurements: README "Performance" has those)."""
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,48 @@ def test_gpu_check_script_runs_end_to_end_in_smoke_mode(tmp_path):
         assert part in checks, (part, checks)
     assert not any(str(row["measured"]).startswith("failed") for row in rows), rows
     assert "| check | measured | target | met |" in (tmp_path / "out" / "gpu_check.md").read_text()
+
+
+def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
+    """gpu_train.py runs the GPU session's trainings; --smoke runs a plan on the CPU at toy sizes:
+    a job that finishes and one stopped at the deadline both come back as int8 model files."""
+    folder = tmp_path / "carried"
+    (folder / "photos").mkdir(parents=True)
+    (folder / "judge").mkdir()
+    (folder / "paintings").mkdir()
+    photos = sorted((REPO / "examples").glob("*.jpg"))
+    for copy in range(3):
+        for photo in photos:
+            (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
+    (folder / "paintings" / "waves.jpg").write_bytes(photos[0].read_bytes())
+    (folder / "paintings" / "manifest.csv").write_text(
+        "file,title,artist,year,licence\nwaves.jpg,Waves,Nobody,1900,\"public domain, test\"\n")
+    script = [sys.executable, str(BENCH / "gpu_train.py")]
+    planned = subprocess.run([*script, "plan", str(folder), "--steps", "2", "--batch-size", "2", "--recipes",
+                              '{"a": {"style_weight": 10, "color_weight": 3e7}, "long": {"_twins": []}}',
+                              "--twins", "waves.jpg", "--comparison-seeds", "", "--fp16-steps", "0"],
+                             capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    jobs = json.loads((folder / "plan.json").read_text())
+    assert [job["name"] for job in jobs] == ["waves.a", "waves_bn.a", "waves.long"]
+    jobs[-1]["args"][jobs[-1]["args"].index("--steps") + 1] = "100000"   # stopped at the deadline
+    (folder / "plan.json").write_text(json.dumps(jobs))
+    proc = subprocess.run([*script, "run", str(folder), "--out", str(tmp_path / "out"), "--smoke", "--no-evaluate",
+                           "--budget", "150", "--parallel", "3"], capture_output=True, text=True, timeout=600,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "waves.long: model exported from its last checkpoint" in proc.stdout
+    with tarfile.open(tmp_path / "out" / "models-1.tar") as tar:
+        tar.extractall(tmp_path / "models", filter="data")
+    names = sorted(path.name for path in (tmp_path / "models").iterdir())
+    assert names == ["styles__waves.a.safetensors", "styles__waves.long.safetensors", "styles__waves_bn.a.safetensors"]
+    from styletransfer.modelfile import read_header
+    config, metadata = read_header(tmp_path / "models" / "styles__waves_bn.a.safetensors")
+    assert config.attention == "none" and metadata["color_weight"] == 3e7 and metadata["title"] == "Waves"
+    stopped = read_header(tmp_path / "models" / "styles__waves.long.safetensors")[1]
+    assert stopped["completed"] is False and stopped["steps"] < 100000  # its last checkpoint (0 on a slow machine)
+    with tarfile.open(tmp_path / "out" / "runs.tar.gz") as tar:
+        assert "styles/waves.a/metrics.csv" in tar.getnames()
 
 
 def test_video(tmp_path):

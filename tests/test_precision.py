@@ -79,7 +79,7 @@ def test_training_changes_the_weights_with_finite_losses(precision, photos, styl
     assert result.completed
     rows = read_csv(tmp_path / "run" / "metrics.csv")
     assert len(rows) == 4
-    assert all(math.isfinite(row[key]) for row in rows for key in ("content", "style", "tv", "total"))
+    assert all(math.isfinite(row[key]) for row in rows for key in ("content", "style", "tv", "color", "total"))
     trained = weights(tmp_path / "run")
     changed = [key for key in trained if key.endswith("weight") and not torch.equal(trained[key], initial[key])]
     assert len(changed) > 10, changed

@@ -1,4 +1,5 @@
 """Publishing finished runs as styles: model + painting + run logs, twins paired for the app."""
+import shutil
 from pathlib import Path
 
 import torch
@@ -39,6 +40,10 @@ def test_publish_a_pair_of_twins(tmp_path: Path, capsys) -> None:
     assert model.metadata["variant"] == "bn+srm" and model.metadata["twin"] == "waves_bn"
     assert model.metadata["style_image"] == "waves.jpg" and model.metadata["title"] == "Tiny Waves"
     assert (styles / "waves.safetensors").stat().st_size < 0.6 * (styles / "waves_bn.safetensors").stat().st_size
+    assert main(["publish", str(plain), "--name", "waves_q", "-o", str(styles), "--int8"]) == 0
+    assert (styles / "waves_q.safetensors").stat().st_size < 0.3 * (styles / "waves_bn.safetensors").stat().st_size
+    (styles / "waves_q.safetensors").unlink(), (styles / "waves_q.jpg").unlink()
+    shutil.rmtree(styles / "runs" / "waves_q")
     catalogue = load_catalogue([styles])
     [(with_srm, without)] = catalogue.srm_pairs()
     assert (with_srm.name, without.name) == ("waves", "waves_bn")

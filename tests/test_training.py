@@ -98,7 +98,7 @@ def test_run_folder_holds_everything(finished_run, photos):
 
     with open(out / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["step", "epoch", "content", "style", "tv", "total", "lr", "images_per_s", "wall_time"]
+    assert list(rows[0]) == ["step", "epoch", "content", "style", "tv", "color", "total", "lr", "images_per_s", "wall_time"]
     assert [int(row["step"]) for row in rows] == [1, 2, 3, 4, 5, 6]
     # 9 files, 1 broken, 2 held out: 6 training images, 3 steps per epoch.
     assert [int(row["epoch"]) for row in rows] == [0, 0, 0, 1, 1, 1]
@@ -116,7 +116,7 @@ def test_run_folder_holds_everything(finished_run, photos):
     model = load_model(out / "model.safetensors")
     meta = model.metadata
     assert meta["name"] == "reference" and meta["style_image"] == "painting.png" and meta["steps"] == 6
-    assert set(meta["final_losses"]) == {"content", "style", "tv", "total"}
+    assert set(meta["final_losses"]) == {"content", "style", "tv", "color", "total"}
     assert meta["images_per_second"] > 0 and "folder" in meta["dataset"]
     assert (out / "curves.png").stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())

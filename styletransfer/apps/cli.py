@@ -318,7 +318,10 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
     publish.add_argument("--twin", help="the name of its no-SRM (or SRM) twin, for the app's SRM tab")
     publish.add_argument("-o", "--output", type=Path, default=default_publish_folder(), metavar="FOLDER",
                          help="style folder (default: %(default)s)")
-    publish.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
+    weights = publish.add_mutually_exclusive_group()
+    weights.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
+    weights.add_argument("--int8", action="store_true",
+                         help="store the kernels in int8 with per-channel scales (a quarter of the size)")
     publish.set_defaults(handler=run_publish)
     add_evaluate_parser(commands)
     add_video_parser(commands)
@@ -532,7 +535,7 @@ def run_publish(args: argparse.Namespace) -> int:
     painting = read_run_config(args.run).style
     with _writing(args.output / f"{args.name}.safetensors"):
         path = publish_model(model, args.output, args.name, painting=painting, twin=args.twin, run_dir=args.run,
-                             dtype=torch.float16 if args.fp16 else None)
+                             dtype=torch.float16 if args.fp16 else torch.int8 if args.int8 else None)
     print(f"wrote {path}")
     return EXIT_OK
 

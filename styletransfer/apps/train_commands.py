@@ -203,7 +203,9 @@ class ProgressBar:
         self.bar.update(update.step - self.bar.n)
         losses = update.losses
         self.bar.set_postfix_str(f"{update.images_per_second:.1f} img/s  content {losses['content']:.4g}  "
-                                 f"style {losses['style']:.4g}  tv {losses['tv']:.3g}  total {losses['total']:.4g}")
+                                 f"style {losses['style']:.4g}  tv {losses['tv']:.3g}"
+                                 + (f"  color {losses['color']:.4g}" if losses.get("color") else "")
+                                 + f"  total {losses['total']:.4g}")
 
     def close(self) -> None:
         if self.bar is not None:

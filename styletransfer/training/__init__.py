@@ -11,11 +11,12 @@ COCO, crops, data order), :mod:`.trainer` (the state and loop of one run), :mod:
 """
 from .compare import DEFAULT_SEEDS, ComparisonResult, compare
 from .config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
+                     DEFAULT_COLOR_WEIGHT,
                      TrainingConfig, TrainingDivergedError, TrainingError)
 from .runs import default_lr, read_run_config, resolve_speed_options, resume_training, train
 from .trainer import ProgressCallback, ProgressUpdate, RunResult
 
 __all__ = ["BASE_BATCH_SIZE", "BASE_LR", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_SEEDS", "DEFAULT_STYLE_WEIGHT",
-           "DEFAULT_TV_WEIGHT", "ComparisonResult", "ProgressCallback", "ProgressUpdate", "RunResult",
+           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ComparisonResult", "ProgressCallback", "ProgressUpdate", "RunResult",
            "TrainingConfig", "TrainingDivergedError", "TrainingError", "compare", "default_lr", "read_run_config",
            "resolve_speed_options", "resume_training", "train"]

@@ -3,9 +3,9 @@
 A run folder ``runs/NAME/`` holds::
 
     config.json         every training option, resolved (TrainingConfig.to_dict())
-    metrics.csv         one row per training step: step, epoch, content, style, tv, total,
+    metrics.csv         one row per training step: step, epoch, content, style, tv, color, total,
                         lr, images_per_s, wall_time (seconds of training so far)
-    val.csv             one row per validation: step, epoch, content, style, tv, total, the
+    val.csv             one row per validation: step, epoch, content, style, tv, color, total, the
                         mean loss over the fixed held-out images (eval mode)
     previews/step_NNNNNN.jpg   the held-out photos (top row) and their stylized versions
     checkpoint.pt       the latest checkpoint (see styletransfer.training.checkpoint)
@@ -37,8 +37,8 @@ MODEL_FILE = "model.safetensors"
 CURVES_FILE = "curves.png"
 SUMMARY_FILE = "summary.json"
 
-METRICS_FIELDS = ("step", "epoch", "content", "style", "tv", "total", "lr", "images_per_s", "wall_time")
-VAL_FIELDS = ("step", "epoch", "content", "style", "tv", "total")
+METRICS_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "total", "lr", "images_per_s", "wall_time")
+VAL_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "total")
 FINAL_LOSS_STEPS = 50
 """A run's final training losses are their mean over this many last steps."""
 
@@ -88,7 +88,8 @@ class CsvLog:
             rows: list[dict[str, float]] = []
         else:
             rows = [row for row in read_csv(path) if keep_up_to_step is None or row["step"] <= keep_up_to_step]
-        lines = [",".join(self.fields)] + [",".join(_format(row[f]) for f in self.fields) for row in rows]
+        # A run logged before a column existed (color) resumes with 0 in it.
+        lines = [",".join(self.fields)] + [",".join(_format(row.get(f, 0.0)) for f in self.fields) for row in rows]
         write_atomic(path, ("\n".join(lines) + "\n").encode())
         self._handle = open(path, "a", newline="")
         self._writer = csv.writer(self._handle)

@@ -44,7 +44,7 @@ from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 PREVIEW_IMAGES = 4
 """The first this-many held-out images are stylized in the previews."""
-LOSS_TERMS = ("content", "style", "tv", "total")
+LOSS_TERMS = ("content", "style", "tv", "color", "total")
 
 
 FP16_INITIAL_LOSS_SCALE = 2.0**-4
@@ -150,8 +150,8 @@ def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: to
                   dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
     """One optimizer step of ``model`` on a (B, 3, S, S) RGB batch (float 0..1, or uint8
     0..255, converted on ``device``), as :class:`Trainer` does it (autocast in ``dtype``,
-    gradient scaling for fp16, channels-last input when asked); returns the (3,) float32
-    content, style and tv losses. Also what the benchmarks time."""
+    gradient scaling for fp16, channels-last input when asked); returns the (4,) float32
+    content, style, tv and color losses. Also what the benchmarks time."""
     images = images.to(device, non_blocking=True)
     if images.dtype == torch.uint8:
         images = pixels_to_float(images)
@@ -163,7 +163,7 @@ def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: to
     scaler.scale(terms.total).backward()
     scaler.step(optimizer)
     scaler.update()
-    return torch.stack([terms.content, terms.style, terms.tv]).detach().float()
+    return torch.stack([terms.content, terms.style, terms.tv, terms.color]).detach().float()
 
 
 class Trainer:
@@ -206,6 +206,7 @@ class Trainer:
                       if context.enabled else self.net)
         self.loss_fn = PerceptualLoss(inputs.style, content_weight=config.content_weight,
                                       style_weight=config.style_weight, tv_weight=config.tv_weight,
+                                      color_weight=config.color_weight,
                                       content_layers=config.content_layers,
                                       style_layers=config.style_layers).to(device, memory_format=memory_format)
         if config.compile:
@@ -266,8 +267,8 @@ class Trainer:
                           collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=torch.Generator())
 
     def _train_step(self, images: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on a (B, 3, S, S) RGB 0..1 batch; returns (4,) float32: its
-        content, style and tv losses, and 1.0 when the GradScaler skipped the step (its
+        """One optimizer step on a (B, 3, S, S) RGB 0..1 batch; returns (5,) float32: its
+        content, style, tv and color losses, and 1.0 when the GradScaler skipped the step (its
         gradients overflowed in fp16), else 0.0."""
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
         losses = training_step(self.model, self.loss_fn, self.optimizer, self.scaler, images,
@@ -276,7 +277,7 @@ class Trainer:
         return torch.cat([losses, losses.new_tensor([float(skipped)])])
 
     def _check_finite(self, losses: Sequence[float], skipped_in_a_row: int) -> None:
-        """Raise TrainingDivergedError when this step's (content, style, tv) losses are not
+        """Raise TrainingDivergedError when this step's (content, style, tv, color) losses are not
         finite or the GradScaler has skipped too many steps in a row; called before the step
         can reach a checkpoint."""
         advice = ("its last checkpoint is from before that: lower the learning rate or the loss weights"
@@ -284,7 +285,7 @@ class Trainer:
         if not all(map(math.isfinite, losses)):
             raise TrainingDivergedError(
                 f"{self.run_dir}: training diverged at step {self.step} ({precision_name(self.dtype)}; content, "
-                f"style, tv losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
+                f"style, tv, color losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
         if skipped_in_a_row > MAX_SKIPPED_STEPS_IN_A_ROW:
             raise TrainingDivergedError(
                 f"{self.run_dir}: training is not learning at step {self.step}: the fp16 gradient scaler "
@@ -352,18 +353,18 @@ class Trainer:
                     agreed = mean_over_processes(torch.cat([losses, losses.new_tensor([float(stop)])]),
                                                  self.context).tolist()
                     self.step += 1
-                    skipped_in_a_row = skipped_in_a_row + 1 if agreed[3] > 0 else 0
-                    self._check_finite(agreed[:3], skipped_in_a_row)
+                    skipped_in_a_row = skipped_in_a_row + 1 if agreed[4] > 0 else 0
+                    self._check_finite(agreed[:4], skipped_in_a_row)
                     elapsed = time.perf_counter() - tick
                     if self.first_step_seconds is None:
                         self.first_step_seconds = elapsed  # with compilation, when compiled
                     self.wall_time += elapsed
-                    content, style, tv = agreed[:3]
+                    content, style, tv, color = agreed[:4]
                     row = {"step": self.step, "epoch": epoch, "content": content, "style": style, "tv": tv,
-                           "total": content + style + tv, "lr": self.config.lr,
+                           "color": color, "total": content + style + tv + color, "lr": self.config.lr,
                            "images_per_s": self.config.batch_size / elapsed, "wall_time": self.wall_time}
                     recent.append(row)
-                    stopped = agreed[4] > 0
+                    stopped = agreed[5] > 0
                     if self.context.is_main:
                         self.folder.log_step(row)
                         self._after_step(epoch, final=stopped or self.step >= total)
@@ -400,6 +401,7 @@ class Trainer:
                            artist=self.config.artist, year=self.config.year, licence=self.config.licence,
                            style_image=Path(self.config.style).name, content_weight=self.config.content_weight,
                            style_weight=self.config.style_weight, tv_weight=self.config.tv_weight,
+                           color_weight=self.config.color_weight,
                            style_size=self.config.style_size, image_size=self.config.image_size, steps=self.step,
                            batch_size=self.config.batch_size, lr=self.config.lr, seed=self.config.seed,
                            dataset=self.description, final_losses=final, final_val_losses=self.val_losses,
