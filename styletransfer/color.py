@@ -1,13 +1,13 @@
-"""A colour-statistics loss: the sliced Wasserstein distance between the pixel colours of the
+"""A color-statistics loss: the sliced Wasserstein distance between the pixel colors of the
 stylized images and those of the painting.
 
 The Gram loss of Gatys et al. matches second moments of VGG features, which the painting's
-dominant colours govern: a painting's minor colours (Starry Night's yellows beside its blues)
-barely move it, and a network trained on it keeps the photo's colours. Matching the whole colour
+dominant colors govern: a painting's minor colors (Starry Night's yellows beside its blues)
+barely move it, and a network trained on it keeps the photo's colors. Matching the whole color
 distribution fixes that. Following Heitz et al. 2021, "A Sliced Wasserstein Loss for Neural
-Texture Synthesis" (and Pitié et al. 2005's colour transfer by 1-D distribution matching), the
+Texture Synthesis" (and Pitié et al. 2005's color transfer by 1-D distribution matching), the
 distribution is compared along fixed directions of RGB space: for each direction the projected
-colours of each output image are sorted and compared with the painting's quantiles at the same
+colors of each output image are sorted and compared with the painting's quantiles at the same
 ranks.
 
 The project's palette score (:func:`styletransfer.evaluate.palette_distance`) measures the
@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 DIRECTIONS = 32
-"""Fixed unit directions of RGB space along which the colour distributions are compared."""
+"""Fixed unit directions of RGB space along which the color distributions are compared."""
 
 MAX_PAINTING_PIXELS = 262_144
 """Pixels of the painting kept as the target distribution (drawn with a fixed seed)."""
@@ -50,7 +50,7 @@ def quantiles(ordered: torch.Tensor, levels: int) -> torch.Tensor:
 
 
 class ColorDistributionLoss(nn.Module):
-    """Squared sliced Wasserstein-2 distance between each image's pixel colours and the
+    """Squared sliced Wasserstein-2 distance between each image's pixel colors and the
     painting's.
 
     Args:
@@ -59,8 +59,8 @@ class ColorDistributionLoss(nn.Module):
 
     forward(images): (N, 3, H, W) RGB in [0, 1] (any float dtype) → a float32 scalar, the
     mean over images, directions and ranks of the squared difference between the sorted
-    projected colours of an image and the painting's quantiles at the same ranks (units:
-    squared RGB 0..1; 0 when an image's colours are distributed as the painting's). Computed in
+    projected colors of an image and the painting's quantiles at the same ranks (units:
+    squared RGB 0..1; 0 when an image's colors are distributed as the painting's). Computed in
     float32 even under autocast.
     """
 

@@ -1,5 +1,5 @@
 """The perceptual loss of Johnson et al. 2016: content (feature MSE), style (Gram-matrix MSE,
-Gatys et al. 2015) and total variation, on frozen VGG features; optionally a colour-statistics
+Gatys et al. 2015) and total variation, on frozen VGG features; optionally a color-statistics
 term (:mod:`styletransfer.color`) on the output's pixels.
 """
 from __future__ import annotations
@@ -70,10 +70,10 @@ class PerceptualLoss(nn.Module):
     """Content + style + total-variation loss against one style image.
 
     Args:
-        style_image: (1, 3, H, W) RGB in [0, 1]; its Gram matrices (and colour quantiles)
+        style_image: (1, 3, H, W) RGB in [0, 1]; its Gram matrices (and color quantiles)
             are computed once here (and again only by :meth:`set_style`).
         content_weight, style_weight, tv_weight, color_weight: multipliers of the four terms;
-            ``color_weight`` 0 (the default) leaves the colour term out (it is then 0).
+            ``color_weight`` 0 (the default) leaves the color term out (it is then 0).
         content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
         style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
             (default 1 each); a mapping or a sequence in the same order.

@@ -350,7 +350,7 @@ def stylize(
         tile_pixels: largest area run through the network at once; larger images are tiled
             (see the module docs). None: :func:`default_tile_pixels` for the device.
         acceleration: ``"off"``, ``"graph"`` (CUDA graphs, one per image size, cached) or
-            ``"compile"``; None: ``"graph"`` on CUDA, ``"off"`` elsewhere. See
+            ``"compile"``; None: ``"off"`` (see :func:`~styletransfer.acceleration.default_acceleration`). See
             :mod:`styletransfer.acceleration`.
         tile_statistics: ``"tile"``: each tile uses its own SRM/InstanceNorm statistics (fast;
             tiles may differ slightly in tone); ``"image"``: the whole image's statistics are

@@ -39,7 +39,8 @@ def net():
 
 
 def test_graphs_are_the_default_on_cuda_only():
-    assert default_acceleration(torch.device("cuda")) == "graph"
+    # Eager on CUDA too: the graph runner measured slower on an H200 (see default_acceleration).
+    assert default_acceleration(torch.device("cuda")) == "off"
     assert default_acceleration(torch.device("cpu")) == "off"
     with pytest.raises(ValueError, match="needs a CUDA device"):
         check_acceleration("graph", torch.device("cpu"))

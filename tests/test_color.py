@@ -1,4 +1,4 @@
-"""The colour-statistics term (styletransfer.color) and its place in the perceptual loss."""
+"""The color-statistics term (styletransfer.color) and its place in the perceptual loss."""
 import pytest
 import torch
 
@@ -8,7 +8,7 @@ from styletransfer.vgg import VGGFeatures
 
 
 def _painting(seed=0, size=32):
-    """Two colour clusters, 3:1, like a blue painting with yellow strokes."""
+    """Two color clusters, 3:1, like a blue painting with yellow strokes."""
     generator = torch.Generator().manual_seed(seed)
     image = torch.empty(1, 3, size, size)
     image[:, :, :, : size * 3 // 4] = torch.tensor([0.1, 0.2, 0.7])[None, :, None, None]
@@ -31,7 +31,7 @@ def test_quantiles_of_sorted_values_interpolate_between_ranks():
     torch.testing.assert_close(quantiles(ordered, 8)[[0, -1]], torch.tensor([[0.0], [3.0]]))
 
 
-def test_zero_for_the_paintings_own_colours_in_any_arrangement():
+def test_zero_for_the_paintings_own_colors_in_any_arrangement():
     painting = _painting()
     loss = ColorDistributionLoss(painting)
     shuffled = painting.reshape(3, -1)[:, torch.randperm(32 * 32)].reshape(1, 3, 32, 32)
@@ -39,7 +39,7 @@ def test_zero_for_the_paintings_own_colours_in_any_arrangement():
     assert loss(shuffled).item() < 1e-10
 
 
-def test_missing_the_minor_colour_costs_more_than_matching_it():
+def test_missing_the_minor_color_costs_more_than_matching_it():
     painting = _painting()
     loss = ColorDistributionLoss(painting)
     all_blue = torch.tensor([0.1, 0.2, 0.7])[None, :, None, None].expand(1, 3, 32, 32)
@@ -47,7 +47,7 @@ def test_missing_the_minor_colour_costs_more_than_matching_it():
     assert loss(all_blue).item() > 20 * loss(with_yellow).item()
 
 
-def test_gradient_pulls_colours_towards_the_painting():
+def test_gradient_pulls_colors_towards_the_painting():
     painting = _painting()
     loss = ColorDistributionLoss(painting)
     image = torch.full((2, 3, 32, 32), 0.5, requires_grad=True)
@@ -72,7 +72,7 @@ def vgg():
     return VGGFeatures(["relu1_1", "relu2_1", "relu2_2"])
 
 
-def test_perceptual_loss_adds_the_weighted_colour_term_only_when_asked(vgg):
+def test_perceptual_loss_adds_the_weighted_color_term_only_when_asked(vgg):
     painting, photo, output = _painting(), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     common = dict(content_layers=["relu2_2"], style_layers=["relu1_1", "relu2_1"], vgg=vgg, tv_weight=1.0)
     without = PerceptualLoss(painting, **common)(output, photo)

@@ -25,10 +25,10 @@ class TrainingDivergedError(TrainingError):
 # The recipe (issue 12), on VGG19 Caffe-range features (0–255 inputs) with content at relu2_2 and
 # the Gram style loss over relu1_1..relu4_1:
 # - style 10 / content 10: the style/content ratio of Johnson's and lengstrom's recipes once
-#   converted to these units. The earlier style 1 kept the photo's colours; the impression that
+#   converted to these units. The earlier style 1 kept the photo's colors; the impression that
 #   high style weights wash the photo out came from runs of a few hundred steps.
-# - a colour-statistics term (styletransfer.color, weight 3e7: about 10 % of the loss at the
-#   start, 2 % once trained): the Gram loss is ruled by a painting's main colours and leaves out its minor ones.
+# - a color-statistics term (styletransfer.color, weight 3e7: about 10 % of the loss at the
+#   start, 2 % once trained): the Gram loss is ruled by a painting's main colors and leaves out its minor ones.
 #   On this CPU (The Starry Night, 300 steps at 128 px, 8 unseen photos) it took the palette
 #   distance from 0.059 to 0.043; 1e8 made dark blotches, 3e6 did nothing.
 # - TV 5e5 on RGB 0–1 pixels, ~1 % of the total: it damps the strided convolutions' checkerboard.
@@ -85,7 +85,7 @@ class TrainingConfig:
     style_weight: float = DEFAULT_STYLE_WEIGHT
     tv_weight: float = DEFAULT_TV_WEIGHT
     color_weight: float = DEFAULT_COLOR_WEIGHT
-    """Weight of the colour-statistics term (styletransfer.color; 0 leaves it out)."""
+    """Weight of the color-statistics term (styletransfer.color; 0 leaves it out)."""
     content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
     style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
     style_size: int | None = None
