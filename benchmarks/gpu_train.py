@@ -265,7 +265,8 @@ def export_stopped(run_dir: Path) -> Path | None:
         return None
     config = json.loads((run_dir / "config.json").read_text())
     checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
-    net = TransformerNet(norm=config["norm"], attention=config["attention"])
+    net = TransformerNet(norm=config["norm"], attention=config["attention"], width=config.get("width", 32),
+                         residual_blocks=config.get("residual_blocks", 5))
     net.load_state_dict(checkpoint["model"])
     rows = [row for row in read_csv(run_dir / "metrics.csv") if row["step"] <= checkpoint["step"]]
     final = mean_rows(rows[-FINAL_LOSS_STEPS:], ("content", "style", "tv", "color", "total"))

@@ -65,6 +65,18 @@ def variant_name(norm: str, attention: str) -> str:
     return next((name for name, parts in VARIANTS.items() if parts == (norm, attention)), f"{norm}+{attention}")
 
 
+SIZES: Mapping[str, dict[str, int]] = {"full": {"width": 32, "residual_blocks": 5},
+                                        "slim": {"width": 16, "residual_blocks": 3}}
+"""Named network sizes: ``full`` is Johnson et al.'s (1.68 M parameters with SRM), ``slim`` a
+CPU-sized one (width 16, 3 residual blocks: 0.28 M parameters with SRM, about a sixth of the
+multiply-adds)."""
+
+
+def size_name(config: NetworkConfig) -> str:
+    """The :data:`SIZES` name of a network's width and depth, or ``"custom"``."""
+    shape = {"width": config.width, "residual_blocks": config.residual_blocks}
+    return next((name for name, size in SIZES.items() if size == shape), "custom")
+
 _MIN_SIZE = 8
 """Smaller inputs are edge-padded to this size (and the output cropped back)."""
 
@@ -124,6 +136,9 @@ class NetworkConfig:
     attention: str = "srm"
     sampling_attention: bool = False
     residual_blocks: int = 5
+    width: int = 32
+    """Channels of the first layer; the down-sampling layers have 2× and 4× this, the residual
+    blocks 4×. Files written before this field existed are width 32."""
 
     def __post_init__(self) -> None:
         if self.norm not in NORM_NAMES:
@@ -133,6 +148,8 @@ class NetworkConfig:
                              f"{', '.join(attention_names())}")
         if self.residual_blocks < 1:
             raise ValueError(f"residual_blocks must be at least 1, got {self.residual_blocks}")
+        if self.width < 4:
+            raise ValueError(f"width must be at least 4, got {self.width}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -149,6 +166,9 @@ class TransformerNet(nn.Module):
         sampling_attention: also put the attention block after the normalization of the two
             down-sampling and two up-sampling layers (off by default; not in the paper).
         residual_blocks: number of residual blocks (5 in Johnson et al.).
+        width: channels of the first layer (32 in Johnson et al.); the network has ``width``,
+            ``2·width`` and ``4·width`` channels at full, half and quarter resolution. See
+            :data:`SIZES` for the named sizes.
 
     Input: (N, 3, H, W) RGB in [0, 1], any H and W ≥ 1.
     Output: (N, 3, H, W) RGB in [0, 1]: the last 9×9 conv gives unbounded values and a
@@ -156,30 +176,31 @@ class TransformerNet(nn.Module):
     """
 
     def __init__(self, norm: str = "batch", attention: str = "srm", *,
-                 sampling_attention: bool = False, residual_blocks: int = 5):
+                 sampling_attention: bool = False, residual_blocks: int = 5, width: int = 32):
         super().__init__()
-        self.config = NetworkConfig(norm, attention, sampling_attention, residual_blocks)
+        self.config = NetworkConfig(norm, attention, sampling_attention, residual_blocks, width)
         sampling = attention if sampling_attention else None
+        c1, c2, c4 = width, 2 * width, 4 * width
         self.down = nn.Sequential(
-            NormActLayer(3, 32, 9, norm=norm, attention=sampling),
-            NormActLayer(32, 64, 3, norm=norm, attention=sampling, stride=2),
-            NormActLayer(64, 128, 3, norm=norm, attention=sampling, stride=2),
+            NormActLayer(3, c1, 9, norm=norm, attention=sampling),
+            NormActLayer(c1, c2, 3, norm=norm, attention=sampling, stride=2),
+            NormActLayer(c2, c4, 3, norm=norm, attention=sampling, stride=2),
         )
         self.residual = nn.Sequential(
-            *[ResidualBlock(128, norm=norm, attention=attention) for _ in range(residual_blocks)]
+            *[ResidualBlock(c4, norm=norm, attention=attention) for _ in range(residual_blocks)]
         )
         self.up = nn.Sequential(
-            NormActLayer(128, 64, 3, norm=norm, attention=sampling, upsample=True),
-            NormActLayer(64, 32, 3, norm=norm, attention=sampling, upsample=True),
+            NormActLayer(c4, c2, 3, norm=norm, attention=sampling, upsample=True),
+            NormActLayer(c2, c1, 3, norm=norm, attention=sampling, upsample=True),
         )
-        self.head = ConvLayer(32, 3, 9)
+        self.head = ConvLayer(c1, 3, 9)
 
     @classmethod
     def from_config(cls, config: NetworkConfig | dict) -> "TransformerNet":
         if isinstance(config, dict):
             config = NetworkConfig(**config)
         return cls(config.norm, config.attention, sampling_attention=config.sampling_attention,
-                   residual_blocks=config.residual_blocks)
+                   residual_blocks=config.residual_blocks, width=config.width)
 
     @classmethod
     def variant(cls, name: str) -> "TransformerNet":

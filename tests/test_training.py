@@ -124,6 +124,13 @@ def test_run_folder_holds_everything(finished_run, photos):
     assert summary["parameters"] == count_parameters(TransformerNet("batch", "srm"))
 
 
+def test_a_slim_network_trains_and_says_so(photos, style, tmp_path):
+    result = train(tiny(style, tmp_path / "slim", images=str(photos), width=16, residual_blocks=3, steps=2))
+    net = load_model(result.model_path)
+    assert (net.config.width, net.config.residual_blocks) == (16, 3)
+    assert net.metadata["size"] == "slim"
+
+
 def test_loss_goes_down(photos, style, tmp_path):
     train(tiny(style, tmp_path / "run", images=str(photos), steps=20, checkpoint_every=0, val_every=0,
                preview_every=0, val_images=1))

@@ -72,6 +72,10 @@ class TrainingConfig:
     """Use only the first N images (by path for a folder, by image id for COCO)."""
     norm: str = "batch"
     attention: str = "srm"
+    width: int = 32
+    """Channels of the network's first layer (styletransfer.network.SIZES: 32 full, 16 slim)."""
+    residual_blocks: int = 5
+    """Residual blocks of the network (5 full, 3 slim)."""
     steps: int | None = None
     """Optimizer steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
     epochs: int | None = None
@@ -148,7 +152,7 @@ class TrainingConfig:
         if self.coco_categories is not None and not coco:
             raise TrainingError("COCO categories only apply to COCO training data")
         try:
-            NetworkConfig(self.norm, self.attention)
+            NetworkConfig(self.norm, self.attention, residual_blocks=self.residual_blocks, width=self.width)
         except ValueError as error:
             raise TrainingError(str(error)) from None
         positive = {"batch_size": self.batch_size, "image_size": self.image_size, "steps": self.steps,

@@ -176,7 +176,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
             raise TrainingError(f"batch size {config.batch_size} does not split evenly over "
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
-        net = TransformerNet(config.norm, config.attention)
+        net = TransformerNet(config.norm, config.attention, residual_blocks=config.residual_blocks, width=config.width)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:

@@ -38,7 +38,7 @@ from ..device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
 from ..images import pixels_to_float, tensor_to_image
 from ..loss import PerceptualLoss
-from ..network import TransformerNet, count_parameters
+from ..network import TransformerNet, count_parameters, size_name
 from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
@@ -401,7 +401,7 @@ class Trainer:
                            artist=self.config.artist, year=self.config.year, licence=self.config.licence,
                            style_image=Path(self.config.style).name, content_weight=self.config.content_weight,
                            style_weight=self.config.style_weight, tv_weight=self.config.tv_weight,
-                           color_weight=self.config.color_weight,
+                           color_weight=self.config.color_weight, size=size_name(self.net.config),
                            style_size=self.config.style_size, image_size=self.config.image_size, steps=self.step,
                            batch_size=self.config.batch_size, lr=self.config.lr, seed=self.config.seed,
                            dataset=self.description, final_losses=final, final_val_losses=self.val_losses,
