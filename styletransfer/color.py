@@ -29,11 +29,17 @@ MAX_PAINTING_PIXELS = 262_144
 _SEED = 1234
 
 
+def random_unit_directions(dimensions: int, count: int, seed: int) -> torch.Tensor:
+    """(dimensions, count) float32 unit vectors drawn by a generator seeded with ``seed``: the
+    same on every call with the same arguments."""
+    generator = torch.Generator().manual_seed(seed)
+    directions = torch.randn(dimensions, count, generator=generator)
+    return directions / directions.norm(dim=0, keepdim=True)
+
+
 def color_directions(count: int = DIRECTIONS) -> torch.Tensor:
     """(3, count) float32 unit vectors of RGB space, the same on every call."""
-    generator = torch.Generator().manual_seed(_SEED)
-    directions = torch.randn(3, count, generator=generator)
-    return directions / directions.norm(dim=0, keepdim=True)
+    return random_unit_directions(3, count, _SEED)
 
 
 def quantiles(ordered: torch.Tensor, levels: int) -> torch.Tensor:

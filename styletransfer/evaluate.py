@@ -57,6 +57,7 @@ from PIL import Image
 from . import catalogue
 from .device import pick_device
 from .errors import StyleTransferError
+from .color import random_unit_directions
 from .images import PHOTO_SUFFIXES, image_to_tensor, open_image, split_alpha
 from .modelfile import ModelFileError, read_header, resolve_model_path
 from .stylize import stylize
@@ -91,9 +92,7 @@ class EvaluationError(StyleTransferError, ValueError):
 
 def _random_directions(dimensions: int, count: int = PROJECTIONS) -> torch.Tensor:
     """(dimensions, count) float32 unit vectors, the same on every call."""
-    generator = torch.Generator().manual_seed(_SEED)
-    directions = torch.randn(dimensions, count, generator=generator)
-    return directions / directions.norm(dim=0, keepdim=True)
+    return random_unit_directions(dimensions, count, _SEED)
 
 
 def _quantiles(values: torch.Tensor, levels: int = QUANTILES) -> torch.Tensor:

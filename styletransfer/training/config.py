@@ -142,6 +142,10 @@ class TrainingConfig:
         except TypeError as error:
             raise TrainingError(str(error)) from None
 
+    def network_config(self) -> NetworkConfig:
+        """The network these options train (ValueError for an unknown norm or attention)."""
+        return NetworkConfig(self.norm, self.attention, residual_blocks=self.residual_blocks, width=self.width)
+
     def check(self) -> None:
         """Raise TrainingError for the first option that cannot work."""
         coco = self.coco_root is not None or self.coco_annotations is not None
@@ -152,7 +156,7 @@ class TrainingConfig:
         if self.coco_categories is not None and not coco:
             raise TrainingError("COCO categories only apply to COCO training data")
         try:
-            NetworkConfig(self.norm, self.attention, residual_blocks=self.residual_blocks, width=self.width)
+            self.network_config()
         except ValueError as error:
             raise TrainingError(str(error)) from None
         positive = {"batch_size": self.batch_size, "image_size": self.image_size, "steps": self.steps,

@@ -44,7 +44,7 @@ from .runfolder import CHECKPOINT_FILE, CONFIG_FILE, RunDirError, read_json
 from .trainer import ProgressCallback, RunResult, Trainer, TrainingInputs
 
 
-def _open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
+def open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
     """The training data set and a one-line description of it."""
     if config.images is not None:
         root = Path(config.images)
@@ -114,7 +114,7 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
         style = open_image(config.style)
         style_size = config.style_size or min(max(style.size), MAX_STYLE_SIZE)
         style_tensor = image_to_tensor(resize_longest(style, style_size))
-        dataset, description = _open_dataset(config)
+        dataset, description = open_dataset(config)
         val_count = config.val_images
         if val_count is None:
             val_count = min(MAX_VAL_IMAGES, max(1, len(dataset) // 10)) if len(dataset) > config.batch_size else 0
@@ -176,7 +176,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
             raise TrainingError(f"batch size {config.batch_size} does not split evenly over "
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
-        net = TransformerNet(config.norm, config.attention, residual_blocks=config.residual_blocks, width=config.width)
+        net = TransformerNet.from_config(config.network_config())
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:

@@ -38,7 +38,7 @@ from ..device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
 from ..images import pixels_to_float, tensor_to_image
 from ..loss import PerceptualLoss
-from ..network import TransformerNet, count_parameters, size_name
+from ..network import NetworkConfig, TransformerNet, count_parameters, size_name
 from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
@@ -164,6 +164,19 @@ def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: to
     scaler.step(optimizer)
     scaler.update()
     return torch.stack([terms.content, terms.style, terms.tv, terms.color]).detach().float()
+
+
+def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int, dataset: str,
+                   final_losses: dict[str, float], **extra: Any) -> dict[str, Any]:
+    """The metadata a run's model file carries (styletransfer.modelfile): the style's credits,
+    the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
+    ``final_losses`` and any ``extra`` entries."""
+    return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
+                licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
+                style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
+                size=size_name(network), style_size=config.style_size, image_size=config.image_size, steps=steps,
+                batch_size=config.batch_size, lr=config.lr, seed=config.seed, dataset=dataset,
+                final_losses=final_losses, **extra)
 
 
 class Trainer:
@@ -397,15 +410,9 @@ class Trainer:
         model_path = self.folder.model_path if completed else None
         if self.context.is_main:
             if model_path is not None:
-                self.folder.save_model(self.net, name=self.config.name, title=self.config.title or self.config.name,
-                           artist=self.config.artist, year=self.config.year, licence=self.config.licence,
-                           style_image=Path(self.config.style).name, content_weight=self.config.content_weight,
-                           style_weight=self.config.style_weight, tv_weight=self.config.tv_weight,
-                           color_weight=self.config.color_weight, size=size_name(self.net.config),
-                           style_size=self.config.style_size, image_size=self.config.image_size, steps=self.step,
-                           batch_size=self.config.batch_size, lr=self.config.lr, seed=self.config.seed,
-                           dataset=self.description, final_losses=final, final_val_losses=self.val_losses,
-                           images_per_second=round(images_per_second, 2))
+                self.folder.save_model(self.net, **model_metadata(
+                    self.config, self.net.config, steps=self.step, dataset=self.description, final_losses=final,
+                    final_val_losses=self.val_losses, images_per_second=round(images_per_second, 2)))
             self.folder.finish({
                 "completed": completed, "step": self.step, "total_steps": self.config.steps,
                 "norm": self.config.norm, "attention": self.config.attention, "parameters": self.parameters,
