@@ -1,5 +1,6 @@
 """Trainings that need a GPU, run as one prepared job on a lent GPU machine: the starter styles
-(a recipe sweep over the paintings, with BN twins) and the SRM comparison at its real budget.
+(a recipe sweep over the paintings, with BN twins), the slim twins of the shipped styles
+(distilled from them) and the SRM comparison at its real budget.
 
 Three steps:
 
@@ -122,12 +123,32 @@ def style_job(folder: Path, name: str, painting: str, recipe: dict[str, Any], *,
             "images": steps * batch}
 
 
+def slim_job(folder: Path, name: str, recipe: dict[str, Any], *, steps: int, batch: int,
+             distill: bool = True) -> dict:
+    """The slim twin ``<name>_slim`` of the shipped style ``styles/<name>.safetensors``: a
+    network of SIZES["slim"] with the style's norm and attention, trained on its painting and
+    distilled from it (``distill=False``: the perceptual loss alone, as ``<name>_slim_alone``,
+    the control that shows what distillation adds)."""
+    from styletransfer.modelfile import read_header
+    from styletransfer.network import SIZES
+
+    teacher = Path("styles") / f"{name}.safetensors"
+    config, metadata = read_header(REPO / teacher)
+    options = {**SIZES["slim"], **recipe, **({"teacher": teacher} if distill else {})}
+    job = style_job(folder, f"{name}_slim" if distill else f"{name}_slim_alone", metadata["style_image"], options,
+                    steps=steps, batch=batch, attention=config.attention, group="slim")
+    job["args"] += ["--norm", config.norm]
+    return job
+
+
 def plan(folder: Path, out: Path, *, steps: int, batch: int, recipes: dict[str, dict[str, Any]],
          twins: list[str], paintings: list[str] | None, comparison_steps: int, comparison_batch: int,
          comparison_style: str, comparison_recipe: dict[str, Any], comparison_seeds: list[int],
-         fp16_steps: int, comparison_first: bool = False) -> list[dict]:
-    """The jobs in priority order: one fp16 run (the precision check); for each recipe, every
-    painting (BN+SRM) then the BN twins; the comparison, seed by seed, last or (with
+         fp16_steps: int, comparison_first: bool = False, slim: list[str] = (), slim_alone: list[str] = (),
+         slim_steps: int = 1000, slim_batch: int = 8, slim_recipe: dict[str, Any] | None = None) -> list[dict]:
+    """The jobs in priority order: one fp16 run (the precision check); the slim twins of the
+    shipped styles ``slim`` (and the no-teacher controls ``slim_alone``); for each recipe,
+    every painting (BN+SRM) then the BN twins; the comparison, seed by seed, last or (with
     ``comparison_first``) right after the first recipe."""
     from styletransfer.network import VARIANTS
 
@@ -157,6 +178,10 @@ def plan(folder: Path, out: Path, *, steps: int, batch: int, recipes: dict[str, 
             job["args"] += ["--norm", norm, "--seed", str(seed)]
             job["evaluate"] = False
             comparison.append(job)
+    slim_jobs = [slim_job(folder, name, slim_recipe or {}, steps=slim_steps, batch=slim_batch) for name in slim]
+    slim_jobs += [slim_job(folder, name, slim_recipe or {}, steps=slim_steps, batch=slim_batch, distill=False)
+                  for name in slim_alone]
+    checks += slim_jobs
     style_jobs = [recipe_jobs for _, recipe_jobs in per_recipe]
     # With comparison_first, a second recipe's styles are the first to go when the budget runs short.
     order = ([checks, style_jobs[0], comparison, *style_jobs[1:]] if comparison_first
@@ -423,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     plan_parser.add_argument("--fp16-steps", type=int, default=1000)
     plan_parser.add_argument("--comparison-first", action="store_true",
                              help="run the comparison right after the first recipe's styles")
+    plan_parser.add_argument("--slim", nargs="*", default=[], help="shipped styles to train slim twins of")
+    plan_parser.add_argument("--slim-alone", nargs="*", default=[],
+                             help="shipped styles to train a slim network of without their teacher (control)")
+    plan_parser.add_argument("--slim-steps", type=int, default=1000)
+    plan_parser.add_argument("--slim-batch-size", type=int, default=8)
+    plan_parser.add_argument("--slim-recipe", type=json.loads, default={})
     check_parser = commands.add_parser("check")
     check_parser.add_argument("folder", type=Path)
     check_parser.add_argument("--work", type=Path, required=True)
@@ -446,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
                     comparison_steps=args.comparison_steps, comparison_batch=args.comparison_batch_size,
                     comparison_style=args.comparison_style, comparison_recipe=args.comparison_recipe,
                     comparison_seeds=args.comparison_seeds, fp16_steps=args.fp16_steps,
-                    comparison_first=args.comparison_first)
+                    comparison_first=args.comparison_first, slim=args.slim, slim_alone=args.slim_alone,
+                    slim_steps=args.slim_steps, slim_batch=args.slim_batch_size, slim_recipe=args.slim_recipe)
         print(f"{len(jobs)} jobs, {sum(job['images'] for job in jobs):,} images in all")
         return 0
     if args.command == "check":

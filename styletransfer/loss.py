@@ -1,6 +1,8 @@
 """The perceptual loss of Johnson et al. 2016: content (feature MSE), style (Gram-matrix MSE,
 Gatys et al. 2015) and total variation, on frozen VGG features; optionally a color-statistics
-term (:mod:`styletransfer.color`) on the output's pixels.
+term (:mod:`styletransfer.color`) on the output's pixels, and a distillation term: the pixel
+MSE to a teacher network's output (Hinton et al. 2015's knowledge distillation, applied to the
+images; issue 14's slim networks learn from the full one this way).
 """
 from __future__ import annotations
 
@@ -50,20 +52,21 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class LossTerms:
-    """Weighted loss terms (scalars); ``total`` = content + style + tv + color."""
+    """Weighted loss terms (scalars); ``total`` = content + style + tv + color + distill."""
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
     color: torch.Tensor
+    distill: torch.Tensor
 
     @property
     def total(self) -> torch.Tensor:
-        return self.content + self.style + self.tv + self.color
+        return self.content + self.style + self.tv + self.color + self.distill
 
     def as_floats(self) -> dict[str, float]:
-        return {"content": self.content.item(), "style": self.style.item(),
-                "tv": self.tv.item(), "color": self.color.item(), "total": self.total.item()}
+        return {"content": self.content.item(), "style": self.style.item(), "tv": self.tv.item(),
+                "color": self.color.item(), "distill": self.distill.item(), "total": self.total.item()}
 
 
 class PerceptualLoss(nn.Module):
@@ -74,6 +77,8 @@ class PerceptualLoss(nn.Module):
             are computed once here (and again only by :meth:`set_style`).
         content_weight, style_weight, tv_weight, color_weight: multipliers of the four terms;
             ``color_weight`` 0 (the default) leaves the color term out (it is then 0).
+        distill_weight: multiplier of the pixel MSE to ``teacher_output`` when forward gets one
+            (the distillation term; 0 without a teacher output).
         content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
         style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
             (default 1 each); a mapping or a sequence in the same order.
@@ -83,15 +88,17 @@ class PerceptualLoss(nn.Module):
     The defaults are tuned for VGG19 Caffe-range features (0–255 inputs), on which relu2_2 MSE
     is in the thousands and Gram entries in the hundreds.
 
-    forward(output, content): both (N, 3, H, W) RGB in [0, 1]; ``output`` is the network's
-    stylized image, ``content`` the photo it was made from. Returns :class:`LossTerms`, float32.
+    forward(output, content, teacher_output=None): all (N, 3, H, W) RGB in [0, 1]; ``output`` is
+    the network's stylized image, ``content`` the photo it was made from, ``teacher_output`` a
+    teacher network's stylized image of the same photo (no gradient flows into it). Returns
+    :class:`LossTerms`, float32.
     Safe under fp16 and bf16 autocast: the VGG runs in the autocast dtype, while the Gram
     matrices and every mean squared error are computed in float32 (see :func:`full_precision`).
     """
 
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
                  style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
-                 content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                 distill_weight: float = 0.0, content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
                  backbone: str = "vgg19", vgg: VGGFeatures | None = None):
@@ -110,6 +117,7 @@ class PerceptualLoss(nn.Module):
         self.style_weight = style_weight
         self.tv_weight = tv_weight
         self.color_weight = color_weight
+        self.distill_weight = distill_weight
         self.color_loss: ColorDistributionLoss | None = None
         self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers)), backbone)
         self.set_style(style_image)
@@ -136,7 +144,8 @@ class PerceptualLoss(nn.Module):
             features = self.vgg(content, self.content_layers)
         return {name: features[name] for name in self.content_layers}
 
-    def forward(self, output: torch.Tensor, content: torch.Tensor) -> LossTerms:
+    def forward(self, output: torch.Tensor, content: torch.Tensor,
+                teacher_output: torch.Tensor | None = None) -> LossTerms:
         targets = self.content_targets(content)
         features = self.vgg(output)
         grams = {name: gram_matrix(features[name]) for name in self.style_layers}
@@ -150,6 +159,8 @@ class PerceptualLoss(nn.Module):
             )
             color_loss = (self.color_weight * self.color_loss(output) if self.color_loss is not None
                           else output.new_zeros((), dtype=torch.float32))
+            distill_loss = (self.distill_weight * F.mse_loss(output.float(), teacher_output.detach().float())
+                            if teacher_output is not None else output.new_zeros((), dtype=torch.float32))
         return LossTerms(content=self.content_weight * content_loss,
                          style=self.style_weight * style_loss,
-                         tv=self.tv_weight * total_variation(output), color=color_loss)
+                         tv=self.tv_weight * total_variation(output), color=color_loss, distill=distill_loss)

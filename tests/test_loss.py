@@ -57,3 +57,19 @@ def test_per_layer_style_weights(vgg):
     assert only_first(x, x).style.item() == pytest.approx(single(x, x).style.item(), rel=1e-5)
     with pytest.raises(ValueError, match="2 style layer weights for 4 style layers"):
         PerceptualLoss(style, style_layer_weights=[1, 2], vgg=vgg)
+
+
+def test_the_distillation_term_is_the_weighted_pixel_mse_to_the_teacher_output(vgg):
+    style, photo, output, teacher = (torch.rand(1, 3, 64, 64), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32),
+                                     torch.rand(2, 3, 32, 32))
+    loss = PerceptualLoss(style, distill_weight=5.0, vgg=vgg)
+    assert loss(output, photo).distill.item() == 0  # no teacher output: no term
+    terms = loss(output, photo, teacher)
+    assert terms.distill.item() == pytest.approx(5.0 * torch.mean((output - teacher) ** 2).item(), rel=1e-5)
+    assert terms.total.item() == pytest.approx(sum(terms.as_floats()[key] for key in
+                                                   ("content", "style", "tv", "color", "distill")), rel=1e-6)
+    assert loss(teacher, photo, teacher).distill.item() == 0
+    student = output.clone().requires_grad_()
+    target = teacher.clone().requires_grad_()
+    loss(student, photo, target).total.backward()
+    assert student.grad.abs().sum() > 0 and target.grad is None  # the teacher output is a fixed target

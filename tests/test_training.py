@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.training.checkpoint import load_checkpoint
 from styletransfer.modelfile import load_model
-from styletransfer.network import TransformerNet, count_parameters
+from styletransfer.network import SIZES, TransformerNet, count_parameters
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import TrainingConfig, TrainingError, resume_training, train
@@ -98,7 +98,8 @@ def test_run_folder_holds_everything(finished_run, photos):
 
     with open(out / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["step", "epoch", "content", "style", "tv", "color", "total", "lr", "images_per_s", "wall_time"]
+    assert list(rows[0]) == ["step", "epoch", "content", "style", "tv", "color", "distill", "total", "lr", "images_per_s",
+                             "wall_time"]
     assert [int(row["step"]) for row in rows] == [1, 2, 3, 4, 5, 6]
     # 9 files, 1 broken, 2 held out: 6 training images, 3 steps per epoch.
     assert [int(row["epoch"]) for row in rows] == [0, 0, 0, 1, 1, 1]
@@ -116,7 +117,7 @@ def test_run_folder_holds_everything(finished_run, photos):
     model = load_model(out / "model.safetensors")
     meta = model.metadata
     assert meta["name"] == "reference" and meta["style_image"] == "painting.png" and meta["steps"] == 6
-    assert set(meta["final_losses"]) == {"content", "style", "tv", "color", "total"}
+    assert set(meta["final_losses"]) == {"content", "style", "tv", "color", "distill", "total"}
     assert meta["images_per_second"] > 0 and "folder" in meta["dataset"]
     assert (out / "curves.png").stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())
@@ -125,10 +126,43 @@ def test_run_folder_holds_everything(finished_run, photos):
 
 
 def test_a_slim_network_trains_and_says_so(photos, style, tmp_path):
-    result = train(tiny(style, tmp_path / "slim", images=str(photos), width=16, residual_blocks=3, steps=2))
+    result = train(tiny(style, tmp_path / "slim", images=str(photos), width=12, residual_blocks=3, steps=2))
     net = load_model(result.model_path)
-    assert (net.config.width, net.config.residual_blocks) == (16, 3)
+    assert (net.config.width, net.config.residual_blocks) == (12, 3)
     assert net.metadata["size"] == "slim"
+
+
+def test_a_slim_network_learns_from_a_teacher(photos, style, tmp_path):
+    """Distillation: with only the distillation term, a slim network's pixel MSE to the
+    teacher's output falls; the teacher's name and the weight go into the model file."""
+    teacher = train(tiny(style, tmp_path / "teacher", images=str(photos), steps=2)).model_path
+    result = train(tiny(style, tmp_path / "student", images=str(photos), **SIZES["slim"], teacher=str(teacher),
+                        distill_weight=1.0, content_weight=0, style_weight=0, tv_weight=0, color_weight=0,
+                        steps=30, checkpoint_every=0, val_every=0, preview_every=0, lr=1e-2))
+    rows = read_csv(tmp_path / "student" / "metrics.csv")
+    distill = [row["distill"] for row in rows]
+    assert all(row["total"] == pytest.approx(row["distill"]) for row in rows)
+    assert sum(distill[-5:]) / 5 < 0.5 * sum(distill[:5]) / 5, distill
+    net = load_model(result.model_path)
+    assert net.metadata["size"] == "slim"
+    assert (net.metadata["teacher"], net.metadata["distill_weight"]) == ("model", 1.0)
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["teacher"] == str(teacher.resolve())
+
+
+def test_a_run_without_a_teacher_logs_a_zero_distillation_term(finished_run):
+    out, _ = finished_run
+    assert all(row["distill"] == 0 for row in read_csv(out / "metrics.csv"))
+    assert "teacher" not in load_model(out / "model.safetensors").metadata
+
+
+@pytest.mark.parametrize("teacher, problem", [("no_such_style", "no such model file or style name"),
+                                               ("painting", "not a model file")])
+def test_an_unusable_teacher_is_refused_before_training(photos, style, tmp_path, teacher, problem):
+    teacher = str(style) if teacher == "painting" else teacher
+    with pytest.raises(TrainingError, match=f"teacher: .*{teacher}.*{problem}"):
+        train(tiny(style, tmp_path / "run", images=str(photos), teacher=teacher))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_loss_goes_down(photos, style, tmp_path):

@@ -25,15 +25,18 @@ SAMPLE_RATE = 44100
 
 
 def make_clip(path: Path, *, frames: int = FRAMES, size: tuple[int, int] = (WIDTH, HEIGHT), fps: int = FPS,
-              audio: bool = True, noise: float = 0.0) -> Path:
-    """A clip of a bar sliding over a gradient (H.264), with a 440 Hz sine (AAC) as long as the
-    video; ``noise`` adds that many levels of random noise per frame (like a camera's)."""
+              audio: bool = True, noise: float = 0.0, rotation: int = 0) -> Path:
+    """A clip of a bar sliding over a gradient (H.264, dark on the left), with a 440 Hz sine
+    (AAC) as long as the video; ``noise`` adds that many levels of random noise per frame (like
+    a camera's); ``rotation`` stores a display rotation, as phones do for portrait video."""
     width, height = size
     generator = np.random.default_rng(0)
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "10"}
+        if rotation:
+            video.set_display_rotation(rotation)
         sound = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
         ramp = np.linspace(0, 200, width)[None, :, None]
         for index in range(frames):
@@ -119,6 +122,24 @@ def test_a_container_that_cannot_hold_the_audio_gets_it_re_encoded(clip, tiny, t
     assert info.video_codec == video_codec and info.audio_codecs == [audio_codec]
     frames, rate, duration = video_timing(target)
     assert (frames, rate) == (FRAMES, FPS) and abs(duration - FRAMES / FPS) < 1 / FPS
+
+
+def test_a_phone_video_with_a_display_rotation_comes_out_upright(tiny, tmp_path):
+    """Stored 64×48 landscape frames with a 90° display rotation show as 48×64 portrait: they
+    are read, stylized and written upright, with no rotation left in the output."""
+    phone = make_clip(tmp_path / "phone.mp4", rotation=90)
+    info = probe_video(phone)
+    assert (info.width, info.height, info.rotation) == (HEIGHT, WIDTH, 90)
+    first = next(read_frames(phone))
+    assert first.shape == (WIDTH, HEIGHT, 3)
+    # The stored frame is dark on its left; turned 90° counter-clockwise that edge is the bottom.
+    assert first[-8:, :, 0].mean() < 30 < 170 < first[:8, :, 0].mean()  # red: the sliding bar is green
+    assert next(read_frames(phone, size=(24, 32))).shape == (32, 24, 3)
+    result = stylize_video(tiny, phone, tmp_path / "out.mp4", stability=Stability.off())
+    assert result.size == (HEIGHT, WIDTH) and result.frames == FRAMES
+    written = probe_video(result.path)
+    assert (written.width, written.height, written.rotation) == (HEIGHT, WIDTH, 0)
+    assert audio_payloads(result.path) == audio_payloads(phone)
 
 
 def test_max_size_shrinks_to_even_sides(tiny, tmp_path):

@@ -37,6 +37,10 @@ DEFAULT_CONTENT_WEIGHT = 10.0
 DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 5e5
 DEFAULT_COLOR_WEIGHT = 3e7
+DEFAULT_DISTILL_WEIGHT = 1e8
+"""Weight of the pixel MSE to a teacher's output (RGB 0..1) when training with a teacher: at
+the start, with the student far off, it is ten times the perceptual loss; once the student is close
+(MSE ~0.005) about as large as the content term, so the painting's own loss still shapes it."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
@@ -73,9 +77,15 @@ class TrainingConfig:
     norm: str = "batch"
     attention: str = "srm"
     width: int = 32
-    """Channels of the network's first layer (styletransfer.network.SIZES: 32 full, 16 slim)."""
+    """Channels of the network's first layer (styletransfer.network.SIZES: 32 full, 12 slim)."""
     residual_blocks: int = 5
     """Residual blocks of the network (5 full, 3 slim)."""
+    teacher: str | None = None
+    """A trained model (a model file, or the name of an installed style) whose stylized images
+    this network learns to imitate besides the perceptual loss: distillation, e.g. of a slim
+    network from the full model of the same painting."""
+    distill_weight: float = DEFAULT_DISTILL_WEIGHT
+    """Weight of the pixel MSE to the teacher's output (only with a teacher)."""
     steps: int | None = None
     """Optimizer steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
     epochs: int | None = None
@@ -164,7 +174,8 @@ class TrainingConfig:
         at_least_zero = {"workers": self.workers, "val_images": self.val_images,
                          "checkpoint_every": self.checkpoint_every, "val_every": self.val_every,
                          "preview_every": self.preview_every, "content_weight": self.content_weight,
-                         "style_weight": self.style_weight, "tv_weight": self.tv_weight}
+                         "style_weight": self.style_weight, "tv_weight": self.tv_weight,
+                         "color_weight": self.color_weight, "distill_weight": self.distill_weight}
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise TrainingError(f"{name} must be at least 1, not {value}")

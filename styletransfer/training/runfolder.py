@@ -37,8 +37,9 @@ MODEL_FILE = "model.safetensors"
 CURVES_FILE = "curves.png"
 SUMMARY_FILE = "summary.json"
 
-METRICS_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "total", "lr", "images_per_s", "wall_time")
-VAL_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "total")
+METRICS_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "distill", "total", "lr", "images_per_s",
+                  "wall_time")
+VAL_FIELDS = ("step", "epoch", "content", "style", "tv", "color", "distill", "total")
 FINAL_LOSS_STEPS = 50
 """A run's final training losses are their mean over this many last steps."""
 

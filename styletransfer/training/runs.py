@@ -37,6 +37,7 @@ from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_file
 from ..device import pick_device, pick_precision, precision_name
 from .distributed import start_distributed, stop_distributed, wait_for_all
 from ..images import ImageError, image_to_tensor, open_image, resize_longest
+from ..modelfile import ModelFileError, load_model, resolve_model_path
 from ..network import TransformerNet, check_trainable_batch
 from .config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
@@ -121,6 +122,7 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
         split = split_holdout(dataset, val_count)
     except (ImageError, DatasetError) as error:
         raise TrainingError(str(error)) from None
+    teacher_path, teacher = _load_teacher(config.teacher)
     skipped = [(str(path), problem) for path, problem in dataset.skipped]
     if skipped:
         warnings.warn(f"skipping {len(skipped)} unusable image file(s), e.g. {skipped[0][0]}: {skipped[0][1]}",
@@ -138,10 +140,22 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
         steps=config.steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch,
         style_size=style_size, val_images=val_count, name=config.name or Path(config.out_dir).name,
         workers=default_workers(device) if config.workers is None else config.workers,
-        lr=config.lr or default_lr(config.batch_size),
+        lr=config.lr or default_lr(config.batch_size), teacher=teacher_path,
     )
     val_images = torch.stack(split.val_images) if split.val_images else None
-    return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped)
+    return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped, teacher)
+
+
+def _load_teacher(teacher: str | None) -> tuple[str | None, TransformerNet | None]:
+    """(absolute path, network) of config.teacher (a model file or an installed style's name),
+    or (None, None) without one. Raises TrainingError naming the file and the problem."""
+    if teacher is None:
+        return None, None
+    try:
+        path = resolve_model_path(teacher)
+        return os.path.abspath(path), load_model(path)
+    except ModelFileError as error:
+        raise TrainingError(f"teacher: {error}") from None
 
 
 def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCallback | None = None,

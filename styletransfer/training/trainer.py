@@ -38,13 +38,13 @@ from ..device import autocast, precision_name
 from .distributed import DistributedContext, mean_over_processes, shard
 from ..images import pixels_to_float, tensor_to_image
 from ..loss import PerceptualLoss
-from ..network import NetworkConfig, TransformerNet, count_parameters, size_name
+from ..network import NetworkConfig, TransformerNet, count_parameters, fold_batchnorm, size_name
 from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
 PREVIEW_IMAGES = 4
 """The first this-many held-out images are stylized in the previews."""
-LOSS_TERMS = ("content", "style", "tv", "color", "total")
+LOSS_TERMS = ("content", "style", "tv", "color", "distill", "total")
 
 
 FP16_INITIAL_LOSS_SCALE = 2.0**-4
@@ -71,7 +71,7 @@ class ProgressUpdate:
     total_steps: int
     epoch: int
     losses: dict[str, float]
-    """Mean content/style/tv/total over the last few steps."""
+    """Mean content/style/tv/color/distill/total over the last few steps."""
     images_per_second: float
 
 
@@ -114,6 +114,8 @@ class TrainingInputs:
     """One line naming the data set, for the model file's metadata."""
     skipped: list[tuple[str, str]]
     """(path, problem) for the unusable files found so far."""
+    teacher: TransformerNet | None = None
+    """The trained network to imitate (config.teacher, loaded), or None."""
 
 
 @contextlib.contextmanager
@@ -147,30 +149,50 @@ def make_grad_scaler(device: torch.device, dtype: torch.dtype) -> torch.amp.Grad
 
 def training_step(model: torch.nn.Module, loss_fn: PerceptualLoss, optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler, images: torch.Tensor, *, device: torch.device,
-                  dtype: torch.dtype, channels_last: bool = False) -> torch.Tensor:
+                  dtype: torch.dtype, channels_last: bool = False,
+                  teacher: torch.nn.Module | None = None) -> torch.Tensor:
     """One optimizer step of ``model`` on a (B, 3, S, S) RGB batch (float 0..1, or uint8
     0..255, converted on ``device``), as :class:`Trainer` does it (autocast in ``dtype``,
-    gradient scaling for fp16, channels-last input when asked); returns the (4,) float32
-    content, style, tv and color losses. Also what the benchmarks time."""
+    gradient scaling for fp16, channels-last input when asked, the ``teacher``'s output of the
+    batch as the distillation target when given); returns the (5,) float32 content, style, tv,
+    color and distill losses. Also what the benchmarks time."""
     images = images.to(device, non_blocking=True)
     if images.dtype == torch.uint8:
         images = pixels_to_float(images)
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     with autocast(device, dtype):
-        terms = loss_fn(model(images), images)
+        terms = loss_fn(model(images), images, _teacher_output(teacher, images))
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(terms.total).backward()
     scaler.step(optimizer)
     scaler.update()
-    return torch.stack([terms.content, terms.style, terms.tv, terms.color]).detach().float()
+    return torch.stack([terms.content, terms.style, terms.tv, terms.color, terms.distill]).detach().float()
+
+
+def _teacher_output(teacher: torch.nn.Module | None, images: torch.Tensor) -> torch.Tensor | None:
+    """The teacher's stylized (N, 3, H, W) images of ``images`` (no gradient), or None."""
+    if teacher is None:
+        return None
+    with torch.no_grad():
+        return teacher(images)
+
+
+def prepare_teacher(teacher: TransformerNet, device: torch.device,
+                    memory_format: torch.memory_format = torch.contiguous_format) -> torch.nn.Module:
+    """A frozen inference copy of a teacher network on ``device``: eval mode, BatchNorm folded
+    into its convolutions, no gradients."""
+    return fold_batchnorm(teacher).to(device, memory_format=memory_format).requires_grad_(False)
 
 
 def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int, dataset: str,
                    final_losses: dict[str, float], **extra: Any) -> dict[str, Any]:
     """The metadata a run's model file carries (styletransfer.modelfile): the style's credits,
     the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
-    ``final_losses`` and any ``extra`` entries."""
+    ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
+    weight."""
+    if config.teacher is not None:
+        extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight, **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
@@ -217,9 +239,11 @@ class Trainer:
                                 f"beyond the {config.steps} steps asked for")
         self.model = (DistributedDataParallel(self.net, device_ids=[device.index] if device.type == "cuda" else None)
                       if context.enabled else self.net)
+        self.teacher = (prepare_teacher(inputs.teacher, device, memory_format) if inputs.teacher is not None
+                        else None)
         self.loss_fn = PerceptualLoss(inputs.style, content_weight=config.content_weight,
                                       style_weight=config.style_weight, tv_weight=config.tv_weight,
-                                      color_weight=config.color_weight,
+                                      color_weight=config.color_weight, distill_weight=config.distill_weight,
                                       content_layers=config.content_layers,
                                       style_layers=config.style_layers).to(device, memory_format=memory_format)
         if config.compile:
@@ -280,17 +304,18 @@ class Trainer:
                           collate_fn=_collate, pin_memory=self.device.type == "cuda", generator=torch.Generator())
 
     def _train_step(self, images: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on a (B, 3, S, S) RGB 0..1 batch; returns (5,) float32: its
-        content, style, tv and color losses, and 1.0 when the GradScaler skipped the step (its
-        gradients overflowed in fp16), else 0.0."""
+        """One optimizer step on a (B, 3, S, S) RGB 0..1 batch; returns (6,) float32: its
+        content, style, tv, color and distill losses, and 1.0 when the GradScaler skipped the
+        step (its gradients overflowed in fp16), else 0.0."""
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else 0.0
         losses = training_step(self.model, self.loss_fn, self.optimizer, self.scaler, images,
-                               device=self.device, dtype=self.dtype, channels_last=self.channels_last)
+                               device=self.device, dtype=self.dtype, channels_last=self.channels_last,
+                               teacher=self.teacher)
         skipped = self.scaler.is_enabled() and self.scaler.get_scale() < scale
         return torch.cat([losses, losses.new_tensor([float(skipped)])])
 
     def _check_finite(self, losses: Sequence[float], skipped_in_a_row: int) -> None:
-        """Raise TrainingDivergedError when this step's (content, style, tv, color) losses are not
+        """Raise TrainingDivergedError when this step's (content, style, tv, color, distill) losses are not
         finite or the GradScaler has skipped too many steps in a row; called before the step
         can reach a checkpoint."""
         advice = ("its last checkpoint is from before that: lower the learning rate or the loss weights"
@@ -298,7 +323,7 @@ class Trainer:
         if not all(map(math.isfinite, losses)):
             raise TrainingDivergedError(
                 f"{self.run_dir}: training diverged at step {self.step} ({precision_name(self.dtype)}; content, "
-                f"style, tv, color losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
+                f"style, tv, color, distill losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
         if skipped_in_a_row > MAX_SKIPPED_STEPS_IN_A_ROW:
             raise TrainingDivergedError(
                 f"{self.run_dir}: training is not learning at step {self.step}: the fp16 gradient scaler "
@@ -321,7 +346,7 @@ class Trainer:
         for chunk in self.val_images.split(self.config.batch_size):
             chunk = chunk.to(self.device)
             with autocast(self.device, self.dtype):
-                terms = self.loss_fn(self._stylize(chunk), chunk).as_floats()
+                terms = self.loss_fn(self._stylize(chunk), chunk, _teacher_output(self.teacher, chunk)).as_floats()
             for key in LOSS_TERMS:
                 sums[key] += terms[key] * len(chunk)
         self.val_losses = {key: value / len(self.val_images) for key, value in sums.items()}
@@ -366,18 +391,19 @@ class Trainer:
                     agreed = mean_over_processes(torch.cat([losses, losses.new_tensor([float(stop)])]),
                                                  self.context).tolist()
                     self.step += 1
-                    skipped_in_a_row = skipped_in_a_row + 1 if agreed[4] > 0 else 0
-                    self._check_finite(agreed[:4], skipped_in_a_row)
+                    skipped_in_a_row = skipped_in_a_row + 1 if agreed[5] > 0 else 0
+                    self._check_finite(agreed[:5], skipped_in_a_row)
                     elapsed = time.perf_counter() - tick
                     if self.first_step_seconds is None:
                         self.first_step_seconds = elapsed  # with compilation, when compiled
                     self.wall_time += elapsed
-                    content, style, tv, color = agreed[:4]
+                    content, style, tv, color, distill = agreed[:5]
                     row = {"step": self.step, "epoch": epoch, "content": content, "style": style, "tv": tv,
-                           "color": color, "total": content + style + tv + color, "lr": self.config.lr,
+                           "color": color, "distill": distill, "total": content + style + tv + color + distill,
+                           "lr": self.config.lr,
                            "images_per_s": self.config.batch_size / elapsed, "wall_time": self.wall_time}
                     recent.append(row)
-                    stopped = agreed[5] > 0
+                    stopped = agreed[6] > 0
                     if self.context.is_main:
                         self.folder.log_step(row)
                         self._after_step(epoch, final=stopped or self.step >= total)
