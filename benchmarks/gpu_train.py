@@ -135,7 +135,11 @@ def slim_job(folder: Path, name: str, recipe: dict[str, Any], *, steps: int, bat
     teacher = Path("styles") / f"{name}.safetensors"
     config, metadata = read_header(REPO / teacher)
     options = {**SIZES["slim"], **recipe, **({"teacher": teacher} if distill else {})}
-    job = style_job(folder, f"{name}_slim" if distill else f"{name}_slim_alone", metadata["style_image"], options,
+    # The painting by its file name, or (a BN twin is published under its own name) by its title.
+    paintings = painting_metadata(folder)
+    painting = metadata["style_image"] if metadata["style_image"] in paintings else next(
+        file for file, row in paintings.items() if row["title"] == metadata["title"])
+    job = style_job(folder, f"{name}_slim" if distill else f"{name}_slim_alone", painting, options,
                     steps=steps, batch=batch, attention=config.attention, group="slim")
     job["args"] += ["--norm", config.norm]
     return job

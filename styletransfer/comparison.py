@@ -4,9 +4,12 @@ Runs with the same label are the seeds of one variant (the label defaults to the
 ``bn``, ``bn+srm``, ..., from each run's ``config.json``). The table has one row per label:
 
 - ``seeds``: how many runs the row pools;
+- ``steps``: the step the runs are compared at: every run's losses are taken up to the same
+  step, the last one all of them reached (or ``at_step``), so runs stopped at different points
+  (a deadline, a slower variant) are compared at equal training;
 - the final training losses (total, style, content: each run's mean over its last
-  ``FINAL_LOSS_STEPS`` steps) and the last validation total, as mean ± sample standard
-  deviation over the seeds;
+  ``FINAL_LOSS_STEPS`` steps up to that step) and the last validation total at or before it,
+  as mean ± sample standard deviation over the seeds;
 - ``parameters``, and ``cpu_ms_256px``: the inference cost, milliseconds for one 256×256
   image on this machine's CPU (the network folded as :func:`~styletransfer.stylize.stylize`
   runs it, fp32; see :func:`inference_milliseconds`): measured when the table is written,
@@ -76,12 +79,19 @@ class Run:
             return variant_name(self.config["norm"], self.config["attention"])
         return self.run_dir.name
 
-    def final_losses(self) -> dict[str, float]:
-        """final_total, final_style, final_content (mean over the last FINAL_LOSS_STEPS steps)
-        and final_val_total (the last validation; NaN without one)."""
-        final = mean_rows(self.rows[-FINAL_LOSS_STEPS:], _LOSSES) or dict.fromkeys(_LOSSES, _NAN)
+    @property
+    def last_step(self) -> int:
+        return self.rows[-1]["step"] if self.rows else 0
+
+    def final_losses(self, at_step: int | None = None) -> dict[str, float]:
+        """final_total, final_style, final_content (mean over the last FINAL_LOSS_STEPS steps
+        up to ``at_step``, default the run's end) and final_val_total (the last validation at
+        or before it; NaN without one)."""
+        rows = self.rows if at_step is None else [row for row in self.rows if row["step"] <= at_step]
+        val_rows = self.val_rows if at_step is None else [row for row in self.val_rows if row["step"] <= at_step]
+        final = mean_rows(rows[-FINAL_LOSS_STEPS:], _LOSSES) or dict.fromkeys(_LOSSES, _NAN)
         values = {f"final_{key}": final[key] for key in _LOSSES}
-        values["final_val_total"] = self.val_rows[-1]["total"] if self.val_rows else _NAN
+        values["final_val_total"] = val_rows[-1]["total"] if val_rows else _NAN
         return values
 
     def images_per_second(self) -> float:
@@ -189,9 +199,11 @@ def _parameters(runs: Sequence[Run], norm: str, attention: str) -> int | float:
 
 
 def comparison_rows(run_dirs: Sequence[str | Path], labels: Sequence[str] | None = None, *,
-                    baseline: str | None = None, measure_inference: bool = True) -> list[dict[str, Any]]:
+                    baseline: str | None = None, measure_inference: bool = True,
+                    at_step: int | None = None) -> list[dict[str, Any]]:
     """One row per label (see the module docs for the columns), the baseline first-listed
-    unless ``baseline`` names another label.
+    unless ``baseline`` names another label; every run compared at step ``at_step`` (default:
+    the last step all runs reached).
 
     Raises:
         RunDirError: see :func:`group_runs`.
@@ -203,8 +215,10 @@ def comparison_rows(run_dirs: Sequence[str | Path], labels: Sequence[str] | None
     baseline = next(iter(groups)) if baseline is None else baseline
     if baseline not in groups:
         raise ComparisonError(f"baseline {baseline!r} is none of the runs' labels ({', '.join(groups)})")
+    common_step = min(run.last_step for runs in groups.values() for run in runs)
+    at_step = common_step if at_step is None else min(at_step, common_step)
     # A run without a seed in its config pairs with nothing.
-    per_seed = {label: [(run.seed if run.seed is not None else (label, i), run.final_losses())
+    per_seed = {label: [(run.seed if run.seed is not None else (label, i), run.final_losses(at_step))
                         for i, run in enumerate(runs)] for label, runs in groups.items()}
     architectures = {label: _architecture(runs) for label, runs in groups.items()}
     costs = inference_milliseconds(architectures.values()) if measure_inference else {}
@@ -214,7 +228,7 @@ def comparison_rows(run_dirs: Sequence[str | Path], labels: Sequence[str] | None
         row: dict[str, Any] = {
             "run": label, "norm": norm, "attention": attention, "seeds": len(runs),
             "parameters": _parameters(runs, norm, attention), "cpu_ms_256px": costs.get((norm, attention), _NAN),
-            "steps": min(run.rows[-1]["step"] if run.rows else 0 for run in runs),
+            "steps": at_step,
         }
         for key in ("final_total", "final_style", "final_content", "final_val_total"):
             values = [losses[key] for _, losses in per_seed[label] if not math.isnan(losses[key])]
@@ -235,10 +249,11 @@ def comparison_rows(run_dirs: Sequence[str | Path], labels: Sequence[str] | None
 
 def write_comparison_table(run_dirs: Sequence[str | Path], out_md: str | Path, out_csv: str | Path,
                            labels: Sequence[str] | None = None, *, baseline: str | None = None,
-                           measure_inference: bool = True) -> list[dict[str, Any]]:
+                           measure_inference: bool = True, at_step: int | None = None) -> list[dict[str, Any]]:
     """Write :func:`comparison_rows` as CSV (``out_csv``) and Markdown (``out_md``); returns
     the rows. Raises as :func:`comparison_rows` does."""
-    table = comparison_rows(run_dirs, labels, baseline=baseline, measure_inference=measure_inference)
+    table = comparison_rows(run_dirs, labels, baseline=baseline, measure_inference=measure_inference,
+                            at_step=at_step)
     fields = list(table[0]) if table else []
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fields, lineterminator="\n")

@@ -288,3 +288,28 @@ def test_runs_without_a_seed_are_never_paired(tmp_path):
     table = write_comparison_table(runs, tmp_path / "t.md", tmp_path / "t.csv", measure_inference=False)
     assert math.isnan(table[1]["total_vs_baseline_pct"]) and table[1]["cpu_ms_256px"] != table[1]["cpu_ms_256px"]
     assert "| n/a |" in (tmp_path / "t.md").read_text()
+
+
+def test_runs_stopped_at_different_steps_are_compared_at_the_last_step_all_reached(tmp_path):
+    """A deadline stops a slow variant earlier: every run's losses are taken up to the common
+    step (its training rows and its last validation at or before it), or up to --at-step."""
+    def ramp(run_dir: Path, attention: str, steps: int) -> Path:
+        """Training total = the step number; validation every 10 steps, total = 100·step."""
+        write_run(run_dir, attention, 0, 0.0, steps=steps)
+        lines = ["step,epoch,content,style,tv,total,lr,images_per_s,wall_time"]
+        lines += [f"{step},0,{step / 2},{step / 2},0.0,{step},0.001,8,{step * 0.5}" for step in range(1, steps + 1)]
+        (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
+        vals = [f"{step},0,1,1,0,{100 * step}" for step in range(10, steps + 1, 10)] + [f"{steps},0,1,1,0,{100 * steps}"]
+        (run_dir / "val.csv").write_text("step,epoch,content,style,tv,total\n" + "\n".join(vals) + "\n")
+        return run_dir
+
+    runs = [ramp(tmp_path / "bn", "none", 200), ramp(tmp_path / "srm", "srm", 125)]
+    bn, srm = comparison_rows(runs, measure_inference=False)
+    assert bn["steps"] == srm["steps"] == 125
+    # Mean of steps 76..125 (the last FINAL_LOSS_STEPS = 50 up to 125) = 100.5 for both.
+    assert bn["final_total_mean"] == pytest.approx(100.5) == srm["final_total_mean"]
+    assert bn["final_val_total_mean"] == 12000 and srm["final_val_total_mean"] == 12500  # at 120 and at 125
+    assert srm["total_vs_baseline_pct"] == pytest.approx(0.0)
+    bn, srm = comparison_rows(runs, measure_inference=False, at_step=60)
+    assert (bn["steps"], bn["final_total_mean"], srm["final_val_total_mean"]) == (60, pytest.approx(35.5), 6000)
+    assert comparison_rows(runs, measure_inference=False, at_step=1000)[0]["steps"] == 125

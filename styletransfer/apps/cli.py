@@ -299,6 +299,8 @@ def build_parser(prog: str = "styletransfer") -> argparse.ArgumentParser:
                                                      "seeds (default: each run's variant, bn, bn+srm, ...)")
     compare.add_argument("--baseline", metavar="LABEL",
                          help="the label the differences are measured against (default: the first)")
+    compare.add_argument("--at-step", type=_positive_int, metavar="STEP",
+                         help="compare the losses at this step (default: the last step every run reached)")
     compare.set_defaults(handler=run_compare_runs)
 
     sheet = commands.add_parser("contact-sheet", help="the same photos through several styles, in one image")
@@ -509,7 +511,8 @@ def run_compare_runs(args: argparse.Namespace) -> int:
         plot_comparison(args.runs, args.output, labels=args.labels)  # RunDirError: exit 2
     table_md, table_csv = args.output.with_suffix(".md"), args.output.with_suffix(".csv")
     with _writing(table_md):
-        write_comparison_table(args.runs, table_md, table_csv, labels=args.labels, baseline=args.baseline)
+        write_comparison_table(args.runs, table_md, table_csv, labels=args.labels, baseline=args.baseline,
+                               at_step=args.at_step)
     print(f"wrote {args.output}, {table_md}, {table_csv}")
     return EXIT_OK
 

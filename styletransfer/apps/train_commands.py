@@ -204,7 +204,8 @@ class ProgressBar:
         losses = update.losses
         self.bar.set_postfix_str(f"{update.images_per_second:.1f} img/s  content {losses['content']:.4g}  "
                                  f"style {losses['style']:.4g}  tv {losses['tv']:.3g}"
-                                 + (f"  color {losses['color']:.4g}" if losses.get("color") else "")
+                                 + "".join(f"  {key} {losses[key]:.4g}" for key in ("color", "distill")
+                                           if losses.get(key))
                                  + f"  total {losses['total']:.4g}")
 
     def close(self) -> None:
