@@ -26,7 +26,7 @@ import torch
 
 from .images import PHOTO_SUFFIXES
 from .modelfile import ModelFileError, find_model_files, load_model, read_header
-from .network import NetworkConfig, TransformerNet, variant_name
+from .network import NetworkConfig, TransformerNet, size_name, variant_name
 
 RUNS_DIR = "runs"
 """A style folder's sub-folder with each style's training logs: ``runs/<name>/metrics.csv``."""
@@ -60,6 +60,10 @@ class Style:
     """The training crop size in pixels, when recorded."""
     twin: str | None
     """The name of the same style trained without (or with) SRM, when there is one."""
+    size: str
+    """The network size: ``"full"``, ``"slim"`` (styletransfer.network.SIZES) or ``"custom"``."""
+    teacher: str | None
+    """The model this one was distilled from (a slim twin's full model), when it was."""
     painting: Path | None
     """The painting's image file, when it lies beside the model."""
     run_dir: Path | None
@@ -76,12 +80,19 @@ class Style:
         """True for the no-SRM twin of an SRM model (listed, but not shown as a painting)."""
         return self.variant == "bn" and self.twin is not None
 
+    @property
+    def is_slim_twin(self) -> bool:
+        """True for a slim network distilled from another style (``<name>_slim``: listed, used by
+        the webcam on a CPU, but not shown as a painting of its own)."""
+        return self.size == "slim" and self.teacher is not None
+
     def as_dict(self) -> dict[str, Any]:
         """The entry as JSON-able values (paths as strings, None where unknown)."""
         return {
             "name": self.name, "title": self.title, "artist": self.artist, "year": self.year,
             "licence": self.licence, "variant": self.variant, "norm": self.norm, "attention": self.attention,
             "file_size": self.file_size, "image_size": self.image_size, "twin": self.twin,
+            "size": self.size, "teacher": self.teacher,
             "path": str(self.path), "painting": None if self.painting is None else str(self.painting),
             "run_dir": None if self.run_dir is None else str(self.run_dir),
         }
@@ -136,6 +147,8 @@ def read_style(path: str | os.PathLike[str]) -> Style:
         file_size=stat.st_size,
         image_size=int(image_size) if isinstance(image_size, (int, float)) else None,
         twin=_text(metadata, "twin") or None,
+        size=size_name(config),
+        teacher=_text(metadata, "teacher") or None,
         painting=find_painting(path.parent, name, metadata),
         run_dir=run_dir if (run_dir / "metrics.csv").is_file() else None,
     )
@@ -156,8 +169,8 @@ class Catalogue:
         return next((style for style in self.styles if style.name == name), None)
 
     def gallery(self) -> list[Style]:
-        """The styles to show as paintings: every model but the no-SRM twins."""
-        return [style for style in self.styles if not style.is_plain_twin]
+        """The styles to show as paintings: every model but the no-SRM twins and the slim twins."""
+        return [style for style in self.styles if not (style.is_plain_twin or style.is_slim_twin)]
 
     def srm_pairs(self) -> list[tuple[Style, Style]]:
         """(BN+SRM model, its BN twin) for every style that has both."""

@@ -58,6 +58,20 @@ def test_catalogue_reads_headers_pairs_twins_and_skips_broken_files(tmp_path: Pa
     assert catalogue.get("testwave_bn").painting == models / "testwave.jpg"  # the twin's painting
     assert [(srm.name, plain.name) for srm, plain in catalogue.srm_pairs()] == [("testwave", "testwave_bn")]
     assert len(catalogue.problems) == 1 and "broken.safetensors" in catalogue.problems[0]
+
+
+def test_a_slim_twin_is_listed_but_not_shown_as_a_painting_of_its_own(tmp_path: Path) -> None:
+    models = make_styles(tmp_path / "models")
+    save_model(TransformerNet("batch", "srm", width=12, residual_blocks=3), models / "testwave_slim.safetensors",
+               title="Test Wave", teacher="testwave", style_image="testwave.jpg")
+    catalogue = load_catalogue([models])
+    slim = catalogue.get("testwave_slim")
+    assert (slim.size, slim.teacher, slim.is_slim_twin) == ("slim", "testwave", True)
+    assert slim.painting == models / "testwave.jpg"  # the full model's painting, not a copy
+    assert catalogue.get("testwave").size == "full" and not catalogue.get("testwave").is_slim_twin
+    assert "testwave_slim" in catalogue.names()
+    assert [entry.name for entry in catalogue.gallery()] == ["testwave"]
+    assert slim.as_dict()["size"] == "slim" and slim.as_dict()["teacher"] == "testwave"
     assert load_catalogue([tmp_path / "missing"]).styles == []
 
 

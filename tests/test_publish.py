@@ -44,6 +44,11 @@ def test_publish_a_pair_of_twins(tmp_path: Path, capsys) -> None:
     assert (styles / "waves_q.safetensors").stat().st_size < 0.3 * (styles / "waves_bn.safetensors").stat().st_size
     (styles / "waves_q.safetensors").unlink(), (styles / "waves_q.jpg").unlink()
     shutil.rmtree(styles / "runs" / "waves_q")
+    # A painting already in the style folder (a slim twin's full model's) is referred to, not copied.
+    from styletransfer.apps.publish import publish_model
+    path = publish_model(plain / "model.safetensors", styles, "waves_slim", painting=styles / "waves.jpg")
+    assert load_model(path).metadata["style_image"] == "waves.jpg" and not (styles / "waves_slim.jpg").exists()
+    path.unlink()
     catalogue = load_catalogue([styles])
     [(with_srm, without)] = catalogue.srm_pairs()
     assert (with_srm.name, without.name) == ("waves", "waves_bn")

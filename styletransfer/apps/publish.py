@@ -2,7 +2,8 @@
 
 A published style is ``<folder>/<name>.safetensors`` (the model, with ``name``, ``variant``,
 ``style_image`` and, for an SRM model and its no-SRM twin, ``twin`` in its metadata), the
-painting beside it as ``<folder>/<name>.<ext>``, and, when the run folder is given, the run's
+painting beside it as ``<folder>/<name>.<ext>`` (a painting already in the folder, such as the
+full model's for a slim twin, is referred to instead of copied), and, when the run folder is given, the run's
 ``metrics.csv``, ``val.csv`` and ``curves.png`` in ``<folder>/runs/<name>/`` for the app's
 curves.
 """
@@ -27,7 +28,8 @@ def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name
 
     Args:
         model_path: the trained model file (e.g. a run's ``model.safetensors``).
-        painting: the style image, copied beside the model as ``<name><suffix>``.
+        painting: the style image, copied beside the model as ``<name><suffix>`` unless it is
+            already in ``folder``.
         twin: the name of this model's twin (its no-SRM or SRM counterpart), if any.
         run_dir: a training run folder whose logs and curves are copied along.
         dtype: store the weights in this dtype (``torch.float16`` halves the file).
@@ -37,9 +39,11 @@ def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name
     folder, painting = Path(folder), Path(painting)
     net = load_model(model_path)
     metadata = {key: value for key, value in net.metadata.items() if key != "path"}
-    painting_copy = folder / f"{name}{painting.suffix.lower() or '.jpg'}"
     folder.mkdir(parents=True, exist_ok=True)
-    if painting.resolve() != painting_copy.resolve():
+    if painting.resolve().parent == folder.resolve():
+        painting_copy = painting
+    else:
+        painting_copy = folder / f"{name}{painting.suffix.lower() or '.jpg'}"
         shutil.copyfile(painting, painting_copy)
     metadata.update(name=name, variant=variant_name(net.config.norm, net.config.attention),
                     style_image=painting_copy.name)
