@@ -211,7 +211,7 @@ def test_srm_tab_shows_the_shipped_variant_comparison_only_when_it_is_there(tmp_
         return {block.get("props", {}).get("elem_id") for block in demo.config["components"]}
 
     demo, _ = webapp.build_demo(device=torch.device("cpu"))
-    assert {"variant-comparison", "variant-figure"} <= element_ids(demo)  # styles/comparison/ is shipped
+    assert {"variant-comparison", "variant-figure", "variant-summary"} <= element_ids(demo)  # shipped
     monkeypatch.setattr(webapp, "STYLES_DIR", tmp_path)  # a package without it
     demo, _ = webapp.build_demo(device=torch.device("cpu"))
     assert "variant-figure" not in element_ids(demo)

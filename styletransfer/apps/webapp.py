@@ -40,7 +40,8 @@ from .zerogpu import gpu_function  # noqa: E402
 
 TRAIN_IMAGES_ENV = "STYLETRANSFER_TRAIN_IMAGES"
 COMPARISON_DIR = "comparison"
-"""Sub-folder of the shipped styles with the variant comparison (figure.jpg, comparison.png/.md)."""
+"""Sub-folder of the shipped styles with the variant comparison (figure.jpg, comparison.png/.md, and
+summary.md: what it shows, in words)."""
 COMPARISON_TEXT = """Every variant was trained on the same photos in the same order for each seed, so
 their differences are paired; the table gives the mean ± std over seeds and the difference to BN with
 a 95 % confidence interval. See the README's "Comparing with and without SRM" for the budget and
@@ -285,11 +286,14 @@ class WebApp:
         when the package has one."""
         folder = STYLES_DIR / COMPARISON_DIR
         figure, curves, table = folder / "figure.jpg", folder / "comparison.png", folder / "comparison.md"
+        summary = folder / "summary.md"
         if not (figure.is_file() and curves.is_file() and table.is_file()):
             return
         with gr.Accordion("BN, BN+SE, BN+SRM, IN and the SRM ablations, trained side by side", open=False,
                           elem_id="variant-comparison"):
             gr.Markdown(COMPARISON_TEXT)
+            if summary.is_file():
+                gr.Markdown(summary.read_text(encoding="utf-8"), elem_id="variant-summary")
             gr.Image(str(figure), label="The same held-out photos through each variant (seed 0)",
                      interactive=False, elem_id="variant-figure")
             gr.Image(str(curves), label="Losses: mean over seeds, min-max band", interactive=False)
