@@ -4,6 +4,7 @@ with nearest-neighbour pixels, so periodic artefacts (rings, hatching, a grid) a
 Usage (from the repository root)::
 
     python docs/make_zoom.py examples/mont_saint_michel.jpg --size 1024 -o docs/zoom_2x.jpg
+    python docs/make_zoom.py PHOTO --styles starry_night,starry_night_slim,... -o docs/slim_zoom_2x.jpg
 """
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def main() -> None:
     parser.add_argument("photo", type=Path)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--styles", help="comma list of styles (default: every shipped style in the gallery)")
     args = parser.parse_args()
-    styles = [style.name for style in load_catalogue([SHIPPED_STYLES_DIR]).gallery()]
+    styles = (args.styles.split(",") if args.styles
+              else [style.name for style in load_catalogue([SHIPPED_STYLES_DIR]).gallery()])
     zoom_sheet(Image.open(args.photo), styles, args.size).save(args.output, quality=88)
 
 

@@ -87,3 +87,24 @@ def test_the_variant_comparison_is_shipped_with_every_variant_over_three_seeds()
         rows = list(csv.DictReader(handle))
     assert {row["run"] for row in rows} == set(VARIANTS)
     assert all(int(row["seeds"]) >= 3 for row in rows)
+    assert all(int(row["steps"]) >= 1000 for row in rows)  # the GPU budget, not a CPU toy run
+    assert "agrees with the paper" in (folder / "summary.md").read_text()
+
+
+def test_every_shipped_style_has_a_slim_twin_distilled_from_it():
+    """Issue 14: ``<name>_slim`` beside every full style (the webcam runs it on a CPU), a slim
+    network distilled from that style's own model, on the same painting."""
+    from styletransfer.catalogue import load_catalogue
+    from styletransfer.modelfile import SHIPPED_STYLES_DIR as folder
+
+    catalogue = load_catalogue([folder])
+    full = [style for style in catalogue.styles if style.size == "full"]
+    assert len(full) >= 12
+    for style in full:
+        slim = catalogue.get(f"{style.name}_slim")
+        assert slim is not None, f"{style.name} has no slim twin"
+        assert (slim.size, slim.teacher, slim.is_slim_twin) == ("slim", style.name, True)
+        assert (slim.norm, slim.attention, slim.title) == (style.norm, style.attention, style.title)
+        assert slim.painting == style.painting
+        assert load_model(slim.name).metadata["distill_weight"] > 0
+    assert all(style.size == "full" for style in catalogue.gallery())

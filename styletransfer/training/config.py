@@ -38,9 +38,12 @@ DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 5e5
 DEFAULT_COLOR_WEIGHT = 3e7
 DEFAULT_DISTILL_WEIGHT = 1e8
-"""Weight of the pixel MSE to a teacher's output (RGB 0..1) when training with a teacher: at
-the start, with the student far off, it is ten times the perceptual loss; once the student is close
-(MSE ~0.005) about as large as the content term, so the painting's own loss still shapes it."""
+"""Weight of the pixel MSE to a teacher's output (RGB 0..1) when training with a teacher. Measured
+on the shipped slim twins (H200, batch 8, 256 px): at the start the term is about as large as the
+whole perceptual loss (6e6 against 8e6 for The Starry Night), after 630 steps (MSE ~0.006) under
+half of it (5.6e5 against 1.3e6), so the painting's own loss keeps shaping the student. On the
+CPU (300 steps at 128 px, 8 unseen photos) 1e8 scored as the perceptual loss alone (palette 0.040
+against 0.042) and 1e9 lost texture (0.240 against 0.222)."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
