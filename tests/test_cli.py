@@ -196,8 +196,11 @@ def test_styles_lists_metadata_without_loading_weights(model_file: Path, monkeyp
     # reference to load_model; reading a header does not.
     monkeypatch.setattr(TransformerNet, "__init__", no_network)
     assert main(["styles"]) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny "))
+    lines = capsys.readouterr().out.splitlines()
+    line = next(line for line in lines if line.startswith("tiny "))
     assert "Tiny Waves - Nobody (1901), CC0-1.0 [batch/srm]" in line
+    slim = next(line for line in lines if line.startswith("starry_night_slim "))  # a shipped slim twin
+    assert slim.endswith("[batch/srm, slim, from starry_night]")
 
 
 def test_export_onnx_agrees_with_pytorch(tmp_path: Path) -> None:

@@ -468,7 +468,8 @@ def run_styles(args: argparse.Namespace) -> int:
         print("no styles found in " + ", ".join(str(folder) for folder in style_dirs()))
     for style in [] if args.json else catalogue.styles:
         print(f"{style.name:<20} {style.title} - {style.artist or 'unknown artist'} ({style.year or 'n.d.'}), "
-              f"{style.licence or 'licence unknown'} [{style.norm}/{style.attention}]")
+              f"{style.licence or 'licence unknown'} [{style.norm}/{style.attention}"
+              + (f", slim, from {style.teacher}]" if style.is_slim_twin else "]"))
     return EXIT_FAILURES if catalogue.problems else EXIT_OK
 
 
