@@ -150,6 +150,37 @@ def test_a_slim_network_learns_from_a_teacher(photos, style, tmp_path):
     assert config["teacher"] == str(teacher.resolve())
 
 
+def test_a_run_can_start_from_a_trained_model(finished_run, photos, style, tmp_path):
+    """--init: the network starts from a model's weights (fine-tuning), so before any step it
+    stylizes exactly as that model does; the model file names where it started."""
+    out, result = finished_run
+    start = load_model(result.model_path)
+    config = tiny(style, tmp_path / "more", images=str(photos), init=str(result.model_path), steps=1,
+                  lr=1e-12, val_every=0, preview_every=0, checkpoint_every=0)
+    tuned = load_model(train(config).model_path)
+    # One step at a negligible learning rate: the weights are still the start's (the BatchNorm
+    # running statistics moved with the step's batch, as in any training step).
+    for (name, weight), (_, started) in zip(tuned.named_parameters(), start.named_parameters()):
+        torch.testing.assert_close(weight, started, rtol=0, atol=1e-9, msg=name)
+    fresh = load_model(train(dataclasses.replace(config, init=None, out_dir=str(tmp_path / "fresh"))).model_path)
+    assert not torch.allclose(dict(fresh.named_parameters())["head.1.weight"], dict(start.named_parameters())["head.1.weight"])
+    assert tuned.metadata["init"] == "model"
+    assert json.loads((tmp_path / "more" / "config.json").read_text())["init"] == str(result.model_path.resolve())
+
+
+def test_starting_from_a_model_of_another_network_is_refused_with_the_options_to_give(finished_run, photos,
+                                                                                        style, tmp_path):
+    _, result = finished_run
+    with pytest.raises(TrainingError, match=r"init: .*model.safetensors: holds a batch/srm network of width 32 with "
+                                            r"5 residual blocks.*give --norm batch --attention srm --width 32 "
+                                            r"--residual-blocks 5"):
+        train(tiny(style, tmp_path / "run", images=str(photos), init=str(result.model_path), width=12,
+                   residual_blocks=3))
+    with pytest.raises(TrainingError, match="init: no_such_style: no such model file or style name"):
+        train(tiny(style, tmp_path / "run", images=str(photos), init="no_such_style"))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
 def test_a_run_without_a_teacher_logs_a_zero_distillation_term(finished_run):
     out, _ = finished_run
     assert all(row["distill"] == 0 for row in read_csv(out / "metrics.csv"))

@@ -89,6 +89,10 @@ class TrainingConfig:
     network from the full model of the same painting."""
     distill_weight: float = DEFAULT_DISTILL_WEIGHT
     """Weight of the pixel MSE to the teacher's output (only with a teacher)."""
+    init: str | None = None
+    """Start from the weights of a trained model (a model file, or the name of an installed
+    style) instead of random ones: fine-tuning, e.g. training a shipped style further. Its network
+    must be the one these options describe (norm, attention, width, residual blocks)."""
     steps: int | None = None
     """Optimizer steps in all; None: ``epochs`` (default 2) times the steps per epoch."""
     epochs: int | None = None

@@ -146,6 +146,28 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
     return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped, teacher)
 
 
+def _initialize_from(net: TransformerNet, init: str | None) -> str | None:
+    """Load the weights of the model ``init`` (a file or an installed style's name) into
+    ``net``; returns its absolute path (None without one). Raises TrainingError naming the file
+    when it cannot be read or holds another network."""
+    if init is None:
+        return None
+    try:
+        path = resolve_model_path(init)
+        model = load_model(path)
+    except ModelFileError as error:
+        raise TrainingError(f"init: {error}") from None
+    if model.config != net.config:
+        have, want = model.config, net.config
+        raise TrainingError(
+            f"init: {path}: holds a {have.norm}/{have.attention} network of width {have.width} with "
+            f"{have.residual_blocks} residual blocks, not the {want.norm}/{want.attention} one of width {want.width} "
+            f"with {want.residual_blocks} this run trains; give --norm {have.norm} --attention {have.attention} "
+            f"--width {have.width} --residual-blocks {have.residual_blocks}")
+    net.load_state_dict(model.state_dict())
+    return os.path.abspath(path)
+
+
 def _load_teacher(teacher: str | None) -> tuple[str | None, TransformerNet | None]:
     """(absolute path, network) of config.teacher (a model file or an installed style's name),
     or (None, None) without one. Raises TrainingError naming the file and the problem."""
@@ -191,6 +213,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
+        init_path = _initialize_from(net, config.init)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:
@@ -198,6 +221,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
             raise TrainingError(f"{error} (or use norm instance with attention {without})") from None
         resolved, inputs = _load_inputs(config, device)
         resolved.device = device.type
+        resolved.init = init_path
         resolved.precision = precision_name(dtype)
         resolve_speed_options(resolved, device, context.world_size)
         resolved.cache_images = _cache_images(resolved, inputs.train_set, device)

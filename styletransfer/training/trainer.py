@@ -190,9 +190,11 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     """The metadata a run's model file carries (styletransfer.modelfile): the style's credits,
     the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
-    weight."""
+    weight; started from a model (``init``), that model's name."""
     if config.teacher is not None:
         extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight, **extra}
+    if config.init is not None:
+        extra = {"init": Path(config.init).stem, **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
