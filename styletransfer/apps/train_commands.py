@@ -40,7 +40,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 CONVERTERS: dict[str, Callable[[str], Any]] = {"norm": lambda text: NORM_ABBREVIATIONS.get(text, text)}
 METAVARS = {"style": "PAINTING", "out_dir": "runs/NAME", "images": "DIR", "coco_root": "DIR",
-            "coco_annotations": "FILE", "image_size": "PX", "style_size": "PX", "epochs": "E"}
+            "coco_annotations": "FILE", "image_size": "PX", "style_size": "PX", "epochs": "E", "teacher": "MODEL",
+            "init": "MODEL"}
 HELP = {
     "norm": "normalization layers: batch (bn) or instance (in)",
     "attention": "attention block in each residual block (srm, se, none, ...)",
