@@ -80,7 +80,7 @@ def _style_axes(axes: Axes, key: str) -> None:
 
 
 def plot_curves(run_dir_or_metrics: str | os.PathLike[str], out_png: str | os.PathLike[str]) -> Path:
-    """Content, style, TV (plus color, when the run used that term) and total loss against
+    """Content, style, TV (plus color and distill, when the run used them) and total loss against
     step for one run (training: raw and smoothed; validation: dashed with markers). Returns
     ``out_png``.
 

@@ -244,15 +244,15 @@ def _first_rotation(av: ModuleType, path: Path) -> int:
     return 0
 
 
-def _shown_size(stream: Any, rotation: int) -> tuple[int, int]:
-    """(width, height) of the frames as shown: the stored size, swapped for 90 and 270."""
-    width, height = stream.codec_context.width, stream.codec_context.height
-    return (height, width) if rotation in (90, 270) else (width, height)
-
-
-def _stored(size: tuple[int, int], rotation: int) -> tuple[int, int]:
-    """The stored (width, height) that shows as ``size`` after ``rotation``."""
+def _turned(size: tuple[int, int], rotation: int) -> tuple[int, int]:
+    """A (width, height) after turning by ``rotation`` degrees: swapped for 90 and 270. It maps
+    the stored size to the shown one and back."""
     return (size[1], size[0]) if rotation in (90, 270) else size
+
+
+def _shown_size(stream: Any, rotation: int) -> tuple[int, int]:
+    """(width, height) of a video stream's frames as shown."""
+    return _turned((stream.codec_context.width, stream.codec_context.height), rotation)
 
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
@@ -301,7 +301,7 @@ def read_frames(path: str | os.PathLike[str], size: tuple[int, int] | None = Non
     with _open_input(av, path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        width, height = _stored(size, rotation) if size is not None else (None, None)
+        width, height = _turned(size, rotation) if size is not None else (None, None)
         try:
             for frame in container.decode(stream):
                 yield upright(frame.to_ndarray(format="rgb24", width=width, height=height), rotation)
@@ -541,6 +541,7 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
     pending: list[tuple[np.ndarray, int | None]] = []  # decoded frames waiting for a batch, with their pts
     written = 0
     fallback_step = 1 / (fps * video_in.time_base) if video_in.time_base else None
+    decoded_width, decoded_height = _turned(size, rotation)  # the stored orientation, turned upright below
     frame_time_base = video_in.time_base if keeps_timestamps else video_out.codec_context.time_base
 
     def mux(packets: Any) -> None:
@@ -578,8 +579,8 @@ def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size:
                     mux(transcoders[packet.stream.index].packets(packet))
                 continue
             for frame in packet.decode():
-                width, height = _stored(size, rotation)
-                pixels = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+                pixels = frame.to_ndarray(format="rgb24", width=decoded_width, height=decoded_height,
+                                          interpolation="AREA")
                 pending.append((upright(pixels, rotation), frame.pts))
                 if len(pending) == batch_size:
                     encode_pending()

@@ -122,7 +122,7 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
         split = split_holdout(dataset, val_count)
     except (ImageError, DatasetError) as error:
         raise TrainingError(str(error)) from None
-    teacher_path, teacher = _load_teacher(config.teacher)
+    teacher_path, teacher = _load_trained_model("teacher", config.teacher)
     skipped = [(str(path), problem) for path, problem in dataset.skipped]
     if skipped:
         warnings.warn(f"skipping {len(skipped)} unusable image file(s), e.g. {skipped[0][0]}: {skipped[0][1]}",
@@ -150,13 +150,9 @@ def _initialize_from(net: TransformerNet, init: str | None) -> str | None:
     """Load the weights of the model ``init`` (a file or an installed style's name) into
     ``net``; returns its absolute path (None without one). Raises TrainingError naming the file
     when it cannot be read or holds another network."""
-    if init is None:
+    path, model = _load_trained_model("init", init)
+    if model is None:
         return None
-    try:
-        path = resolve_model_path(init)
-        model = load_model(path)
-    except ModelFileError as error:
-        raise TrainingError(f"init: {error}") from None
     if model.config != net.config:
         have, want = model.config, net.config
         raise TrainingError(
@@ -165,19 +161,20 @@ def _initialize_from(net: TransformerNet, init: str | None) -> str | None:
             f"with {want.residual_blocks} this run trains; give --norm {have.norm} --attention {have.attention} "
             f"--width {have.width} --residual-blocks {have.residual_blocks}")
     net.load_state_dict(model.state_dict())
-    return os.path.abspath(path)
+    return path
 
 
-def _load_teacher(teacher: str | None) -> tuple[str | None, TransformerNet | None]:
-    """(absolute path, network) of config.teacher (a model file or an installed style's name),
-    or (None, None) without one. Raises TrainingError naming the file and the problem."""
-    if teacher is None:
+def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
+    """(absolute path, network) of the model an option names (a model file or an installed
+    style's name), or (None, None) without one. Raises TrainingError naming the option, the
+    file and the problem."""
+    if path_or_name is None:
         return None, None
     try:
-        path = resolve_model_path(teacher)
+        path = resolve_model_path(path_or_name)
         return os.path.abspath(path), load_model(path)
     except ModelFileError as error:
-        raise TrainingError(f"teacher: {error}") from None
+        raise TrainingError(f"{option}: {error}") from None
 
 
 def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCallback | None = None,
@@ -213,7 +210,8 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
-        init_path = _initialize_from(net, config.init)
+        # A resumed run's weights come from its checkpoint; its init model is not read again.
+        init_path = config.init if resume else _initialize_from(net, config.init)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:
