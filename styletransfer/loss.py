@@ -2,7 +2,10 @@
 Gatys et al. 2015) and total variation, on frozen VGG features; optionally a color-statistics
 term (:mod:`styletransfer.color`) on the output's pixels, and a distillation term: the pixel
 MSE to a teacher network's output (Hinton et al. 2015's knowledge distillation, applied to the
-images; issue 14's slim networks learn from the full one this way).
+images; issue 14's slim networks learn from the full one this way), plus the distance between
+the output's colors and the teacher output's (:func:`~styletransfer.color.paired_color_distance`,
+a histogram loss in the sense of Risser et al. 2017), which keeps the minor colors a small
+student would otherwise average away.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .color import ColorDistributionLoss
+from .color import ColorDistributionLoss, paired_color_distance
 from .vgg import VGGFeatures
 
 DEFAULT_CONTENT_LAYERS = ("relu2_2",)
@@ -79,11 +82,17 @@ class PerceptualLoss(nn.Module):
             ``color_weight`` 0 (the default) leaves the color term out (it is then 0).
         distill_weight: multiplier of the pixel MSE to ``teacher_output`` when forward gets one
             (the distillation term; 0 without a teacher output).
+        distill_palette_weight: multiplier of the color distance to ``teacher_output``
+            (:func:`~styletransfer.color.paired_color_distance`), added to the distillation term.
         content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
         style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
             (default 1 each); a mapping or a sequence in the same order.
         backbone: ``"vgg19"`` (default) or ``"vgg16"``, see :mod:`styletransfer.vgg`.
         vgg: an already-built :class:`VGGFeatures` covering these layers (tests pass random ones).
+
+    With ``content_weight`` and ``style_weight`` both 0 the VGG network is not run at all (their
+    terms are then 0): a distillation fine-tune from the teacher alone costs a fraction of a
+    perceptual step on a CPU.
 
     The defaults are tuned for VGG19 Caffe-range features (0–255 inputs), on which relu2_2 MSE
     is in the thousands and Gram entries in the hundreds.
@@ -98,7 +107,7 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
                  style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
-                 distill_weight: float = 0.0, content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                 distill_weight: float = 0.0, distill_palette_weight: float = 0.0, content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
                  backbone: str = "vgg19", vgg: VGGFeatures | None = None):
@@ -118,6 +127,7 @@ class PerceptualLoss(nn.Module):
         self.tv_weight = tv_weight
         self.color_weight = color_weight
         self.distill_weight = distill_weight
+        self.distill_palette_weight = distill_palette_weight
         self.color_loss: ColorDistributionLoss | None = None
         self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers)), backbone)
         self.set_style(style_image)
@@ -146,21 +156,28 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, output: torch.Tensor, content: torch.Tensor,
                 teacher_output: torch.Tensor | None = None) -> LossTerms:
-        targets = self.content_targets(content)
-        features = self.vgg(output)
-        grams = {name: gram_matrix(features[name]) for name in self.style_layers}
-        # The features may be fp16/bf16 under autocast; every sum of squares is taken in float32.
+        zero = output.new_zeros((), dtype=torch.float32)
+        content_loss = style_loss = zero
+        if self.content_weight or self.style_weight:
+            targets = self.content_targets(content)
+            features = self.vgg(output)
+            grams = {name: gram_matrix(features[name]) for name in self.style_layers}
+            # The features may be fp16/bf16 under autocast; every sum of squares is taken in float32.
+            with full_precision(output.device):
+                content_loss = sum(F.mse_loss(features[name].float(), targets[name].float())
+                                   for name in self.content_layers)
+                style_loss = sum(
+                    weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
+                    for name, weight in zip(self.style_layers, self.style_layer_weights)
+                )
         with full_precision(output.device):
-            content_loss = sum(F.mse_loss(features[name].float(), targets[name].float())
-                               for name in self.content_layers)
-            style_loss = sum(
-                weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
-                for name, weight in zip(self.style_layers, self.style_layer_weights)
-            )
-            color_loss = (self.color_weight * self.color_loss(output) if self.color_loss is not None
-                          else output.new_zeros((), dtype=torch.float32))
-            distill_loss = (self.distill_weight * F.mse_loss(output.float(), teacher_output.detach().float())
-                            if teacher_output is not None else output.new_zeros((), dtype=torch.float32))
+            color_loss = self.color_weight * self.color_loss(output) if self.color_loss is not None else zero
+            distill_loss = zero
+            if teacher_output is not None:
+                distill_loss = self.distill_weight * F.mse_loss(output.float(), teacher_output.detach().float())
+                if self.distill_palette_weight:
+                    distill_loss = distill_loss + self.distill_palette_weight * paired_color_distance(
+                        output, teacher_output)
         return LossTerms(content=self.content_weight * content_loss,
                          style=self.style_weight * style_loss,
                          tv=self.tv_weight * total_variation(output), color=color_loss, distill=distill_loss)

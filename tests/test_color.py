@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from styletransfer.color import ColorDistributionLoss, color_directions, quantiles
+from styletransfer.color import ColorDistributionLoss, color_directions, paired_color_distance, quantiles
 from styletransfer.loss import PerceptualLoss
 from styletransfer.vgg import VGGFeatures
 
@@ -81,3 +81,53 @@ def test_perceptual_loss_adds_the_weighted_color_term_only_when_asked(vgg):
     expected = 1000.0 * ColorDistributionLoss(painting)(output).item()
     assert weighted.color.item() == pytest.approx(expected, rel=1e-5)
     assert weighted.total.item() == pytest.approx(without.total.item() + expected, rel=1e-5)
+
+
+def test_paired_distance_compares_each_image_with_its_own_target_whatever_the_arrangement():
+    painting, other = _painting(), _painting(seed=1)
+    shuffled = painting.reshape(3, -1)[:, torch.randperm(32 * 32)].reshape(1, 3, 32, 32)
+    assert paired_color_distance(shuffled, painting).item() < 1e-10
+    all_blue = torch.tensor([0.1, 0.2, 0.7])[None, :, None, None].expand(1, 3, 32, 32)
+    assert paired_color_distance(all_blue, painting).item() > 20 * paired_color_distance(other, painting).item()
+    pair = paired_color_distance(torch.cat([shuffled, all_blue]), torch.cat([painting, painting]))
+    assert pair.item() == pytest.approx(paired_color_distance(all_blue, painting).item() / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="differ in shape"):
+        paired_color_distance(painting, torch.rand(1, 3, 16, 16))
+
+
+def test_paired_distance_of_large_images_uses_a_sample_of_pixels_and_pulls_only_the_image():
+    torch.manual_seed(0)
+    image, target = torch.rand(2, 3, 128, 128, requires_grad=True), torch.rand(2, 3, 128, 128) ** 2
+    target.requires_grad_()
+    exact = paired_color_distance(image, target, pixels=128 * 128)
+    sampled = paired_color_distance(image, target)  # 4,096 of 16,384 pixels
+    assert sampled.item() == pytest.approx(exact.item(), rel=0.15)
+    sampled.backward()
+    assert image.grad.abs().sum() > 0 and target.grad is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert paired_color_distance(image.bfloat16(), target).dtype == torch.float32
+
+
+def test_distillation_adds_the_weighted_palette_distance_to_the_teacher_output(vgg):
+    painting, photo, output, teacher = _painting(), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), \
+        torch.rand(2, 3, 32, 32) ** 3
+    common = dict(content_layers=["relu2_2"], style_layers=["relu1_1", "relu2_1"], vgg=vgg, distill_weight=2.0)
+    pixels_only = PerceptualLoss(painting, **common)(output, photo, teacher)
+    with_palette = PerceptualLoss(painting, distill_palette_weight=50.0, **common)(output, photo, teacher)
+    expected = 50.0 * paired_color_distance(output, teacher).item()  # 32×32: every pixel, no sampling
+    assert expected > 0
+    assert with_palette.distill.item() == pytest.approx(pixels_only.distill.item() + expected, rel=1e-5)
+    assert PerceptualLoss(painting, distill_palette_weight=50.0, **common)(output, photo).distill.item() == 0
+
+
+def test_the_vgg_is_not_run_when_content_and_style_weigh_nothing(vgg, monkeypatch):
+    """A distillation fine-tune from the teacher alone (content and style weight 0) skips the
+    loss network, the expensive half of a CPU step."""
+    loss = PerceptualLoss(_painting(), content_layers=["relu2_2"], style_layers=["relu1_1"], vgg=vgg,
+                          content_weight=0, style_weight=0, distill_weight=1.0, tv_weight=1.0)
+    monkeypatch.setattr(VGGFeatures, "forward", lambda *args, **kwargs: pytest.fail("the VGG ran"))
+    output = torch.rand(2, 3, 32, 32, requires_grad=True)
+    terms = loss(output, torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32))
+    assert terms.content.item() == 0 and terms.style.item() == 0 and terms.distill.item() > 0
+    terms.total.backward()
+    assert output.grad.abs().sum() > 0

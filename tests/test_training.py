@@ -133,19 +133,21 @@ def test_a_slim_network_trains_and_says_so(photos, style, tmp_path):
 
 
 def test_a_slim_network_learns_from_a_teacher(photos, style, tmp_path):
-    """Distillation: with only the distillation term, a slim network's pixel MSE to the
-    teacher's output falls; the teacher's name and the weight go into the model file."""
+    """Distillation: with only the distillation term, a slim network's pixel MSE and color
+    distance to the teacher's output fall; the teacher's name and the weights go into the model
+    file."""
     teacher = train(tiny(style, tmp_path / "teacher", images=str(photos), steps=2)).model_path
     result = train(tiny(style, tmp_path / "student", images=str(photos), **SIZES["slim"], teacher=str(teacher),
-                        distill_weight=1.0, content_weight=0, style_weight=0, tv_weight=0, color_weight=0,
-                        steps=30, checkpoint_every=0, val_every=0, preview_every=0, lr=1e-2))
+                        distill_weight=1.0, distill_palette_weight=0.5, content_weight=0, style_weight=0,
+                        tv_weight=0, color_weight=0, steps=30, checkpoint_every=0, val_every=0, preview_every=0, lr=1e-2))
     rows = read_csv(tmp_path / "student" / "metrics.csv")
     distill = [row["distill"] for row in rows]
     assert all(row["total"] == pytest.approx(row["distill"]) for row in rows)
     assert sum(distill[-5:]) / 5 < 0.5 * sum(distill[:5]) / 5, distill
     net = load_model(result.model_path)
     assert net.metadata["size"] == "slim"
-    assert (net.metadata["teacher"], net.metadata["distill_weight"]) == ("model", 1.0)
+    assert (net.metadata["teacher"], net.metadata["distill_weight"], net.metadata["distill_palette_weight"]) == (
+        "model", 1.0, 0.5)
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["teacher"] == str(teacher.resolve())
 

@@ -44,6 +44,10 @@ whole perceptual loss (6e6 against 8e6 for The Starry Night), after 630 steps (M
 half of it (5.6e5 against 1.3e6), so the painting's own loss keeps shaping the student. On the
 CPU (300 steps at 128 px, 8 unseen photos) 1e8 scored as the perceptual loss alone (palette 0.040
 against 0.042) and 1e9 lost texture (0.240 against 0.222)."""
+DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
+"""Weight of the color distance between a student's output and its teacher's
+(styletransfer.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
+term. PLACEHOLDER"""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
@@ -89,6 +93,9 @@ class TrainingConfig:
     network from the full model of the same painting."""
     distill_weight: float = DEFAULT_DISTILL_WEIGHT
     """Weight of the pixel MSE to the teacher's output (only with a teacher)."""
+    distill_palette_weight: float = DEFAULT_DISTILL_PALETTE_WEIGHT
+    """Weight of the color-distribution distance to the teacher's output (only with a teacher;
+    0 leaves it out): it keeps the minor colors that a pixel MSE lets a small student average away."""
     init: str | None = None
     """Start from the weights of a trained model (a model file, or the name of an installed
     style) instead of random ones: fine-tuning, e.g. training a shipped style further. Its network
@@ -182,7 +189,8 @@ class TrainingConfig:
                          "checkpoint_every": self.checkpoint_every, "val_every": self.val_every,
                          "preview_every": self.preview_every, "content_weight": self.content_weight,
                          "style_weight": self.style_weight, "tv_weight": self.tv_weight,
-                         "color_weight": self.color_weight, "distill_weight": self.distill_weight}
+                         "color_weight": self.color_weight, "distill_weight": self.distill_weight,
+                         "distill_palette_weight": self.distill_palette_weight}
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise TrainingError(f"{name} must be at least 1, not {value}")

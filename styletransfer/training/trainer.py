@@ -192,7 +192,8 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
     weight; started from a model (``init``), that model's name."""
     if config.teacher is not None:
-        extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight, **extra}
+        extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight,
+                 "distill_palette_weight": config.distill_palette_weight, **extra}
     if config.init is not None:
         extra = {"init": Path(config.init).stem, **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
@@ -246,6 +247,7 @@ class Trainer:
         self.loss_fn = PerceptualLoss(inputs.style, content_weight=config.content_weight,
                                       style_weight=config.style_weight, tv_weight=config.tv_weight,
                                       color_weight=config.color_weight, distill_weight=config.distill_weight,
+                                      distill_palette_weight=config.distill_palette_weight,
                                       content_layers=config.content_layers,
                                       style_layers=config.style_layers).to(device, memory_format=memory_format)
         if config.compile:
