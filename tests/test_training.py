@@ -170,6 +170,23 @@ def test_a_run_can_start_from_a_trained_model(finished_run, photos, style, tmp_p
     assert json.loads((tmp_path / "more" / "config.json").read_text())["init"] == str(result.model_path.resolve())
 
 
+def test_a_fine_tune_of_the_same_painting_keeps_the_models_credits(photos, style, tmp_path):
+    """Training a shipped style further (--init, the same painting) keeps its title, artist,
+    year and licence unless the run gives its own; a run on another painting takes none."""
+    credited = train(tiny(style, tmp_path / "credited", images=str(photos), steps=1, title="Red Panda",
+                          artist="A. Painter", year="1901", licence="public domain", val_every=0,
+                          preview_every=0, checkpoint_every=0)).model_path
+    common = dict(images=str(photos), init=str(credited), steps=1, val_every=0, preview_every=0, checkpoint_every=0)
+    tuned = load_model(train(tiny(style, tmp_path / "tuned", year="1902", **common)).model_path).metadata
+    assert (tuned["title"], tuned["artist"], tuned["year"], tuned["licence"]) == (
+        "Red Panda", "A. Painter", "1902", "public domain")
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["artist"] == "A. Painter"
+    other = tmp_path / "other.png"
+    Image.open(style).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    elsewhere = load_model(train(tiny(other, tmp_path / "elsewhere", **common)).model_path).metadata
+    assert (elsewhere["title"], elsewhere["artist"], elsewhere["licence"]) == ("elsewhere", None, None)
+
+
 def test_starting_from_a_model_of_another_network_is_refused_with_the_options_to_give(finished_run, photos,
                                                                                         style, tmp_path):
     _, result = finished_run

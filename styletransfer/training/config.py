@@ -47,7 +47,11 @@ against 0.042) and 1e9 lost texture (0.240 against 0.222)."""
 DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
 """Weight of the color distance between a student's output and its teacher's
 (styletransfer.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
-term. PLACEHOLDER"""
+term; at the start of a slim twin's fine-tune it is about 2.5 times the pixel term. Measured on
+this CPU (composition_viii_slim fine-tuned from its GPU-trained weights for 150 steps of batch 8 at
+256 px with the teacher alone, content and style weight 0; 8 unseen photos at 512 px): palette
+0.0448 → 0.0260 (its full model: 0.0234), structure 0.353 → 0.304 (full: 0.288); the pixel MSE
+alone, the same 150 steps, left the palette at 0.0457."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512

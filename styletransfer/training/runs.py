@@ -27,6 +27,7 @@ import math
 import os
 import threading
 import warnings
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -146,13 +147,17 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
     return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped, teacher)
 
 
-def _initialize_from(net: TransformerNet, init: str | None) -> str | None:
+CREDITS = ("title", "artist", "year", "licence")
+"""The painting's credits, which a fine-tune of the same painting takes from its init model."""
+
+
+def _initialize_from(net: TransformerNet, init: str | None) -> tuple[str | None, dict[str, Any]]:
     """Load the weights of the model ``init`` (a file or an installed style's name) into
-    ``net``; returns its absolute path (None without one). Raises TrainingError naming the file
-    when it cannot be read or holds another network."""
+    ``net``; returns its absolute path (None without one) and its metadata. Raises TrainingError
+    naming the file when it cannot be read or holds another network."""
     path, model = _load_trained_model("init", init)
     if model is None:
-        return None
+        return None, {}
     if model.config != net.config:
         have, want = model.config, net.config
         raise TrainingError(
@@ -161,7 +166,18 @@ def _initialize_from(net: TransformerNet, init: str | None) -> str | None:
             f"with {want.residual_blocks} this run trains; give --norm {have.norm} --attention {have.attention} "
             f"--width {have.width} --residual-blocks {have.residual_blocks}")
     net.load_state_dict(model.state_dict())
-    return path
+    return path, model.metadata
+
+
+def _credits_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
+    """``config`` with the credits it leaves out (title, artist, year, licence) taken from the
+    model it starts from, when that model was trained on the same painting (the same file name):
+    fine-tuning a shipped style keeps its title and licence."""
+    if init_metadata.get("style_image") != Path(config.style).name:
+        return config
+    missing = {key: init_metadata[key] for key in CREDITS
+               if getattr(config, key) is None and init_metadata.get(key) is not None}
+    return dataclasses.replace(config, **missing)
 
 
 def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
@@ -211,7 +227,8 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
         # A resumed run's weights come from its checkpoint; its init model is not read again.
-        init_path = config.init if resume else _initialize_from(net, config.init)
+        init_path, init_metadata = (config.init, {}) if resume else _initialize_from(net, config.init)
+        config = _credits_from_init(config, init_metadata)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:
