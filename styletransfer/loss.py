@@ -107,7 +107,8 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
                  style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
-                 distill_weight: float = 0.0, distill_palette_weight: float = 0.0, content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                 distill_weight: float = 0.0, distill_palette_weight: float = 0.0,
+                 content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
                  backbone: str = "vgg19", vgg: VGGFeatures | None = None):

@@ -170,6 +170,19 @@ def test_a_run_can_start_from_a_trained_model(finished_run, photos, style, tmp_p
     assert json.loads((tmp_path / "more" / "config.json").read_text())["init"] == str(result.model_path.resolve())
 
 
+def test_a_distillation_run_stored_before_the_palette_term_resumes_without_it():
+    """Exact resume: an older run folder's config.json, which has a teacher but no
+    distill_palette_weight, comes back with the term off, as the run started; a new config
+    gets the default."""
+    stored = TrainingConfig(style="painting.jpg", out_dir="runs/x", teacher="teacher.safetensors").to_dict()
+    del stored["distill_palette_weight"]
+    assert TrainingConfig.from_dict(stored).distill_palette_weight == 0
+    assert TrainingConfig(style="painting.jpg", out_dir="runs/x", teacher="t").distill_palette_weight == 3e9
+    without_teacher = TrainingConfig(style="painting.jpg", out_dir="runs/x").to_dict()
+    del without_teacher["distill_palette_weight"]
+    assert TrainingConfig.from_dict(without_teacher).distill_palette_weight == 3e9
+
+
 def test_a_fine_tune_of_the_same_painting_keeps_the_models_credits(photos, style, tmp_path):
     """Training a shipped style further (--init, the same painting) keeps its title, artist,
     year and licence unless the run gives its own; a run on another painting takes none."""
