@@ -60,6 +60,12 @@ def quantiles(ordered: torch.Tensor, levels: int) -> torch.Tensor:
     return ordered[below] * (1 - weight) + ordered[above] * weight
 
 
+def sorted_projections(colors: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """(N, P, D) float32 colors projected on each direction and sorted over the pixels, from
+    (N, 3, P) float32 colors of N images and (3, D) unit ``directions``."""
+    return (colors.transpose(1, 2) @ directions).sort(dim=1).values
+
+
 PAIRED_PIXELS = 4096
 """Pixels per image drawn at random (at the same places in both images) by
 :func:`paired_color_distance`: sorting every pixel of a training batch costs as much as the slim
@@ -95,9 +101,7 @@ def paired_color_distance(images: torch.Tensor, targets: torch.Tensor, direction
         if h * w > pixels:
             chosen = torch.randperm(h * w, device=images.device)[:pixels]
             first, second = first[:, :, chosen], second[:, :, chosen]
-        first = (first.transpose(1, 2) @ axis).sort(dim=1).values                # (N, P, D)
-        second = (second.transpose(1, 2) @ axis).sort(dim=1).values
-        return (first - second).square().mean()
+        return (sorted_projections(first, axis) - sorted_projections(second, axis)).square().mean()
 
 
 class ColorDistributionLoss(nn.Module):
@@ -138,6 +142,5 @@ class ColorDistributionLoss(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         n, c, h, w = images.shape
         with torch.autocast(device_type=images.device.type, enabled=False):
-            pixels = images.float().reshape(n, c, h * w).transpose(1, 2)        # (N, HW, 3)
-            projected = (pixels @ self.directions).sort(dim=1).values          # (N, HW, D)
+            projected = sorted_projections(images.float().reshape(n, c, h * w), self.directions)
             return (projected - self._target(h * w)).square().mean()
