@@ -67,8 +67,9 @@ def test_starter_set_has_eight_srm_paintings_and_three_twin_pairs():
 
 def test_shipped_styles_use_the_default_recipe():
     """The starter styles are what ``styletransfer train`` makes by default (at more steps); a
-    slim twin is that, or a distillation fine-tune of it: started from the twin (``init``), from
-    its teacher alone (no content or style loss), with the palette term."""
+    slim twin is that, or a distillation fine-tune of it: started from the twin (``init``), with
+    its teacher's pixel and palette terms and no content or style loss (the painting's colour loss
+    may be on: the_kiss_slim's)."""
     from styletransfer.training import TrainingConfig
     defaults = TrainingConfig(style="painting.jpg", out_dir="runs/x")
     for name in SHIPPED:

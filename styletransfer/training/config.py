@@ -52,8 +52,8 @@ this CPU (composition_viii_slim fine-tuned from its GPU-trained weights for 150 
 256 px with the teacher alone, content and style weight 0; 8 unseen photos at 512 px): palette
 0.0448 → 0.0260 (its full model: 0.0234), structure 0.353 → 0.304 (full: 0.288); the pixel MSE
 alone, the same 150 steps, left the palette at 0.0457. Fine-tuned this way (150–350 steps), 9 of
-10 shipped slim twins came within 10 % of their full model's palette on the 32 judge photos
-(README "The slim network")."""
+10 shipped slim twins came within 10 % of their full model's palette on the 32 judge photos; the
+tenth, the_kiss_slim, also needed the painting's colour loss (README "The slim network")."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
