@@ -1,4 +1,4 @@
-"""The styletransfer web app (a thin shell; the page is :mod:`styletransfer.apps.webapp`).
+"""The styletransfer web app (a thin shell; the page is :mod:`styletransfer.apps.web`).
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--train-images DIR]
 
@@ -13,7 +13,7 @@ try:  # On a ZeroGPU Space `spaces` must be imported before torch touches CUDA.
 except ImportError:
     pass
 
-from styletransfer.apps.webapp import main
+from styletransfer.apps.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["app", *sys.argv[1:]]))

@@ -32,11 +32,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from styletransfer.attention import fold_attention  # noqa: E402
-from styletransfer.device import autocast, pick_device, pick_precision, precision_name  # noqa: E402
-from styletransfer.images import image_to_tensor  # noqa: E402
-from styletransfer.modelfile import save_model  # noqa: E402
-from styletransfer.stylize import inference_memory_format, network_input, prepare_model, stylize  # noqa: E402
+from styletransfer.models.layers.attention import fold_attention  # noqa: E402
+from styletransfer.core.device import autocast, pick_device, pick_precision, precision_name  # noqa: E402
+from styletransfer.core.images import image_to_tensor  # noqa: E402
+from styletransfer.modelfiles.format import save_model  # noqa: E402
+from styletransfer.inference.prepare import inference_memory_format, network_input, prepare_model
+from styletransfer.inference.stylize import stylize  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -52,7 +52,7 @@ def image_size(megapixels: float) -> tuple[int, int]:
 def child(spec: dict) -> None:
     """One measurement in this fresh process; prints one JSON line."""
     if spec["keep_freed_memory"]:
-        from styletransfer.device import keep_freed_memory
+        from styletransfer.core.device import keep_freed_memory
         keep_freed_memory()
     import torch
     if spec.get("threads"):
@@ -63,14 +63,15 @@ def child(spec: dict) -> None:
         reference = common.load_reference(Path(spec["reference"]))
         torch.manual_seed(0)
         net = reference.ReferenceTransformerNet().eval().to(spec["device"])
-        from styletransfer.images import image_to_tensor
+        from styletransfer.core.images import image_to_tensor
         x = (image_to_tensor(image) * 255).to(spec["device"])
         before = common.peak_rss_mb()
         start = time.perf_counter()
         with torch.inference_mode():
             net(x)
     else:
-        from styletransfer.stylize import prepare_model, stylize
+        from styletransfer.inference.prepare import prepare_model
+        from styletransfer.inference.stylize import stylize
         prepare_model(spec["model"], torch.device(spec["device"]))
         before = common.peak_rss_mb()
         start = time.perf_counter()
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
         print(f"NOTE: reference {args.reference} not found: its rows are skipped", file=sys.stderr)
     rows, results = [], []
     with tempfile.TemporaryDirectory(prefix="bench_memory_") as tmp:
-        from styletransfer.modelfile import save_model
+        from styletransfer.modelfiles.format import save_model
         model = Path(tmp) / "untrained.safetensors"
         save_model(common.untrained_model("srm"), model, name="untrained")
         for megapixels in args.megapixels:

@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from styletransfer.modelfile import save_model  # noqa: E402
-from styletransfer.network import SIZES, count_parameters  # noqa: E402
-from styletransfer.stylize import stylize  # noqa: E402
+from styletransfer.modelfiles.format import save_model  # noqa: E402
+from styletransfer.models.transformer import SIZES, count_parameters  # noqa: E402
+from styletransfer.inference.stylize import stylize  # noqa: E402
 
 PEER_WORKER = r"""
 import json, sys, time

@@ -29,9 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from styletransfer.device import pick_device, pick_precision  # noqa: E402
-from styletransfer.loss import PerceptualLoss  # noqa: E402
-from styletransfer.network import TransformerNet  # noqa: E402
+from styletransfer.core.device import pick_device, pick_precision  # noqa: E402
+from styletransfer.losses.perceptual import PerceptualLoss  # noqa: E402
+from styletransfer.models.transformer import TransformerNet  # noqa: E402
 from styletransfer.training.trainer import make_grad_scaler, training_step  # noqa: E402
 from styletransfer.training import (DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,  # noqa: E402
                                     TrainingConfig, train)
@@ -68,7 +68,7 @@ class OurStep:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         self.scaler = make_grad_scaler(device, dtype)
         style = common.example_image(size, size, sorted(common.EXAMPLES.glob("*.jpg"))[-1])
-        from styletransfer.images import image_to_tensor
+        from styletransfer.core.images import image_to_tensor
         self.loss_fn = PerceptualLoss(image_to_tensor(style), content_weight=DEFAULT_CONTENT_WEIGHT,
                                       style_weight=DEFAULT_STYLE_WEIGHT,
                                       tv_weight=DEFAULT_TV_WEIGHT).to(device, memory_format=memory_format)
@@ -80,7 +80,7 @@ class OurStep:
 
 def photo_batches(count: int, batch: int, size: int, seed: int = 0) -> list[torch.Tensor]:
     """``count`` batches of seeded random crops of the example photos, RGB 0..1."""
-    from styletransfer.images import image_to_tensor
+    from styletransfer.core.images import image_to_tensor
     generator = torch.Generator().manual_seed(seed)
     photos = [common.example_image(2 * size, 2 * size, p) for p in sorted(common.EXAMPLES.glob("*.jpg"))]
     batches = []

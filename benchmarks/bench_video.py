@@ -12,7 +12,7 @@ Clips (H.264, CRF 20, 24 fps, 48 frames; ``--quick``: 8 frames at a quarter of t
 3. wobble: the same pan/zoom with the exposure wobbling ±4 % (a 12-frame sine), like a camera's
    automatic exposure: the whole picture changes, which per-frame statistics follow.
 
-Each is stylized with every configuration of :class:`styletransfer.video.Stability`, one after
+Each is stylized with every configuration of :class:`styletransfer.inference.video.pipeline.Stability`, one after
 the other in this process. The table gives the mean change between consecutive frames of the
 input and of the output (levels of 255), the flicker (their ratio, lower is steadier) and the
 drift: the mean difference of each output frame from the same frame with stability off (decoded
@@ -35,7 +35,11 @@ import common  # noqa: E402
 
 import av  # noqa: E402
 
-from styletransfer.video import Stability, read_frames, stylize_video  # noqa: E402
+from styletransfer.inference.video.av_io import read_frames
+
+from styletransfer.inference.video.frames import Stability
+
+from styletransfer.inference.video.pipeline import stylize_video  # noqa: E402
 
 SHARED_PHOTO = common.REPO.parent / "shared" / "data" / "photos" / "palapeli-data_castle_maintenon.jpg"
 FALLBACK_PHOTO = common.EXAMPLES / "mont_saint_michel.jpg"

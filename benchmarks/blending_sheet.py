@@ -19,9 +19,9 @@ from PIL import Image, ImageDraw, ImageFont
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from styletransfer.blend import StyleMix  # noqa: E402
-from styletransfer.images import open_image, save_image_atomic  # noqa: E402
-from styletransfer.stylize import stylize  # noqa: E402
+from styletransfer.inference.blend import StyleMix  # noqa: E402
+from styletransfer.core.images import open_image, save_image_atomic  # noqa: E402
+from styletransfer.inference.stylize import stylize  # noqa: E402
 
 SHARES = (1.0, 0.75, 0.5, 0.25, 0.0)
 CELL, LABEL, HEADER = 256, 150, 40

@@ -44,13 +44,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.set_num_threads for our side (default: torch's own choice); the "
                              "reference process always keeps torch's default")
     parser.add_argument("--no-keep-freed-memory", action="store_true",
-                        help="do not call styletransfer.device.keep_freed_memory() in our process "
+                        help="do not call styletransfer.core.device.keep_freed_memory() in our process "
                              "(the CLI, the app and training call it)")
 
 
 def setup_ours(args: argparse.Namespace) -> dict[str, Any]:
     """Process-level settings for our side, as the CLI and app set them; returns what was set."""
-    from styletransfer.device import keep_freed_memory
+    from styletransfer.core.device import keep_freed_memory
     kept = False if args.no_keep_freed_memory else keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,16 +155,16 @@ class Report:
 
 def untrained_model(attention: str = "srm", norm: str = "batch", seed: int = 0, **size: int):
     """A TransformerNet in eval mode with random but fixed weights (``size``: its ``width`` and
-    ``residual_blocks``, see styletransfer.network.SIZES; default full).
+    ``residual_blocks``, see styletransfer.models.transformer.SIZES; default full).
 
     SRM's CFC weights (zero at init, which makes every gate a constant 0.5) are drawn at
     random, then every BatchNorm's running statistics are set from one batch of example
     photos, as training would leave them: activations keep a sane scale, the output is an
     image rather than a saturated 0/1 mask, and the SRM gates vary by channel and image.
     """
-    from styletransfer.attention import SRM
-    from styletransfer.images import image_to_tensor
-    from styletransfer.network import TransformerNet
+    from styletransfer.models.layers.attention import SRM
+    from styletransfer.core.images import image_to_tensor
+    from styletransfer.models.transformer import TransformerNet
     torch.manual_seed(seed)
     net = TransformerNet(norm, attention, **size)
     with torch.no_grad():

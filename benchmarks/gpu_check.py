@@ -138,8 +138,9 @@ def check_inference(results: Results, folder: Path, device, smoke: bool) -> None
     sys.path.insert(0, str(REPO / "benchmarks"))
     import common
 
-    from styletransfer.acceleration import accelerated
-    from styletransfer.stylize import network_input, prepare_model, stylize
+    from styletransfer.inference.acceleration import accelerated
+    from styletransfer.inference.prepare import network_input, prepare_model
+    from styletransfer.inference.stylize import stylize
 
     net_srm = common.untrained_model("srm")
     net_bn = common.untrained_model("none")

@@ -129,8 +129,8 @@ def slim_job(folder: Path, name: str, recipe: dict[str, Any], *, steps: int, bat
     network of SIZES["slim"] with the style's norm and attention, trained on its painting and
     distilled from it (``distill=False``: the perceptual loss alone, as ``<name>_slim_alone``,
     the control that shows what distillation adds)."""
-    from styletransfer.modelfile import read_header
-    from styletransfer.network import SIZES
+    from styletransfer.modelfiles.format import read_header
+    from styletransfer.models.transformer import SIZES
 
     teacher = Path("styles") / f"{name}.safetensors"
     config, metadata = read_header(REPO / teacher)
@@ -154,7 +154,7 @@ def plan(folder: Path, out: Path, *, steps: int, batch: int, recipes: dict[str, 
     shipped styles ``slim`` (and the no-teacher controls ``slim_alone``); for each recipe,
     every painting (BN+SRM) then the BN twins; the comparison, seed by seed, last or (with
     ``comparison_first``) right after the first recipe."""
-    from styletransfer.network import VARIANTS
+    from styletransfer.models.transformer import VARIANTS
 
     paintings = paintings or sorted(painting_metadata(folder))
     per_recipe = []
@@ -276,8 +276,8 @@ def export_stopped(run_dir: Path) -> Path | None:
     and the checkpoint's step in its metadata); None without a checkpoint."""
     import torch
 
-    from styletransfer.modelfile import save_model
-    from styletransfer.network import TransformerNet
+    from styletransfer.modelfiles.format import save_model
+    from styletransfer.models.transformer import TransformerNet
     from styletransfer.training import read_run_config
     from styletransfer.training.checkpoint import load_checkpoint
     from styletransfer.training.runfolder import FINAL_LOSS_STEPS, mean_rows, read_csv
@@ -298,7 +298,8 @@ def export_stopped(run_dir: Path) -> Path | None:
 
 def pack(jobs: list[dict], work: Path, out: Path, done: dict[str, dict]) -> None:
     """runs.tar.gz (every run's small files and the logs) and models-N.tar (int8 models)."""
-    from styletransfer.modelfile import load_model, save_model
+    from styletransfer.modelfiles.catalogue import load_model
+    from styletransfer.modelfiles.format import save_model
     import torch
 
     out.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from styletransfer import stylize
-from styletransfer.catalogue import load_catalogue
-from styletransfer.modelfile import SHIPPED_STYLES_DIR
+from styletransfer.inference import stylize
+from styletransfer.modelfiles.catalogue import load_catalogue
+from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR
 
 CROP = 160
 LABEL = 18

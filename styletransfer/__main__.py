@@ -1,8 +1,8 @@
-"""``python -m styletransfer``: the command line (see :mod:`styletransfer.apps.cli`)."""
+"""``python -m styletransfer``: the command line (see :mod:`styletransfer.apps.cli.main`)."""
 import sys
 
 try:
-    from .apps.cli import main
+    from styletransfer.apps.cli import main
 except KeyboardInterrupt:  # Ctrl-C while torch is still importing
     sys.exit(130)
 

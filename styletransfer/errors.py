@@ -10,15 +10,15 @@ surfaces as one.
 The subclasses live beside the code that raises them and keep their older base classes too
 (``ImageError`` is still a ``ValueError``), so callers that caught those keep working:
 
-    ImageError, ImageTooLargeError   styletransfer.images
-    ModelFileError                   styletransfer.modelfile
-    DeviceError                      styletransfer.device
+    ImageError, ImageTooLargeError   styletransfer.core.images
+    ModelFileError                   styletransfer.modelfiles.format
+    DeviceError                      styletransfer.core.device
     DatasetError                     styletransfer.training.data
     CheckpointError                  styletransfer.training.checkpoint
     RunDirError                      styletransfer.training.runfolder
     TrainingError                    styletransfer.training.trainer (also styletransfer.training)
     TrainingDivergedError            styletransfer.training.trainer (a TrainingError)
-    UsageError                       styletransfer.apps.cli
+    UsageError                       styletransfer.apps.cli.main
     TrainingBusyError                styletransfer.apps.jobs
 """
 from __future__ import annotations

@@ -6,9 +6,11 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient
-from styletransfer import TransformerNet, acceleration
-from styletransfer.acceleration import AcceleratedNetworks, check_acceleration, default_acceleration
-from styletransfer.stylize import network_input, prepare_model, stylize
+from styletransfer.inference import acceleration
+from styletransfer import TransformerNet
+from styletransfer.inference.acceleration import AcceleratedNetworks, check_acceleration, default_acceleration
+from styletransfer.inference.prepare import network_input, prepare_model
+from styletransfer.inference.stylize import stylize
 from test_stylize import lively, max_pixel_difference
 
 

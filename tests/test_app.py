@@ -28,9 +28,9 @@ from styletransfer.apps import jobs
 from styletransfer.apps.jobs import (TrainingBusyError, TrainingManager, TrainingRequest, plot_runs, slug,
                                       stylize_photo)
 from styletransfer import TransformerNet, save_model
-from styletransfer.catalogue import load_catalogue
-from styletransfer.device import pick_device
-from styletransfer.images import open_image
+from styletransfer.modelfiles.catalogue import load_catalogue
+from styletransfer.core.device import pick_device
+from styletransfer.core.images import open_image
 from test_catalogue import make_styles
 
 REPO = Path(__file__).resolve().parent.parent
@@ -205,7 +205,7 @@ def test_srm_comparison_and_curves(client: gradio_client.Client) -> None:
 
 def test_srm_tab_shows_the_shipped_variant_comparison_only_when_it_is_there(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from styletransfer.apps import webapp
+    from styletransfer.apps.web import app as webapp
 
     def element_ids(demo) -> set[str]:
         return {block.get("props", {}).get("elem_id") for block in demo.config["components"]}
@@ -269,7 +269,7 @@ def test_app_command_passes_its_options_to_launch(tmp_path: Path, monkeypatch: p
     import gradio as gr
 
     from styletransfer.apps.cli import main
-    from styletransfer.resources import STYLES_DIR
+    from styletransfer.core.resources import STYLES_DIR
 
     launched: list[dict] = []
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **options: launched.append(options))

@@ -175,7 +175,7 @@ def test_gpu_train_script_plans_runs_and_packs_in_smoke_mode(tmp_path):
     assert "waves.long: model exported from its last checkpoint" in proc.stdout
     with tarfile.open(tmp_path / "out" / "models-1.tar") as tar:
         tar.extractall(tmp_path / "models", filter="data")
-    from styletransfer.modelfile import read_header
+    from styletransfer.modelfiles.format import read_header
     names = sorted(path.name for path in (tmp_path / "models").iterdir())
     assert names == ["slim__starry_night_slim.safetensors", "styles__waves.a.safetensors",
                      "styles__waves.long.safetensors", "styles__waves_bn.a.safetensors"]

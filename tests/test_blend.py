@@ -10,10 +10,12 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient
-from styletransfer import TransformerNet, save_model, stylize
-from styletransfer.blend import OutputBlend, StyleMix, StyleMixError, interpolate_networks, parse_style
+from styletransfer.inference import stylize
+from styletransfer import TransformerNet, save_model
+from styletransfer.inference.blend import OutputBlend, StyleMix, StyleMixError, interpolate_networks, parse_style
 from styletransfer.apps.cli import main
-from styletransfer.stylize import prepare_mix, prepare_model, receptive_field
+from styletransfer.inference.prepare import prepare_mix, prepare_model
+from styletransfer.inference.tiling import receptive_field
 from test_stylize import lively, max_pixel_difference, mean_pixel_difference, one_thread  # noqa: F401
 
 CPU = torch.device("cpu")

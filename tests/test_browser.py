@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from styletransfer.apps.jobs import default_output_size
-from styletransfer.device import pick_device
+from styletransfer.core.device import pick_device
 from test_app import PHOTO, REPO, make_styles, mean_difference, running_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from fixtures_images import gradient
-from styletransfer import modelfile
-from styletransfer.catalogue import get_model, get_style, list_models, load_catalogue, read_style
-from styletransfer.modelfile import ModelFileError, find_model_files, save_model
-from styletransfer.network import TransformerNet
-from styletransfer.resources import EXAMPLES_DIR, STYLES_DIR
+from styletransfer.modelfiles import catalogue
+from styletransfer.modelfiles.catalogue import get_model, get_style, list_models, load_catalogue, read_style
+from styletransfer.modelfiles.catalogue import find_model_files
+from styletransfer.modelfiles.format import ModelFileError, save_model
+from styletransfer.models.transformer import TransformerNet
+from styletransfer.core.resources import EXAMPLES_DIR, STYLES_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS_HEADER = "step,epoch,content,style,tv,total,lr,images_per_s,wall_time\n"
@@ -39,7 +40,7 @@ def make_styles(models_dir: Path) -> Path:
 def two_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A fake shipped folder (testwave pair) and a user folder, as the library's style folders."""
     shipped = make_styles(tmp_path / "shipped")
-    monkeypatch.setattr(modelfile, "SHIPPED_STYLES_DIR", shipped)
+    monkeypatch.setattr(catalogue, "SHIPPED_STYLES_DIR", shipped)
     monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
     return shipped, tmp_path / "home" / "models"
 
@@ -93,7 +94,7 @@ def test_the_first_folder_wins_and_hidden_files_are_not_styles(two_folders: tupl
     save_model(TransformerNet("instance", "none"), user / "mine.safetensors", title="Mine")
     (user / ".mine.safetensors").write_bytes(b"a temporary file of a write in progress")
     assert list(find_model_files()) == ["testwave", "testwave_bn", "mine"]
-    assert list_models() == ["testwave", "testwave_bn", "mine"] == modelfile.list_model_names()
+    assert list_models() == ["testwave", "testwave_bn", "mine"]
     assert get_style("testwave").path == shipped / "testwave.safetensors"  # shipped before user
     assert get_style("mine").title == "Mine"
     with pytest.raises(ModelFileError, match="nope: no such style .known styles: testwave, testwave_bn, mine"):
@@ -117,7 +118,7 @@ def test_a_rewritten_model_file_is_read_again(tmp_path: Path) -> None:
 def test_the_shipped_styles_and_examples_are_found_where_the_package_is() -> None:
     # A checkout keeps them beside the package; a wheel inside it (tests/wheel_check.sh).
     assert (STYLES_DIR / "manifest.csv").is_file() and (EXAMPLES_DIR / "manifest.csv").is_file()
-    assert modelfile.SHIPPED_STYLES_DIR == STYLES_DIR
+    assert catalogue.SHIPPED_STYLES_DIR == STYLES_DIR
     shipped = load_catalogue([STYLES_DIR])
     assert shipped.styles and not shipped.problems
     assert all(style.painting is not None and style.artist and style.licence for style in shipped.styles)

@@ -15,10 +15,12 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
-from styletransfer import TransformerNet, __version__, modelfile, save_model
-from styletransfer.apps.cli import collect_inputs, main, output_path, process_rank, share_of_process
-from styletransfer.images import open_image
-from styletransfer.stylize import prepare_model
+from styletransfer.modelfiles import catalogue
+from styletransfer import TransformerNet, __version__, save_model
+from styletransfer.apps.cli import main
+from styletransfer.apps.cli.stylize import collect_inputs, output_path, process_rank, share_of_process
+from styletransfer.core.images import open_image
+from styletransfer.inference.prepare import prepare_model
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,7 +155,7 @@ def test_skip_overwrite_template_format_and_strength_zero(tmp_path: Path, model_
 
 def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(modelfile, "SHIPPED_STYLES_DIR", tmp_path / "no-shipped-styles")  # known styles: only tiny
+    monkeypatch.setattr(catalogue, "SHIPPED_STYLES_DIR", tmp_path / "no-shipped-styles")  # known styles: only tiny
     (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))
     (tmp_path / "broken.safetensors").write_bytes(b"garbage")
     image = str(tmp_path / "good.jpg")
@@ -175,7 +177,7 @@ def test_usage_problems_are_one_line_and_exit_2(tmp_path: Path, model_file: Path
 
 def test_ctrl_c_exits_130_without_traceback(tmp_path: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import styletransfer.apps.cli as cli_module
+    import styletransfer.apps.cli.stylize as cli_module
 
     def interrupted(*args: object, **kwargs: object) -> Image.Image:
         raise KeyboardInterrupt
@@ -346,7 +348,7 @@ def test_a_missing_optional_package_is_one_line_with_the_pip_command(tmp_path: P
 
 def test_expected_problems_exit_2_and_bugs_surface(model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    import styletransfer.apps.cli as cli_module
+    import styletransfer.apps.cli.styles as cli_module
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     (tmp_path / "good.jpg").write_bytes(jpeg_bytes((16, 16)))

@@ -1,10 +1,10 @@
-"""The color-statistics term (styletransfer.color) and its place in the perceptual loss."""
+"""The color-statistics term (styletransfer.losses.color) and its place in the perceptual loss."""
 import pytest
 import torch
 
-from styletransfer.color import ColorDistributionLoss, color_directions, paired_color_distance, quantiles
-from styletransfer.loss import PerceptualLoss
-from styletransfer.vgg import VGGFeatures
+from styletransfer.losses.color import ColorDistributionLoss, color_directions, paired_color_distance, quantiles
+from styletransfer.losses.perceptual import PerceptualLoss
+from styletransfer.models.vgg import VGGFeatures
 
 
 def _painting(seed=0, size=32):

@@ -16,12 +16,14 @@ from PIL import Image
 
 from fixtures_images import gradient
 from styletransfer.apps.cli import main as cli_main
-from styletransfer.comparison import comparison_rows, write_comparison_table
-from styletransfer.network import TransformerNet, count_parameters
-from styletransfer.plots import _smooth, _window, comparison_figure
+from styletransfer.evaluation.runs_table import comparison_rows, write_comparison_table
+from styletransfer.models.transformer import TransformerNet, count_parameters
+from styletransfer.evaluation.plots import comparison_figure
+from styletransfer.training.curves import smooth, smoothing_window
 from styletransfer.training.runfolder import read_csv
-from styletransfer.stats import confidence_interval, mean, paired_differences, sample_std, t_quantile
-from styletransfer.training import TrainingConfig, TrainingError, compare
+from styletransfer.evaluation.statistics import confidence_interval, mean, paired_differences, sample_std, t_quantile
+from styletransfer.evaluation import variants as compare
+from styletransfer.training import TrainingConfig, TrainingError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,6 +159,12 @@ def test_the_table_gives_mean_and_std_over_seeds_and_the_paired_ci(comparison):
     assert f"{centre:+.1f} [{low:+.1f}, {high:+.1f}]" in markdown[3]
 
 
+def test_curves_are_a_trailing_mean_over_a_window_of_a_fiftieth_of_the_run_up_to_25_steps():
+    assert smooth([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]  # the first point: what there is
+    assert smooth([4.0, 4.0, 4.0], 10) == [4.0, 4.0, 4.0]
+    assert [smoothing_window(steps) for steps in (10, 100, 1_000, 100_000)] == [1, 2, 20, 25]
+
+
 def test_the_plot_draws_the_mean_over_seeds_with_a_min_max_band(comparison):
     out, _ = comparison
     dirs = [out / variant / f"seed{seed}" for variant in ("bn", "bn+srm") for seed in (0, 1)]
@@ -171,7 +179,7 @@ def test_the_plot_draws_the_mean_over_seeds_with_a_min_max_band(comparison):
     curves = []
     for seed in (0, 1):
         rows = read_csv(out / "bn" / f"seed{seed}" / "metrics.csv")
-        curves.append(_smooth([row["total"] for row in rows], _window(len(rows))))
+        curves.append(smooth([row["total"] for row in rows], smoothing_window(len(rows))))
     train_line = lines["bn train (2 seeds)"]
     assert list(train_line.get_ydata()) == pytest.approx([(a + b) / 2 for a, b in zip(*curves)])
     band = bands[0].get_paths()[0].vertices[:, 1]

@@ -8,9 +8,11 @@ import math
 import pytest
 import torch
 
-from styletransfer import TransformerNet, acceleration
+from styletransfer.inference import acceleration
+from styletransfer import TransformerNet
 from styletransfer.training.runfolder import read_csv
-from styletransfer.stylize import prepare_model, stylize
+from styletransfer.inference.prepare import prepare_model
+from styletransfer.inference.stylize import stylize
 from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import train
 from fixtures_images import gradient

@@ -14,12 +14,12 @@ from styletransfer.training.data import (
     CocoDataset,
     DatasetError,
     ImageFolderDataset,
-    find_image_files,
+    find_training_photos,
     load_center_crop,
     scan_images,
     split_holdout,
 )
-from styletransfer.images import image_to_tensor
+from styletransfer.core.images import image_to_tensor
 
 SIZE = 16
 
@@ -40,13 +40,13 @@ def make_folder(root: Path) -> Path:
 
 def test_find_image_files_is_sorted_and_filtered(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "photos")
-    names = [p.relative_to(root).as_posix() for p in find_image_files(root)]
+    names = [p.relative_to(root).as_posix() for p in find_training_photos(root)]
     assert names == ["A.JPG", "b.png", "broken.jpg", "cut.jpeg", "sub/c.jpg"]
 
 
 def test_scan_images_reports_bad_files(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "photos")
-    good, bad = scan_images(find_image_files(root))
+    good, bad = scan_images(find_training_photos(root))
     assert [p.name for p in good] == ["A.JPG", "b.png", "c.jpg"]
     problems = dict((p.name, problem) for p, problem in bad)
     assert problems.keys() == {"broken.jpg", "cut.jpeg"}

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from styletransfer import device as device_module
-from styletransfer.device import autocast, pick_device, pick_precision
+from styletransfer.core import device as device_module
+from styletransfer.core.device import autocast, pick_device, pick_precision
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from styletransfer.apps.cli import UsageError
+from styletransfer.apps.cli.common import UsageError
 from styletransfer.apps.jobs import TrainingBusyError
 from styletransfer.training.checkpoint import CheckpointError
 from styletransfer.training.data import DatasetError
-from styletransfer.device import DeviceError, pick_device, pick_precision
+from styletransfer.core.device import DeviceError, pick_device, pick_precision
 from styletransfer.errors import MissingDependencyError, StyleTransferError
-from styletransfer.images import ImageError, ImageTooLargeError
-from styletransfer.modelfile import ModelFileError
+from styletransfer.core.images import ImageError, ImageTooLargeError
+from styletransfer.modelfiles.format import ModelFileError
 from styletransfer.training.runfolder import RunDirError
 from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import TrainingError

@@ -15,13 +15,13 @@ from PIL import Image
 
 from conftest import example_photos, photo_tensor
 from fixtures_images import gradient
-from styletransfer import (Evaluation, EvaluationError, ModelFileError, OutputFolder, TransformerNet, evaluate,
-                           save_model)
+from styletransfer.evaluation import evaluate
+from styletransfer import Evaluation, EvaluationError, ModelFileError, OutputFolder, TransformerNet, save_model
 from styletransfer.apps.cli import main
-from styletransfer.evaluate import (TEXTURE_LAYERS, edge_map, palette_distance, sliced_wasserstein, structure_kept,
+from styletransfer.evaluation.evaluate import (TEXTURE_LAYERS, edge_map, palette_distance, sliced_wasserstein, structure_kept,
                                     texture_distance)
-from styletransfer.images import ImageError, tensor_to_image
-from styletransfer.vgg import VGGFeatures
+from styletransfer.core.images import ImageError, tensor_to_image
+from styletransfer.models.vgg import VGGFeatures
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 SIZE = 64

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from styletransfer import TransformerNet
-from styletransfer.attention import FoldedSRM, style_pooling
-from styletransfer.held_statistics import (HeldInstanceNorm, HeldSRM, HeldSqueezeExcite, hold_statistics,
+from styletransfer.models.layers.attention import FoldedSRM, style_pooling
+from styletransfer.models.layers.held_norm import (HeldInstanceNorm, HeldSRM, HeldSqueezeExcite, hold_statistics,
                                            reset_statistics, set_momentum, statistics_blocks)
-from styletransfer.stylize import prepare_model
-from styletransfer.temporal import PreviousOutputBlend
+from styletransfer.inference.prepare import prepare_model
+from styletransfer.inference.video.temporal import PreviousOutputBlend
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 CPU = torch.device("cpu")

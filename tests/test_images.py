@@ -1,4 +1,4 @@
-"""Tests for styletransfer.images: every file is generated here with Pillow."""
+"""Tests for styletransfer.core.images: every file is generated here with Pillow."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageFile
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
-from styletransfer.images import (
+from styletransfer.core.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     PHOTO_SUFFIXES,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from styletransfer.io import atomic_path, temporary_path_beside, write_atomic
+from styletransfer.core.files import atomic_path, temporary_path_beside, write_atomic
 
 
 def test_write_atomic_writes_the_bytes_and_creates_folders(tmp_path: Path) -> None:

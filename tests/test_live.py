@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from styletransfer import TransformerNet, save_model
-from styletransfer.device import pick_precision
-from styletransfer.live import LiveStylizer, default_live_size
-from styletransfer.stylize import prepare_model
-from styletransfer.video import Stability
+from styletransfer.core.device import pick_precision
+from styletransfer.inference.live import LiveStylizer, default_live_size
+from styletransfer.inference.prepare import prepare_model
+from styletransfer.inference.video.frames import Stability
 from styletransfer.apps.jobs import live_style, load_catalogue, stylize_live_frame
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
 

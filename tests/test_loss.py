@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from styletransfer import PerceptualLoss, gram_matrix, total_variation
-from styletransfer.vgg import VGGFeatures
+from styletransfer.models.vgg import VGGFeatures
 
 LAYERS = ["relu1_1", "relu2_1", "relu2_2", "relu3_1", "relu4_1"]
 

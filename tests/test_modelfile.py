@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from styletransfer import ModelFileError, TransformerNet, load_model, save_model
-from styletransfer import modelfile
+from styletransfer.modelfiles import catalogue, int8
+from styletransfer.modelfiles import format as modelfile
 
 
 def _trained(norm="batch", attention="srm"):
@@ -62,9 +63,9 @@ def test_int8_file_is_a_quarter_of_the_size_and_stays_close(tmp_path):
 
 def test_int8_quantization_keeps_each_output_channel_within_half_a_step():
     weight = torch.randn(8, 4, 3, 3) * torch.logspace(-3, 1, 8)[:, None, None, None]
-    quantized, scale = modelfile.quantize_int8(weight)
+    quantized, scale = int8.quantize_int8(weight)
     assert quantized.dtype == torch.int8 and scale.shape == (8,)
-    error = (modelfile.dequantize_int8(quantized, scale) - weight).abs().amax(dim=(1, 2, 3))
+    error = (int8.dequantize_int8(quantized, scale) - weight).abs().amax(dim=(1, 2, 3))
     assert torch.all(error <= scale / 2 + 1e-9)
 
 
@@ -73,7 +74,7 @@ def test_int8_weight_without_its_scales_is_refused_naming_the_file_and_weight(tm
     from safetensors.torch import load_file
     tensors = load_file(str(path))
     config = modelfile.read_header(path)[0].as_dict()
-    del tensors[next(key for key in tensors if key.endswith(modelfile.SCALE_SUFFIX))]
+    del tensors[next(key for key in tensors if key.endswith(int8.SCALE_SUFFIX))]
     save_file(tensors, tmp_path / "broken.safetensors",
               metadata={"format": "styletransfer-model", "format_version": "2", "config": json.dumps(config)})
     with pytest.raises(ModelFileError, match=r"broken.safetensors: weight .* is stored as int8 without"):
@@ -81,13 +82,13 @@ def test_int8_weight_without_its_scales_is_refused_naming_the_file_and_weight(tm
 
 
 def test_load_by_name_from_the_style_folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(modelfile, "SHIPPED_STYLES_DIR", tmp_path / "styles")
+    monkeypatch.setattr(catalogue, "SHIPPED_STYLES_DIR", tmp_path / "styles")
     monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
     save_model(_trained(), tmp_path / "styles" / "wave.safetensors", title="The Great Wave")
-    save_model(_trained("instance", "none"), modelfile.user_models_dir() / "mine.safetensors")
+    save_model(_trained("instance", "none"), catalogue.user_models_dir() / "mine.safetensors")
     assert load_model("wave").metadata["title"] == "The Great Wave"
     assert load_model("mine").config.norm == "instance"
-    assert modelfile.list_model_names() == ["wave", "mine"]
+    assert catalogue.list_models() == ["wave", "mine"]
     with pytest.raises(ModelFileError, match="no such model file or style name .*known styles: mine, wave"):
         load_model("nope")
 
@@ -123,7 +124,9 @@ def test_bad_files_give_one_clear_line_naming_the_file(tmp_path):
             load_model(tmp_path / name)
         message = str(error.value)
         assert message.startswith(str(tmp_path / name)) and "\n" not in message
-    assert load_model(good) is not None
+    loaded = load_model(good).state_dict()
+    assert loaded.keys() == net.state_dict().keys()
+    assert all(torch.equal(loaded[key], value) for key, value in net.state_dict().items())
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):

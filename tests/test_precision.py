@@ -15,8 +15,8 @@ from PIL import Image
 
 from styletransfer.training import trainer as trainer_module
 from styletransfer.training.checkpoint import load_checkpoint
-from styletransfer.loss import PerceptualLoss, gram_matrix
-from styletransfer.network import TransformerNet
+from styletransfer.losses.perceptual import PerceptualLoss, gram_matrix
+from styletransfer.models.transformer import TransformerNet
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError, make_grad_scaler, training_step
 from styletransfer.training import TrainingConfig, resume_training, train

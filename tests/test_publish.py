@@ -9,7 +9,7 @@ from styletransfer import TransformerNet, load_model, save_model
 from styletransfer.apps.cli import main
 from styletransfer.training.runfolder import write_json
 from styletransfer.training import TrainingConfig
-from styletransfer.catalogue import load_catalogue
+from styletransfer.modelfiles.catalogue import load_catalogue
 
 
 def fake_run(folder: Path, painting: Path, norm: str, attention: str) -> Path:

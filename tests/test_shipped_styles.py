@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styletransfer import load_model, stylize
-from styletransfer.modelfile import SHIPPED_STYLES_DIR, list_model_names
+from styletransfer.inference import stylize
+from styletransfer import load_model
+from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, list_models
 
 from conftest import example_photos
 
@@ -17,7 +18,7 @@ REQUIRED_METADATA = ("title", "artist", "year", "licence", "style_image", "varia
 
 def test_styles_are_shipped():
     assert SHIPPED, f"no model files in {SHIPPED_STYLES_DIR}"
-    assert set(SHIPPED) <= set(list_model_names())
+    assert set(SHIPPED) <= set(list_models())
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -101,8 +102,8 @@ def test_the_variant_comparison_is_shipped_with_every_variant_over_three_seeds()
 def test_every_shipped_style_has_a_slim_twin_distilled_from_it():
     """Issue 14: ``<name>_slim`` beside every full style (the webcam runs it on a CPU), a slim
     network distilled from that style's own model, on the same painting."""
-    from styletransfer.catalogue import load_catalogue
-    from styletransfer.modelfile import SHIPPED_STYLES_DIR as folder
+    from styletransfer.modelfiles.catalogue import load_catalogue
+    from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR as folder
 
     catalogue = load_catalogue([folder])
     full = [style for style in catalogue.styles if style.size == "full"]

@@ -7,10 +7,10 @@ from PIL import Image, ImageChops, ImageStat
 
 from fixtures_images import gradient
 from styletransfer import TransformerNet, save_model
-from styletransfer.device import pick_precision
-from styletransfer.stylize import (
-    BLEND_PIXELS, _load_prepared, prepare_model, receptive_field, split_axis, stylize, tile_context,
-)
+from styletransfer.core.device import pick_precision
+from styletransfer.inference.prepare import _load_prepared, prepare_model
+from styletransfer.inference.stylize import stylize
+from styletransfer.inference.tiling import BLEND_PIXELS, receptive_field, split_axis, tile_context
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -84,7 +84,7 @@ def test_tiled_matches_untiled_for_a_batchnorm_network():
 
 
 def test_tiles_go_through_the_network_one_at_a_time_within_the_budget(monkeypatch):
-    stylize_module = importlib.import_module("styletransfer.stylize")  # the package re-exports the function under the same name
+    stylize_module = importlib.import_module("styletransfer.inference.stylize")  # the package re-exports the function `stylize`
     net = TransformerNet(norm="batch", attention="none", residual_blocks=1).eval()
     shapes = []
     folded = prepare_model(net, torch.device("cpu"))
@@ -154,13 +154,13 @@ def test_bf16_looks_like_fp32():
 
 
 def test_models_given_by_path_or_name_are_loaded_once_and_reloaded_when_rewritten(tmp_path, monkeypatch):
-    stylize_module = importlib.import_module("styletransfer.stylize")  # the package re-exports the function under the same name
+    prepare_module = importlib.import_module("styletransfer.inference.prepare")
     monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path))
     path = save_model(TransformerNet(norm="batch", attention="srm"), tmp_path / "models" / "tiny.safetensors",
                       title="Tiny")
     loads = []
-    real_load = stylize_module.load_model
-    monkeypatch.setattr(stylize_module, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    real_load = prepare_module.load_model
+    monkeypatch.setattr(prepare_module, "load_model", lambda *a, **k: loads.append(a) or real_load(*a, **k))
     _load_prepared.cache_clear()
     image = gradient((16, 16))
     first = stylize(path, image)

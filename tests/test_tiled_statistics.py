@@ -7,11 +7,12 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient
-from styletransfer import TransformerNet, save_model, stylize
+from styletransfer.inference import stylize
+from styletransfer import TransformerNet, save_model
 from styletransfer.apps.cli import main
-from styletransfer.attention import style_pooling
-from styletransfer.stylize import prepare_model
-from styletransfer.tiled_statistics import MomentSums, hold_image_statistics
+from styletransfer.models.layers.attention import style_pooling
+from styletransfer.inference.prepare import prepare_model
+from styletransfer.inference.image_statistics import MomentSums, hold_image_statistics
 from test_stylize import lively, max_pixel_difference, mean_pixel_difference, one_thread  # noqa: F401
 
 VARIANTS = {"bn+srm": ("batch", "srm"), "in": ("instance", "none"), "bn+se": ("batch", "se")}

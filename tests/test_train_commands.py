@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from fixtures_images import write_truncated_jpeg
-from styletransfer.apps import train_commands
+from styletransfer.apps.cli import training as train_commands
 from styletransfer.apps.cli import main
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training import TrainingConfig

@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 
 from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.training.checkpoint import load_checkpoint
-from styletransfer.modelfile import load_model
-from styletransfer.network import SIZES, TransformerNet, count_parameters
+from styletransfer.modelfiles.catalogue import load_model
+from styletransfer.models.transformer import SIZES, TransformerNet, count_parameters
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError
 from styletransfer.training import TrainingConfig, TrainingError, resume_training, train

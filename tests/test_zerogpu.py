@@ -54,7 +54,7 @@ def test_without_spaces_the_function_is_unchanged(monkeypatch: pytest.MonkeyPatc
 def test_the_app_stylizes_under_spaces_gpu_only_with_spaces(with_spaces: bool, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("gradio")
-    from styletransfer.apps.webapp import WebApp
+    from styletransfer.apps.web.app import WebApp
 
     calls: list[str] = []
     monkeypatch.setitem(sys.modules, "spaces", fake_spaces(calls) if with_spaces else None)

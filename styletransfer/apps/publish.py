@@ -15,8 +15,10 @@ from pathlib import Path
 
 import torch
 
-from ..modelfile import MODEL_SUFFIX, load_model, save_model
-from ..network import variant_name
+from styletransfer.modelfiles.catalogue import load_model
+
+from styletransfer.modelfiles.format import MODEL_SUFFIX, save_model
+from styletransfer.models.transformer import variant_name
 
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
 

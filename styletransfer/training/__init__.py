@@ -9,14 +9,24 @@ COCO, crops, data order), :mod:`.trainer` (the state and loop of one run), :mod:
 (the files of a run folder), :mod:`.checkpoint`, :mod:`.distributed` (torchrun/DDP),
 :mod:`.runs` (train, resume) and :mod:`.compare`.
 """
-from .compare import DEFAULT_SEEDS, ComparisonResult, compare
-from .config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
+from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
                      DEFAULT_COLOR_WEIGHT,
                      TrainingConfig, TrainingDivergedError, TrainingError)
-from .runs import default_lr, read_run_config, resolve_speed_options, resume_training, train
-from .trainer import ProgressCallback, ProgressUpdate, RunResult
+from styletransfer.training.runs import default_lr, read_run_config, resolve_speed_options, resume_training, train
+from styletransfer.training.trainer import ProgressCallback, ProgressUpdate, RunResult
 
-__all__ = ["BASE_BATCH_SIZE", "BASE_LR", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_SEEDS", "DEFAULT_STYLE_WEIGHT",
-           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ComparisonResult", "ProgressCallback", "ProgressUpdate", "RunResult",
-           "TrainingConfig", "TrainingDivergedError", "TrainingError", "compare", "default_lr", "read_run_config",
+__all__ = ["BASE_BATCH_SIZE", "BASE_LR", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_STYLE_WEIGHT",
+           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ProgressCallback", "ProgressUpdate", "RunResult",
+           "TrainingConfig", "TrainingDivergedError", "TrainingError", "default_lr", "read_run_config",
            "resolve_speed_options", "resume_training", "train"]
+
+
+_MOVED = {"compare": "styletransfer.evaluation.variants", "ComparisonResult": "styletransfer.evaluation.variants",
+          "DEFAULT_SEEDS": "styletransfer.evaluation.variants"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED:  # training sits below evaluation, so it cannot hand these on
+        raise ImportError(f"styletransfer.training.{name} moved to {_MOVED[name]}: "
+                          f"from {_MOVED[name]} import {name}")
+    raise AttributeError(f"module 'styletransfer.training' has no attribute {name!r}")

@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
-from ..errors import StyleTransferError
-from .runfolder import write_atomic
+from styletransfer.errors import StyleTransferError
+from styletransfer.training.runfolder import write_atomic
 
 CHECKPOINT_VERSION = 1
 

@@ -7,10 +7,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..device import PRECISIONS
-from ..errors import StyleTransferError
-from ..loss import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from ..network import NetworkConfig
+from styletransfer.core.device import PRECISIONS
+from styletransfer.errors import StyleTransferError
+from styletransfer.losses.perceptual import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from styletransfer.models.transformer import NetworkConfig
 
 
 class TrainingError(StyleTransferError, ValueError):
@@ -27,7 +27,7 @@ class TrainingDivergedError(TrainingError):
 # - style 10 / content 10: the style/content ratio of Johnson's and lengstrom's recipes once
 #   converted to these units. The earlier style 1 kept the photo's colors; the impression that
 #   high style weights wash the photo out came from runs of a few hundred steps.
-# - a color-statistics term (styletransfer.color, weight 3e7: about 10 % of the loss at the
+# - a color-statistics term (styletransfer.losses.color, weight 3e7: about 10 % of the loss at the
 #   start, 2 % once trained): the Gram loss is ruled by a painting's main colors and leaves out its minor ones.
 #   On this CPU (The Starry Night, 300 steps at 128 px, 8 unseen photos) it took the palette
 #   distance from 0.059 to 0.043; 1e8 made dark blotches, 3e6 did nothing.
@@ -46,7 +46,7 @@ CPU (300 steps at 128 px, 8 unseen photos) 1e8 scored as the perceptual loss alo
 against 0.042) and 1e9 lost texture (0.240 against 0.222)."""
 DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
 """Weight of the color distance between a student's output and its teacher's
-(styletransfer.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
+(styletransfer.losses.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
 term; at the start of a slim twin's fine-tune it is about 2.5 times the pixel term. Measured on
 this CPU (composition_viii_slim fine-tuned from its GPU-trained weights for 150 steps of batch 8 at
 256 px with the teacher alone, content and style weight 0; 8 unseen photos at 512 px): palette
@@ -90,7 +90,7 @@ class TrainingConfig:
     norm: str = "batch"
     attention: str = "srm"
     width: int = 32
-    """Channels of the network's first layer (styletransfer.network.SIZES: 32 full, 12 slim)."""
+    """Channels of the network's first layer (styletransfer.models.transformer.SIZES: 32 full, 12 slim)."""
     residual_blocks: int = 5
     """Residual blocks of the network (5 full, 3 slim)."""
     teacher: str | None = None
@@ -119,7 +119,7 @@ class TrainingConfig:
     style_weight: float = DEFAULT_STYLE_WEIGHT
     tv_weight: float = DEFAULT_TV_WEIGHT
     color_weight: float = DEFAULT_COLOR_WEIGHT
-    """Weight of the color-statistics term (styletransfer.color; 0 leaves it out)."""
+    """Weight of the color-statistics term (styletransfer.losses.color; 0 leaves it out)."""
     content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
     style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
     style_size: int | None = None
@@ -130,7 +130,7 @@ class TrainingConfig:
     device: str = "auto"
     precision: str = "auto"
     """"fp32", "bf16", "fp16" or "auto": bf16 on CUDA GPUs that have it (else fp16), see
-    styletransfer.device.pick_precision(training=True)."""
+    styletransfer.core.device.pick_precision(training=True)."""
     workers: int | None = None
     """Data loading processes; None: one less than the CPU count, at most 4 (at most 16 on CUDA)."""
     channels_last: bool | None = None

@@ -35,8 +35,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 
-from ..images import PHOTO_SUFFIXES, ImageError, image_to_pixels, image_to_tensor, open_image, pixels_to_float
-from ..errors import StyleTransferError
+from styletransfer.core.images import PHOTO_SUFFIXES, ImageError, find_image_files, image_to_pixels, image_to_tensor, open_image, pixels_to_float
+from styletransfer.errors import StyleTransferError
 
 
 _COCO_YEARS = ("2017", "2014")
@@ -46,21 +46,10 @@ class DatasetError(StyleTransferError, ValueError):
     """A data set that cannot be used (missing folder, bad annotations, no usable image)."""
 
 
-def find_image_files(root: str | os.PathLike[str]) -> list[Path]:
-    """All image files under ``root``, recursively, following folder links.
-
-    Hidden files and folders (name starting with ".", e.g. macOS ``._photo.jpg``
-    companions) are ignored. Sorted by path relative to ``root`` for a deterministic order.
-    """
-    root = Path(root)
-    files = []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        files += [
-            Path(folder, name) for name in names
-            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES
-        ]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+def find_training_photos(root: str | os.PathLike[str]) -> list[Path]:
+    """All photo files under ``root``, recursively, following folder links; hidden files and
+    folders skipped; sorted by path relative to ``root`` (:func:`~styletransfer.core.images.find_image_files`)."""
+    return find_image_files(root, recursive=True, suffixes=PHOTO_SUFFIXES)
 
 
 def scan_images(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -130,7 +119,7 @@ class ImageFolderDataset(Dataset[torch.Tensor]):
     """Random square crops of the images under a folder.
 
     Args:
-        root: the folder; searched recursively (see :func:`find_image_files`) unless
+        root: the folder; searched recursively (see :func:`find_training_photos`) unless
             ``files`` is given. Named in error messages.
         image_size: S, the side of the square crops, in pixels.
         files: use exactly these files, in this order (relative paths are taken from
@@ -161,7 +150,7 @@ class ImageFolderDataset(Dataset[torch.Tensor]):
         if files is None:
             if not self.root.is_dir():
                 raise DatasetError(f"{self.root}: image folder not found")
-            candidates = find_image_files(self.root)
+            candidates = find_training_photos(self.root)
         else:
             candidates = [self.root / f for f in files]
         if not candidates:

@@ -16,7 +16,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from ..errors import StyleTransferError
+from styletransfer.errors import StyleTransferError
 
 Item = TypeVar("Item")
 

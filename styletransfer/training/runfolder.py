@@ -9,8 +9,8 @@ A run folder ``runs/NAME/`` holds::
                         mean loss over the fixed held-out images (eval mode)
     previews/step_NNNNNN.jpg   the held-out photos (top row) and their stylized versions
     checkpoint.pt       the latest checkpoint (see styletransfer.training.checkpoint)
-    model.safetensors   the trained network with its metadata (styletransfer.modelfile)
-    curves.png          loss curves (styletransfer.plots)
+    model.safetensors   the trained network with its metadata (styletransfer.modelfiles.format)
+    curves.png          loss curves (styletransfer.training.curves)
     summary.json        written when the run ends: final losses, images/s, skipped files, ...
 
 CSV rows are appended and flushed as training goes; every other file is written to a
@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import StyleTransferError
-from ..io import write_atomic
+from styletransfer.errors import StyleTransferError
+from styletransfer.core.files import write_atomic
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -186,17 +186,15 @@ class RunFolder:
 
     def save_preview(self, image: Any, step: int) -> Path:
         """previews/step_NNNNNN.jpg from a Pillow image."""
-        from ..images import save_image_atomic
+        from styletransfer.core.images import save_image_atomic
         return save_image_atomic(image, self.path / PREVIEWS_DIR / f"step_{step:06d}.jpg")
 
     def save_model(self, net: Any, **metadata: Any) -> Path:
-        """model.safetensors: the network with its metadata (styletransfer.modelfile)."""
-        from ..modelfile import save_model
+        """model.safetensors: the network with its metadata (styletransfer.modelfiles.format)."""
+        from styletransfer.modelfiles.format import save_model
         save_model(net, self.model_path, **metadata)
         return self.model_path
 
     def finish(self, summary: Mapping[str, Any]) -> None:
-        """curves.png from the logs, and summary.json."""
-        from ..plots import plot_curves
-        plot_curves(self.path, self.path / CURVES_FILE)
+        """summary.json (the trainer draws curves.png first: :mod:`styletransfer.training.curves`)."""
         write_json(self.path / SUMMARY_FILE, dict(summary))

@@ -32,18 +32,19 @@ from pathlib import Path
 
 import torch
 
-from ..attention import attention_names, needs_batch_statistics
-from .checkpoint import load_checkpoint
-from .data import CocoDataset, DatasetError, ImageFolderDataset, find_image_files, split_holdout
-from ..device import pick_device, pick_precision, precision_name
-from .distributed import start_distributed, stop_distributed, wait_for_all
-from ..images import ImageError, image_to_tensor, open_image, resize_longest
-from ..modelfile import ModelFileError, load_model, resolve_model_path
-from ..network import TransformerNet, check_trainable_batch
-from .config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
+from styletransfer.models.layers.attention import attention_names, needs_batch_statistics
+from styletransfer.training.checkpoint import load_checkpoint
+from styletransfer.training.data import CocoDataset, DatasetError, ImageFolderDataset, find_training_photos, split_holdout
+from styletransfer.core.device import pick_device, pick_precision, precision_name
+from styletransfer.training.distributed import start_distributed, stop_distributed, wait_for_all
+from styletransfer.core.images import ImageError, image_to_tensor, open_image, resize_longest
+from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
+from styletransfer.modelfiles.format import ModelFileError
+from styletransfer.models.transformer import TransformerNet, check_trainable_batch
+from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
-from .runfolder import CHECKPOINT_FILE, CONFIG_FILE, RunDirError, read_json
-from .trainer import ProgressCallback, RunResult, Trainer, TrainingInputs
+from styletransfer.training.runfolder import CHECKPOINT_FILE, CONFIG_FILE, RunDirError, read_json
+from styletransfer.training.trainer import ProgressCallback, RunResult, Trainer, TrainingInputs
 
 
 def open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
@@ -52,7 +53,7 @@ def open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
         root = Path(config.images)
         files = None
         if config.max_images is not None and root.is_dir():
-            files = [path.relative_to(root) for path in find_image_files(root)[:config.max_images]]
+            files = [path.relative_to(root) for path in find_training_photos(root)[:config.max_images]]
         dataset = ImageFolderDataset(root, config.image_size, files=files)
         return dataset, f"folder {root.name} ({len(dataset)} images)"
     # Decoding every COCO image up front takes long; unusable ones are skipped as met.

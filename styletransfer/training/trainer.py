@@ -31,15 +31,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from .checkpoint import CheckpointError, restore_rng_states, rng_states, save_checkpoint
-from .config import TrainingConfig, TrainingDivergedError, TrainingError
-from .data import ImageFolderDataset, SeededCrops, _collate, _fingerprint, epoch_order, mix_seed
-from ..device import autocast, precision_name
-from .distributed import DistributedContext, mean_over_processes, shard
-from ..images import pixels_to_float, tensor_to_image
-from ..loss import PerceptualLoss
-from ..network import NetworkConfig, TransformerNet, count_parameters, fold_batchnorm, size_name
-from .runfolder import FINAL_LOSS_STEPS, RunFolder, mean_rows
+from styletransfer.training.checkpoint import CheckpointError, restore_rng_states, rng_states, save_checkpoint
+from styletransfer.training.config import TrainingConfig, TrainingDivergedError, TrainingError
+from styletransfer.training.data import ImageFolderDataset, SeededCrops, _collate, _fingerprint, epoch_order, mix_seed
+from styletransfer.core.device import autocast, precision_name
+from styletransfer.training.distributed import DistributedContext, mean_over_processes, shard
+from styletransfer.core.images import pixels_to_float, tensor_to_image
+from styletransfer.losses.perceptual import PerceptualLoss
+from styletransfer.models.folding import fold_batchnorm
+from styletransfer.models.transformer import NetworkConfig, TransformerNet, count_parameters, size_name
+from styletransfer.training.curves import plot_curves
+from styletransfer.training.runfolder import CURVES_FILE, FINAL_LOSS_STEPS, RunFolder, mean_rows
 
 
 PREVIEW_IMAGES = 4
@@ -187,7 +189,7 @@ def prepare_teacher(teacher: TransformerNet, device: torch.device,
 
 def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int, dataset: str,
                    final_losses: dict[str, float], **extra: Any) -> dict[str, Any]:
-    """The metadata a run's model file carries (styletransfer.modelfile): the style's credits,
+    """The metadata a run's model file carries (styletransfer.modelfiles.format): the style's credits,
     the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
     weight; started from a model (``init``), that model's name."""
@@ -443,6 +445,7 @@ class Trainer:
                 self.folder.save_model(self.net, **model_metadata(
                     self.config, self.net.config, steps=self.step, dataset=self.description, final_losses=final,
                     final_val_losses=self.val_losses, images_per_second=round(images_per_second, 2)))
+            plot_curves(self.run_dir, self.run_dir / CURVES_FILE)
             self.folder.finish({
                 "completed": completed, "step": self.step, "total_steps": self.config.steps,
                 "norm": self.config.norm, "attention": self.config.attention, "parameters": self.parameters,

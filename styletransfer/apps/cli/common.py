@@ -1,0 +1,99 @@
+"""What the command modules share: the exit codes, the usage error, argument types, one-line
+error output and the write guard."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from styletransfer.errors import MissingDependencyError, StyleTransferError
+
+
+
+Item = TypeVar("Item")
+
+
+class UsageError(StyleTransferError, ValueError):
+    """A problem with the command line itself (reported as one line, exit code 2)."""
+
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+STDIO = "-"
+"""The name of standard input (as an INPUT) and standard output (as ``-o``)."""
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _momentum(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, not {text}")
+    return value
+
+
+_prog = "styletransfer"
+
+
+def _error(message: str) -> None:
+    tqdm.write(f"{_prog}: {message}", file=sys.stderr)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Report a failed write as a failure to write ``path``, the file the user asked for: the
+    library writes through a hidden temporary file beside it, which the error would name."""
+    try:
+        yield
+    except OSError as error:
+        named = Path(error.filename) if isinstance(error.filename, (str, os.PathLike)) else None
+        if named is not None and not (named.parent == path.parent and named.name.startswith(".")):
+            raise  # about another file (an input, a folder): its own name is the right one
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
+def _require(module: str, feature: str, install: str) -> None:
+    """Raise MissingDependencyError when the optional ``module`` cannot be imported."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(feature, module, install) from None

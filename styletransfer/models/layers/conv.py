@@ -1,0 +1,50 @@
+"""The convolution layers of the transformer network: reflection-padded convolutions, the
+normalized down/up-sampling layers and the residual block. Shapes: (N, C, H, W) in and out,
+any value range."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from styletransfer.models.layers.attention import create_attention
+from styletransfer.models.layers.norm import norm_layer
+
+
+class ConvLayer(nn.Sequential):
+    """[nearest 2× upsample] → reflection pad → conv, keeping H×W for stride 1."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: bool = False):
+        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
+        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        super().__init__(*layers)
+
+
+class NormActLayer(nn.Sequential):
+    """ConvLayer → norm → [attention] → ReLU: the down- and up-sampling layers."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, *, norm: str, attention: str | None,
+                 stride: int = 1, upsample: bool = False):
+        layers = [ConvLayer(cin, cout, kernel, stride, upsample), norm_layer(norm, cout)]
+        block = create_attention(attention, cout)
+        if block is not None:
+            layers.append(block)
+        super().__init__(*layers, nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """x + attention(norm(conv(relu(norm(conv(x)))))): the attention block sits on the residual
+    branch after its last normalization and before the skip addition, as in the official SRM
+    code for ResNets."""
+
+    def __init__(self, channels: int, *, norm: str, attention: str):
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.norm1 = norm_layer(norm, channels)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.norm2 = norm_layer(norm, channels)
+        self.attention = create_attention(attention, channels) or nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = F.relu(self.norm1(self.conv1(x)))
+        return x + self.attention(self.norm2(self.conv2(branch)))
