@@ -14,7 +14,7 @@ from styletransfer.models.layers.attention import (AttentionBlock, EfficientChan
 BLOCKS = [name for name in attention_names() if name != "none"]
 
 PARAMETERS_AT_128 = {"se": 2184, "srm": 512, "srm-avg": 384, "srm-max": 512, "srm-mlp": 3208, "eca": 5, "ge": 0}
-"""The parameter counts at C = 128 (the residual blocks' width), as the README table gives them."""
+"""The parameter counts at C = 128 (the residual blocks' width), as docs/comparison.md's block table gives them."""
 
 
 def _random_weights(name: str, channels: int = 16) -> AttentionBlock:

@@ -1,7 +1,7 @@
 """The benchmark scripts run end to end with tiny settings and produce the documented tables
 and JSON. Every target's "met" must follow from its measured value, and the accuracy targets
 (precision differences) must be met even at tiny sizes; speed and memory targets are not
-asserted here (these are not measurements: README "Performance" has those)."""
+asserted here (these are not measurements: docs/performance.md has those)."""
 import json
 import subprocess
 import sys

@@ -2,7 +2,7 @@
 to anything but the app's own server blocked (the app must work offline).
 
 Saves a screenshot of each tab into the test's temporary folder, or into the folder named by
-$STYLETRANSFER_SCREENSHOTS (the README's screenshots are made with
+$STYLETRANSFER_SCREENSHOTS (the screenshots in docs/app.md are made with
 ``STYLETRANSFER_SCREENSHOTS=docs/screenshots``). Skips only when /usr/bin/chromium is missing
 (CI installs it).
 """

@@ -1,14 +1,132 @@
-"""The README's figures come from the code, not from a keyboard."""
+"""The README is a short front door, its links lead somewhere, and the figures that README and
+docs/*.md take from the code (not from a measurement) still match the code."""
 import re
+import unicodedata
+from pathlib import Path
 
 from styletransfer import VARIANTS, TransformerNet, count_parameters
+try:  # the House v2 layout; the flat one before it
+    from styletransfer.models.layers.attention import attention_class, attention_names, needs_batch_statistics
+except ImportError:
+    from styletransfer.attention import attention_class, attention_names, needs_batch_statistics
 
 from conftest import REPO
 
+README = REPO / "README.md"
+DOCS = REPO / "docs"
+MAX_README_LINES = 300
+
+# The pages the sections of the old 934-line README moved to; the README links each of them.
+DOCS_PAGES = ("app", "architecture", "cli", "comparison", "gpu", "method", "model-format", "performance",
+              "scoring", "slim", "styles", "training", "video")
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _between(text: str, start: str, end: str) -> str:
+    assert text.count(start) == 1 and text.count(end) == 1, f"{start} / {end}"
+    return text.split(start)[1].split(end)[0]
+
+
+def _without_code(text: str) -> str:
+    """The Markdown outside fenced code blocks and inline code spans."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def _links(text: str) -> list[str]:
+    """Targets of Markdown links and images, and of HTML <img src> / <a href>, outside code."""
+    prose = _without_code(text)
+    return (re.findall(r"\]\(([^)\s]+)\)", prose)
+            + re.findall(r"<(?:img|a)\b[^>]*?\b(?:src|href)=\"([^\"]+)\"", prose))
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    heading = heading.strip().lower()
+    kept = "".join(c for c in heading
+                   if c in " -_" or unicodedata.category(c)[0] in "LN")
+    return kept.replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    found: set[str] = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M), re.M):
+        anchor, n = _anchor(heading), 0
+        while (anchor if n == 0 else f"{anchor}-{n}") in found:
+            n += 1
+        found.add(anchor if n == 0 else f"{anchor}-{n}")
+    return found
+
+
+def _broken_links(page: Path) -> list[str]:
+    broken = []
+    for target in _links(_read(page)):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and resolved.suffix == ".md" and anchor not in _anchors(_read(resolved)):
+            broken.append(f"{target} (no such heading)")
+    return broken
+
+
+# --- the README as a front door --------------------------------------------------------------
+
+def test_readme_is_a_front_door_of_at_most_300_lines():
+    lines = len(_read(README).splitlines())
+    assert lines <= MAX_README_LINES, f"README.md has {lines} lines; move details to docs/*.md"
+
+
+def test_readme_keeps_the_hugging_face_space_front_matter_on_top():
+    readme = _read(README)
+    assert readme.startswith("---\n"), "the Space's front matter must be the README's first lines"
+    front = dict(line.split(": ", 1) for line in readme.split("---\n")[1].strip().splitlines())
+    assert front["sdk"] == "gradio" and front["sdk_version"].split(".")[0] == "6"  # pyproject: gradio>=6,<7
+    assert (REPO / front["app_file"]).is_file()
+    assert front["title"] == "styletransfer" and front["license"] == "mit"
+    assert readme.split("---\n", 2)[2].lstrip().startswith("# styletransfer\n")
+
+
+def test_readme_starts_with_the_two_setup_commands():
+    readme = _read(README)
+    block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make demo", "make test"]
+    assert "```" not in readme.split("```bash", 1)[0], "no other code block may come before them"
+
+
+def test_readme_links_every_docs_page_and_each_exists():
+    linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)(?:#[^)]*)?\)", _without_code(_read(README))))
+    missing = sorted(link for link in linked if not (REPO / link).is_file())
+    assert not missing, f"README links docs pages that do not exist: {missing}"
+    assert {f"docs/{page}.md" for page in DOCS_PAGES} <= linked
+
+
+def test_every_relative_link_and_image_in_the_readme_and_docs_resolves():
+    pages = [README, *sorted(DOCS.glob("*.md"))]
+    assert len(pages) > len(DOCS_PAGES)
+    broken = {page.relative_to(REPO).as_posix(): _broken_links(page) for page in pages}
+    assert not {page: links for page, links in broken.items() if links}
+
+
+def test_the_link_checker_sees_a_broken_file_and_a_broken_heading(tmp_path):
+    (tmp_path / "other.md").write_text("# Other\n\n## A `code` heading, with commas\n")
+    page = tmp_path / "page.md"
+    page.write_text("[ok](other.md#a-code-heading-with-commas) [ok](#page) ![x](missing.png)\n"
+                    "[bad](other.md#nowhere) `[code](ignored.md)`\n\n# Page\n")
+    assert _broken_links(page) == ["missing.png (no such file)", "other.md#nowhere (no such heading)"]
+
+
+# --- figures in docs/ that come from the code ------------------------------------------------
 
 def test_parameter_table_matches_the_networks():
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("<!-- parameter-table -->")[1].split("<!-- /parameter-table -->")[0]
+    """docs/method.md: every variant's parameter count and its difference to BN."""
+    table = _between(_read(DOCS / "method.md"), "<!-- parameter-table -->", "<!-- /parameter-table -->")
     rows = re.findall(r"\| `([^`]+)` \| `[^`]+` \| ([\d,]+) \| ([+\-][\d,]+) \|", table)
     assert {name for name, _, _ in rows} == set(VARIANTS)
     base = count_parameters(TransformerNet.variant("bn"))
@@ -18,8 +136,20 @@ def test_parameter_table_matches_the_networks():
         assert int(delta.replace(",", "")) == count - base, name
 
 
-def test_readme_starts_with_the_two_setup_commands():
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("```bash", 1)[1].split("```", 1)[0]
-    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
-    assert commands == ["make demo", "make test"]
+def test_attention_block_table_matches_the_registry():
+    """docs/comparison.md: every block's parameters at C = 128 and whether it needs a batch >= 2."""
+    text = _read(DOCS / "comparison.md")
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \|.*\| ([\d,]+) \| (yes|no) \|$", text, re.M)
+    assert {name for name, _, _ in rows} == set(attention_names()) - {"none"}
+    for name, params, batch in rows:
+        assert int(params.replace(",", "")) == attention_class(name).parameter_count(128), name
+        assert (batch == "yes") == needs_batch_statistics(name), name
+
+
+def test_variant_comparison_table_gives_each_networks_parameters():
+    """docs/comparison.md, the GPU comparison: the parameters column of every variant."""
+    text = _read(DOCS / "comparison.md")
+    rows = dict(re.findall(r"^\| (BN|IN|BN\+[A-Za-z-]+) \| ([\d,]+) \|", text, re.M))
+    assert {label.lower() for label in rows} == set(VARIANTS)
+    for label, params in rows.items():
+        assert int(params.replace(",", "")) == count_parameters(TransformerNet.variant(label.lower())), label

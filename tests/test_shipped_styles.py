@@ -38,7 +38,7 @@ def test_shipped_model_is_complete(name):
                     "color_weight", "dataset"):
             assert net.metadata.get(key) == twin.metadata.get(key), key
         # Same steps, except that the GPU session's deadline stopped the SRM runs of the shipped
-        # pairs at ~709 of their twins' 800 steps (README, "The starter styles"): a pair may
+        # pairs at ~709 of their twins' 800 steps (docs/styles.md, "How they were made"): a pair may
         # handicap its SRM model, never its BN twin.
         srm, bn = (net, twin) if net.metadata["variant"] == "bn+srm" else (twin, net)
         assert srm.metadata["steps"] <= bn.metadata["steps"]

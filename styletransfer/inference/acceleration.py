@@ -40,7 +40,7 @@ def default_acceleration(device: torch.device) -> str:
     """``"off"`` (eager) everywhere. On the CPU the kernels themselves, not their launches, take
     the time. On CUDA, stylize() with the graph runner measured slower than eager on an H200
     (torch 2.11, fp16, medians of alternating rounds: 56 against 42 ms at 512², 120 against 71 ms
-    at 1920×1080, 1.35 against 0.87 s at 24 MP; README "Performance, GPU"), so graphs stay an
+    at 1920×1080, 1.35 against 0.87 s at 24 MP; docs/gpu.md), so graphs stay an
     option until that is understood."""
     return "off"
 

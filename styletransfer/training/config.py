@@ -32,7 +32,7 @@ class TrainingDivergedError(TrainingError):
 #   On this CPU (The Starry Night, 300 steps at 128 px, 8 unseen photos) it took the palette
 #   distance from 0.059 to 0.043; 1e8 made dark blotches, 3e6 did nothing.
 # - TV 5e5 on RGB 0–1 pixels, ~1 % of the total: it damps the strided convolutions' checkerboard.
-# README "The recipe" has the measurements.
+# docs/training.md, "The recipe", has the measurements.
 DEFAULT_CONTENT_WEIGHT = 10.0
 DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 5e5
@@ -53,7 +53,7 @@ this CPU (composition_viii_slim fine-tuned from its GPU-trained weights for 150 
 0.0448 → 0.0260 (its full model: 0.0234), structure 0.353 → 0.304 (full: 0.288); the pixel MSE
 alone, the same 150 steps, left the palette at 0.0457. Fine-tuned this way (150–350 steps), 9 of
 10 shipped slim twins came within 10 % of their full model's palette on the 32 judge photos; the
-tenth, the_kiss_slim, also needed the painting's colour loss (README "The slim network")."""
+tenth, the_kiss_slim, also needed the painting's colour loss (docs/slim.md)."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
