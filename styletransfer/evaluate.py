@@ -2,7 +2,7 @@
 
 :func:`evaluate` stylizes a folder of photos with one or more models (style names or model
 files), or reads the outputs of any other tool (:class:`OutputFolder`: a folder of images
-matched to the photos by file stem), and scores every output with three numbers:
+matched to the photos by file stem), and scores every output with four numbers:
 
 **palette** (lower is closer to the painting)
     Sliced Wasserstein-1 distance between the pixel colors (RGB in 0..1) of the output and of
@@ -29,9 +29,27 @@ matched to the photos by file stem), and scores every output with three numbers:
     same edges in the same places (up to gain and offset); an image without any edges (a
     constant image) shares no structure and scores 0.
 
+**layout** (higher keeps more of the photo's light and dark masses)
+    Pearson correlation of two 32×32 luma thumbnails, of the output and of the photo: each
+    image's BT.601 luma (0.299 R + 0.587 G + 0.114 B) is area-averaged onto a 32×32 grid over
+    its whole frame (``adaptive_avg_pool2d``: every cell is the mean of the pixels it covers),
+    and the 1024 cells of the two thumbnails are correlated. -1..1: 1 for the same light/dark
+    masses in the same places up to brightness and contrast (any luma ``a·Y + b`` with
+    ``a > 0``), about 0 for unrelated images or noise, low for a flipped photo and -1 for
+    its negative; a thumbnail without variation (standard deviation below 1e-6) scores 0.
+    Strokes and fine edges average out at this scale and hue counts only through luma: the
+    score sees where the image is light and where it is dark, the masses that a blind
+    side-by-side (issue #23) showed the eye misses first when a style loses them.
+
+Palette and texture say how close an output is to the painting, structure and layout how much
+of the photo it keeps. None of them is a target on its own: palette is what the color loss
+trains (a network can match the painting's colors while losing the photo), so a better palette
+counts only when layout and structure hold, and what looks better is judged by eye in a blind
+A/B test (:mod:`styletransfer.ab_test`, ``styletransfer evaluate --ab``).
+
 Every image is first resized (Lanczos) so its longer side is ``size`` pixels (default 512):
 the photo, the painting, and the output (which is then resized to the photo's exact working
-size for the structure score). Models stylize the photo at that working size. The scores are
+size for the structure and layout scores). Models stylize the photo at that working size. The scores are
 deterministic: the random directions and the subsample of pixels (at most 65 536 per image)
 come from fixed-seed generators, so the same images give the same numbers on every run.
 
@@ -78,6 +96,9 @@ MAX_PIXELS_SAMPLED = 65_536
 TEXTURE_LAYERS = ("relu3_2", "relu5_1")
 """VGG19 layers of the texture distance; the training loss uses none of them."""
 
+LAYOUT_SIZE = 32
+"""Side, in cells, of the luma thumbnails the layout score correlates."""
+
 _SEED = 0
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's "L" conversion
 
@@ -87,7 +108,7 @@ class EvaluationError(StyleTransferError, ValueError):
 
 
 # ---------------------------------------------------------------------------------------------
-# The three metrics, on tensors
+# The four metrics, on tensors
 
 
 def _random_directions(dimensions: int, count: int = PROJECTIONS) -> torch.Tensor:
@@ -194,6 +215,37 @@ def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
     return float((first @ second) / (first.norm() * second.norm()))
 
 
+def luma_thumbnail(image: torch.Tensor, size: int = LAYOUT_SIZE) -> torch.Tensor:
+    """(size, size) float64 BT.601 luma of a (1, 3, H, W) or (3, H, W) RGB 0..1 image,
+    area-averaged onto a size×size grid over the whole frame (each cell the mean of the pixels
+    it covers; an image smaller than the grid repeats its pixels)."""
+    rgb = image.reshape(3, *image.shape[-2:]).double()
+    luma = (rgb * torch.tensor(_LUMA, dtype=torch.float64, device=rgb.device).view(3, 1, 1)).sum(0)
+    return F.adaptive_avg_pool2d(luma[None, None], (size, size))[0, 0]
+
+
+def layout_kept(output: torch.Tensor, photo: torch.Tensor, size: int = LAYOUT_SIZE) -> float:
+    """Layout score: Pearson correlation of the 32×32 luma thumbnails (:func:`luma_thumbnail`)
+    of two images: how much of the photo's light and dark masses the output keeps.
+
+    Args:
+        output, photo: (1, 3, H, W) or (3, H, W) RGB in 0..1; sizes may differ (each frame is
+            mapped whole onto the grid), though :func:`evaluate` compares them at one size.
+        size: the thumbnails' side in cells.
+
+    Returns:
+        -1..1: 1 for the same masses up to brightness and contrast, about 0 for unrelated
+        images, negative for inverted ones; 0 when either thumbnail is flat (standard deviation
+        below 1e-6).
+    """
+    first = luma_thumbnail(output, size).flatten()
+    second = luma_thumbnail(photo, size).flatten().to(first.device)
+    first, second = first - first.mean(), second - second.mean()
+    if min(first.norm(), second.norm()) <= 1e-6 * math.sqrt(first.numel()):
+        return 0.0
+    return float((first @ second) / (first.norm() * second.norm()))
+
+
 def texture_features(vgg: VGGFeatures, image: torch.Tensor) -> list[torch.Tensor]:
     """The feature vectors the texture score compares.
 
@@ -236,17 +288,19 @@ def texture_distance(output: torch.Tensor, painting: torch.Tensor, vgg: VGGFeatu
 
 @dataclass(frozen=True)
 class PhotoScore:
-    """The three scores of one output (see the module docs)."""
+    """The four scores of one output (see the module docs)."""
 
     photo: str
     """The photo's file."""
     palette: float
     texture: float
     structure: float
+    layout: float
+    """Correlation of the output's and the photo's 32×32 luma thumbnails (:func:`layout_kept`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"photo": self.photo, "palette": self.palette, "texture": self.texture,
-                "structure": self.structure}
+                "structure": self.structure, "layout": self.layout}
 
 
 @dataclass(frozen=True)
@@ -276,10 +330,16 @@ class StyleScore:
         """Mean structure kept over the photos (higher keeps more of the photo)."""
         return sum(score.structure for score in self.photos) / len(self.photos)
 
+    @property
+    def layout(self) -> float:
+        """Mean layout kept over the photos (higher keeps more of the photo's light and dark
+        masses)."""
+        return sum(score.layout for score in self.photos) / len(self.photos)
+
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "source": self.source, "painting": self.painting,
                 "palette": self.palette, "texture": self.texture, "structure": self.structure,
-                "photos": [score.to_dict() for score in self.photos]}
+                "layout": self.layout, "photos": [score.to_dict() for score in self.photos]}
 
 
 @dataclass(frozen=True)
@@ -299,15 +359,16 @@ class Evaluation:
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_csv(self) -> str:
-        """CSV text: a header ``label,photo,palette,texture,structure``, then per style one
-        row per photo and a row whose photo is ``mean``."""
+        """CSV text: a header ``label,photo,palette,texture,structure,layout``, then per style
+        one row per photo and a row whose photo is ``mean``."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["label", "photo", "palette", "texture", "structure"])
+        writer.writerow(["label", "photo", "palette", "texture", "structure", "layout"])
         for style in self.styles:
-            for score in (*style.photos, PhotoScore("mean", style.palette, style.texture, style.structure)):
+            mean = PhotoScore("mean", style.palette, style.texture, style.structure, style.layout)
+            for score in (*style.photos, mean):
                 writer.writerow([style.label, score.photo, f"{score.palette:.6f}", f"{score.texture:.6f}",
-                                 f"{score.structure:.6f}"])
+                                 f"{score.structure:.6f}", f"{score.layout:.6f}"])
         return text.getvalue()
 
 
@@ -433,7 +494,8 @@ def evaluate(
     precision: str | None = None,
     on_output: Callable[[str, Path, Image.Image], None] | None = None,
 ) -> Evaluation:
-    """Score styles on a set of photos (see the module docs for the three scores).
+    """Score styles on a set of photos (see the module docs for the four scores; palette is
+    not a target on its own, it is what the color loss trains).
 
     Args:
         photos: a folder (its image files, sorted by name) or a list of image files.
@@ -505,6 +567,7 @@ def evaluate(
             palette=palette_distance(pixels, reference.pixels),
             texture=texture_feature_distance(texture_features(vgg, pixels), reference.features),
             structure=structure_kept(pixels, photo_tensors[photo_index]),
+            layout=layout_kept(pixels, photo_tensors[photo_index]),
         )
         if on_output is not None:
             on_output(label, photo_files[photo_index], output)

@@ -548,12 +548,14 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     from ..evaluate import DEFAULT_SIZE
 
     evaluate = commands.add_parser(
-        "evaluate", help="score styles against their paintings: palette, texture, structure kept",
+        "evaluate", help="score styles against their paintings: palette, texture, structure and layout kept",
         description="Stylize a folder of photos with each --style (or read another tool's --outputs) and "
                     "report per style: palette (sliced Wasserstein distance of the colors to the painting's, "
                     "lower is closer), texture (distance of VGG19 relu3_2/relu5_1 features to the painting's, "
-                    "lower is closer) and structure (correlation of the photo's and the output's edge maps, "
-                    "higher keeps more of the photo).")
+                    "lower is closer), structure (correlation of the photo's and the output's edge maps, "
+                    "higher keeps more of the photo) and layout (correlation of their 32x32 luma thumbnails, "
+                    "higher keeps more of the photo's light and dark masses). No score is a target on its own; "
+                    "--ab makes a blind A/B test for the eye.")
     evaluate.add_argument("photos", type=Path, metavar="PHOTOS_DIR", help="folder of photos")
     evaluate.add_argument("--style", action="append", default=[], metavar="NAME",
                           help="style name or model file (repeat for several)")
@@ -628,11 +630,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = max(len("style"), *(len(style.label) for style in result.styles))
     print(f"{len(photos)} photos at {result.size} px; palette and texture: lower is closer to the painting; "
-          "structure: higher keeps more of the photo")
-    print(f"{'style':<{width}}  palette  texture  structure  painting")
+          "structure and layout: higher keeps more of the photo")
+    print(f"{'style':<{width}}  palette  texture  structure  layout  painting")
     for style in result.styles:
         print(f"{style.label:<{width}}  {style.palette:7.3f}  {style.texture:7.3f}  {style.structure:9.3f}  "
-              f"{style.painting}")
+              f"{style.layout:6.3f}  {style.painting}")
     return EXIT_OK
 
 
