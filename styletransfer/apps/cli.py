@@ -546,6 +546,7 @@ def run_publish(args: argparse.Namespace) -> int:
 
 def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     from ..evaluate import DEFAULT_SIZE
+    from .ab_commands import add_ab_options
 
     evaluate = commands.add_parser(
         "evaluate", help="score styles against their paintings: palette, texture, structure and layout kept",
@@ -556,7 +557,8 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
                     "higher keeps more of the photo) and layout (correlation of their 32x32 luma thumbnails, "
                     "higher keeps more of the photo's light and dark masses). No score is a target on its own; "
                     "--ab makes a blind A/B test for the eye.")
-    evaluate.add_argument("photos", type=Path, metavar="PHOTOS_DIR", help="folder of photos")
+    evaluate.add_argument("photos", type=Path, nargs="?", metavar="PHOTOS_DIR",
+                          help="folder of photos (not with --ab-score)")
     evaluate.add_argument("--style", action="append", default=[], metavar="NAME",
                           help="style name or model file (repeat for several)")
     evaluate.add_argument("--outputs", action="append", default=[], type=Path, metavar="DIR",
@@ -575,6 +577,7 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     evaluate.add_argument("--precision", choices=tuple(PRECISIONS),
                           help="the models' precision (default: the fastest safe one for the device)")
+    add_ab_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -583,9 +586,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from ..contact_sheet import lay_out_sheet
     from ..evaluate import OutputFolder, evaluate, find_photos, to_working_size
+    from .ab_commands import run_ab, wants_ab
 
     sheet_cell = 256  # px, the side of a cell in the --sheet
 
+    if wants_ab(args):  # --ab, --ab-make, --ab-score: a blind A/B test instead of scores
+        return run_ab(args)
+    if args.photos is None:
+        raise UsageError("evaluate needs the PHOTOS_DIR to score the styles on")
     if not args.style and not args.outputs:
         raise UsageError("evaluate needs at least one --style or --outputs")
     if args.outputs and len(args.painting) not in (1, len(args.outputs)):
