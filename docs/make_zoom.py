@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from styletransfer.inference import stylize
+from styletransfer.inference.stylize import stylize
 from styletransfer.modelfiles.catalogue import load_catalogue
 from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR
 

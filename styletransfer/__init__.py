@@ -136,6 +136,14 @@ class _MovedModule(types.ModuleType):
         super().__init__(old, f"Moved to {new[0]}.")
         self.__moved_to__ = new
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # ``import styletransfer.stylize`` (or ``.evaluate``) binds this stand-in over the public
+        # function of that name on the package; calling it still calls the function.
+        short = self.__name__.rpartition(".")[2]
+        if short not in _WHERE:
+            raise TypeError(f"'module' object {self.__name__} is not callable")
+        return getattr(importlib.import_module(_WHERE[short]), short)(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient
-from styletransfer.inference import stylize
+from styletransfer.inference.stylize import stylize
 from styletransfer import TransformerNet, save_model
 from styletransfer.inference.blend import OutputBlend, StyleMix, StyleMixError, interpolate_networks, parse_style
 from styletransfer.apps.cli import main

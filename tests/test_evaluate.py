@@ -1,4 +1,4 @@
-"""Style-fidelity scores: the three metrics as a specification, then evaluate() on a tiny folder
+"""Style-fidelity scores: the four metrics as a specification, then evaluate() on a tiny folder
 (a tiny random model and another tool's outputs) and the ``evaluate`` command."""
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from PIL import Image
 
 from conftest import example_photos, photo_tensor
 from fixtures_images import gradient
-from styletransfer.evaluation import evaluate
+from styletransfer.evaluation.evaluate import evaluate
 from styletransfer import Evaluation, EvaluationError, ModelFileError, OutputFolder, TransformerNet, save_model
 from styletransfer.apps.cli import main
-from styletransfer.evaluation.evaluate import (TEXTURE_LAYERS, edge_map, palette_distance, sliced_wasserstein, structure_kept,
-                                    texture_distance)
 from styletransfer.core.images import ImageError, tensor_to_image
+from styletransfer.evaluation.metrics import (TEXTURE_LAYERS, edge_map, layout_kept, luma_thumbnail, palette_distance,
+                                              sliced_wasserstein, structure_kept, texture_distance)
 from styletransfer.models.vgg import VGGFeatures
 from test_stylize import lively, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
@@ -135,6 +135,47 @@ def test_structure_needs_the_same_size(photo: torch.Tensor) -> None:
         structure_kept(photo[..., :32], photo)
 
 
+# --- layout ------------------------------------------------------------------------------------
+
+
+def test_layout_of_the_photo_itself_is_one(photo: torch.Tensor) -> None:
+    assert layout_kept(photo, photo.clone()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_layout_ignores_brightness_and_contrast(photo: torch.Tensor) -> None:
+    for gain, offset in ((0.5, 0.2), (0.3, 0.0), (1.0, -0.1)):
+        assert layout_kept(photo * gain + offset, photo) == pytest.approx(1.0, abs=1e-9)
+    assert layout_kept(1 - photo, photo) == pytest.approx(-1.0, abs=1e-9)  # the negative: masses swapped
+
+
+def test_layout_of_noise_is_near_zero(photo: torch.Tensor) -> None:
+    for seed in range(3):
+        noise = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
+        assert abs(layout_kept(noise, photo)) < 0.15
+
+
+def test_layout_is_low_for_a_flipped_photo(photo: torch.Tensor) -> None:
+    assert layout_kept(photo.flip(2), photo) < 0.3  # the cat upside down: measured 0.06
+
+
+def test_layout_is_blind_to_blur_and_fine_strokes(photo: torch.Tensor) -> None:
+    blurred = torch.nn.functional.avg_pool2d(photo, 5, stride=1, padding=2, count_include_pad=False)
+    strokes = photo * 0.7 + 0.3 * stripes(period=2)  # 1 px strokes: a thumbnail cell (2 px) averages them out
+    assert layout_kept(blurred, photo) > 0.95  # measured 0.97 (structure: 0.82)
+    assert layout_kept(strokes, photo) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_layout_thumbnail_is_the_area_mean_of_the_luma(photo: torch.Tensor) -> None:
+    image = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    thumbnail = luma_thumbnail(image)
+    luma = 0.299 * image[0, 0] + 0.587 * image[0, 1] + 0.114 * image[0, 2]
+    assert thumbnail.shape == (32, 32)
+    assert float(thumbnail[3, 5]) == pytest.approx(float(luma[6:8, 15:18].double().mean()), abs=1e-6)
+    assert layout_kept(torch.full((1, 3, SIZE, SIZE), 0.4), image) == 0.0  # a flat image keeps no masses
+    half = torch.nn.functional.avg_pool2d(photo, 2)  # 32 px: every cell one pixel
+    assert layout_kept(half, photo) == pytest.approx(1.0, abs=1e-9)  # sizes may differ
+
+
 # --- texture -----------------------------------------------------------------------------------
 
 
@@ -209,16 +250,22 @@ def test_evaluate_scores_a_model_on_every_photo(photos_dir: Path, tiny_style: Pa
     assert seen == [("tiny", "cat.jpg", (64, 64)), ("tiny", "eiffel_tower.jpg", (64, 64)),
                     ("tiny", "gradient.png", (64, 40))]
     for score in style.photos:
-        assert score.palette > 0 and score.texture > 0 and -1 <= score.structure < 1
+        assert score.palette > 0 and score.texture > 0 and -1 <= score.structure < 1 and -1 <= score.layout < 1
     assert style.palette == pytest.approx(sum(score.palette for score in style.photos) / 3)
     assert style.structure == pytest.approx(sum(score.structure for score in style.photos) / 3)
+    assert style.layout == pytest.approx(sum(score.layout for score in style.photos) / 3)
     assert evaluate(photos_dir, ["tiny"], size=SIZE) == result  # deterministic
     decoded = json.loads(result.to_json())
     assert decoded["styles"][0]["palette"] == style.palette
     assert [row["photo"] for row in decoded["styles"][0]["photos"]] == list(result.photos)
+    assert decoded["styles"][0]["layout"] == style.layout
+    assert [row["layout"] for row in decoded["styles"][0]["photos"]] == [score.layout for score in style.photos]
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert [row["photo"] for row in rows] == [*result.photos, "mean"]
+    assert list(rows[0]) == ["label", "photo", "palette", "texture", "structure", "layout"]
     assert float(rows[-1]["texture"]) == pytest.approx(style.texture, abs=1e-6)
+    assert float(rows[-1]["layout"]) == pytest.approx(style.layout, abs=1e-6)
+    assert float(rows[0]["layout"]) == pytest.approx(style.photos[0].layout, abs=1e-6)
 
 
 def test_outside_outputs_are_matched_to_the_photos_by_stem(tmp_path: Path, photos_dir: Path) -> None:
@@ -234,6 +281,7 @@ def test_outside_outputs_are_matched_to_the_photos_by_stem(tmp_path: Path, photo
     assert style.label == "peer" and style.painting == str(painting)
     by_name = {Path(score.photo).name: score for score in style.photos}
     assert all(score.structure > 0.95 for score in style.photos)  # the outputs are the photos
+    assert all(score.layout > 0.99 for score in style.photos)
     assert by_name["cat.jpg"].palette < 0.01 and by_name["cat.jpg"].texture < 0.05  # ... and cat is the painting
     assert by_name["eiffel_tower.jpg"].palette > 0.05
 
@@ -294,6 +342,8 @@ def test_cli_json_csv_and_sheet(tmp_path: Path, photos_dir: Path, tiny_style: Pa
     decoded = json.loads(captured.out)  # stdout holds the JSON and nothing else
     assert [style["label"] for style in decoded["styles"]] == ["tiny", "photo"]
     assert decoded["styles"][1]["structure"] == pytest.approx(1.0)
+    assert decoded["styles"][1]["layout"] == pytest.approx(1.0)
+    assert "layout" in decoded["styles"][0]["photos"][0]
     assert "evaluate" in captured.err and "100%" in captured.err  # the progress bar
     assert len(csv_file.read_text().splitlines()) == 1 + 2 * (3 + 1)
     assert Image.open(sheet_file).size == (170 + 3 * 256, 3 * 256)  # photos + 2 styles, 3 photos
@@ -303,7 +353,8 @@ def test_cli_table(photos_dir: Path, tiny_style: Path, capsys: pytest.CaptureFix
     assert main(["evaluate", str(photos_dir), "--style", "tiny", "--size", str(SIZE)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("3 photos at 64 px")
-    assert lines[1].split()[:4] == ["style", "palette", "texture", "structure"]
+    assert lines[1].split()[:5] == ["style", "palette", "texture", "structure", "layout"]
+    assert -1 <= float(lines[2].split()[4]) <= 1
     assert lines[2].split()[0] == "tiny" and lines[2].split()[-1].endswith("tiny.jpg")
 
 

@@ -74,3 +74,14 @@ def test_list_model_names_is_list_models_with_a_warning():
 
     with pytest.warns(DeprecationWarning, match="list_models"):
         assert list_model_names() == list_models()
+
+
+def test_an_old_module_path_named_like_a_public_function_still_calls_it(tmp_path):
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "import styletransfer, styletransfer.stylize, styletransfer.evaluate\n"
+            "from PIL import Image\n"
+            "from styletransfer import stylize\n"
+            "print(stylize('great_wave', Image.new('RGB', (16, 12)), device='cpu').size)\n"
+            "print(callable(styletransfer.evaluate))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["(16, 12)", "True"]

@@ -5,10 +5,7 @@ import unicodedata
 from pathlib import Path
 
 from styletransfer import VARIANTS, TransformerNet, count_parameters
-try:  # the House v2 layout; the flat one before it
-    from styletransfer.models.layers.attention import attention_class, attention_names, needs_batch_statistics
-except ImportError:
-    from styletransfer.attention import attention_class, attention_names, needs_batch_statistics
+from styletransfer.models.layers.attention import attention_class, attention_names, needs_batch_statistics
 
 from conftest import REPO
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styletransfer.inference import stylize
+from styletransfer.inference.stylize import stylize
 from styletransfer import load_model
 from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, list_models
 

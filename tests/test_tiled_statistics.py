@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from fixtures_images import gradient
-from styletransfer.inference import stylize
+from styletransfer.inference.stylize import stylize
 from styletransfer import TransformerNet, save_model
 from styletransfer.apps.cli import main
 from styletransfer.models.layers.attention import style_pooling

@@ -75,7 +75,7 @@ assert all(sys.prefix in style["path"] for style in styles)
 EOF
 
 step "styletransfer stylize (a file, then a pipe)"
-cp "$("$bin/python" -c 'from styletransfer.resources import EXAMPLES_DIR; print(EXAMPLES_DIR / "cat.jpg")')" photo.jpg
+cp "$("$bin/python" -c 'from styletransfer.core.resources import EXAMPLES_DIR; print(EXAMPLES_DIR / "cat.jpg")')" photo.jpg
 "$bin/styletransfer" stylize photo.jpg --style great_wave -o out --max-size 128
 "$bin/styletransfer" stylize - --style starry_night -o - --max-size 96 --format png <photo.jpg >piped.png
 "$bin/python" - <<'EOF' || fail "stylize wrote no usable image"

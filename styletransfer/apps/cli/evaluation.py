@@ -2,6 +2,8 @@
 training runs side by side."""
 from __future__ import annotations
 
+from styletransfer.apps.cli.ab import add_ab_options, run_ab, wants_ab
+
 import argparse
 import sys
 from pathlib import Path
@@ -20,13 +22,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     from styletransfer.evaluation.evaluate import DEFAULT_SIZE
 
     evaluate = commands.add_parser(
-        "evaluate", help="score styles against their paintings: palette, texture, structure kept",
+        "evaluate", help="score styles against their paintings: palette, texture, structure and layout kept",
         description="Stylize a folder of photos with each --style (or read another tool's --outputs) and "
                     "report per style: palette (sliced Wasserstein distance of the colors to the painting's, "
                     "lower is closer), texture (distance of VGG19 relu3_2/relu5_1 features to the painting's, "
-                    "lower is closer) and structure (correlation of the photo's and the output's edge maps, "
-                    "higher keeps more of the photo).")
-    evaluate.add_argument("photos", type=Path, metavar="PHOTOS_DIR", help="folder of photos")
+                    "lower is closer), structure (correlation of the photo's and the output's edge maps, "
+                    "higher keeps more of the photo) and layout (correlation of their 32x32 luma thumbnails, "
+                    "higher keeps more of the photo's light and dark masses). No score is a target on its own; "
+                    "--ab makes a blind A/B test for the eye.")
+    evaluate.add_argument("photos", type=Path, nargs="?", metavar="PHOTOS_DIR",
+                          help="folder of photos (not with --ab-score)")
     evaluate.add_argument("--style", action="append", default=[], metavar="NAME",
                           help="style name or model file (repeat for several)")
     evaluate.add_argument("--outputs", action="append", default=[], type=Path, metavar="DIR",
@@ -45,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     evaluate.add_argument("--precision", choices=tuple(PRECISIONS),
                           help="the models' precision (default: the fastest safe one for the device)")
+    add_ab_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
     compare = commands.add_parser("compare-runs", help="plot and tabulate training runs side by side, "
                                                        "pooling the seeds of each variant")
@@ -67,6 +73,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from styletransfer.evaluation.evaluate import OutputFolder, evaluate, find_photos, to_working_size
 
     sheet_cell = 256  # px, the side of a cell in the --sheet
+
+    if wants_ab(args):  # --ab, --ab-make, --ab-score: a blind A/B test instead of scores
+        return run_ab(args)
+    if args.photos is None:
+        raise UsageError("evaluate needs the PHOTOS_DIR to score the styles on")
 
     if not args.style and not args.outputs:
         raise UsageError("evaluate needs at least one --style or --outputs")
@@ -112,11 +123,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = max(len("style"), *(len(style.label) for style in result.styles))
     print(f"{len(photos)} photos at {result.size} px; palette and texture: lower is closer to the painting; "
-          "structure: higher keeps more of the photo")
-    print(f"{'style':<{width}}  palette  texture  structure  painting")
+          "structure and layout: higher keeps more of the photo")
+    print(f"{'style':<{width}}  palette  texture  structure  layout  painting")
     for style in result.styles:
         print(f"{style.label:<{width}}  {style.palette:7.3f}  {style.texture:7.3f}  {style.structure:9.3f}  "
-              f"{style.painting}")
+              f"{style.layout:6.3f}  {style.painting}")
     return EXIT_OK
 
 
