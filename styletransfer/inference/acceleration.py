@@ -5,8 +5,9 @@ The web app and the CLI send the same image sizes through the same network again
 Eager PyTorch launches every kernel from Python, which at 1080p on an H200 left the GPU mostly
 idle; a CUDA graph replays all of a forward pass's kernels with one launch. Capturing costs one
 warm-up pass and a few hundred milliseconds, once per (network, shape, dtype). ``"compile"``
-adds ``torch.compile`` (fused kernels: 4.1 ms against 20 ms eager at 1080p fp16 on an H200),
-at the price of tens of seconds of compilation per new shape, so it is not the default.
+adds ``torch.compile`` (fused kernels, several times faster than eager on a GPU at a fixed
+size), at the price of tens of seconds of compilation per new shape, so it is not the default
+(measurements: docs/performance.md, "Design notes").
 
 Accelerations:
     ``"off"``: eager.
@@ -39,9 +40,7 @@ Runner = Callable[[torch.Tensor], torch.Tensor]
 def default_acceleration(device: torch.device) -> str:
     """``"off"`` (eager) everywhere. On the CPU the kernels themselves, not their launches, take
     the time. On CUDA, stylize() with the graph runner measured slower than eager on an H200
-    (torch 2.11, fp16, medians of alternating rounds: 56 against 42 ms at 512², 120 against 71 ms
-    at 1920×1080, 1.35 against 0.87 s at 24 MP; docs/gpu.md), so graphs stay an
-    option until that is understood."""
+    (docs/performance.md, "Design notes"), so graphs stay an option until that is understood."""
     return "off"
 
 

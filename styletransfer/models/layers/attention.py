@@ -175,11 +175,12 @@ def style_pooling(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std over H×W of ``x`` (N, C, H, W) → two (N, C) float32 tensors.
 
     std = sqrt(var + 1e-5) with the biased variance, as in the paper. The variance is computed
-    as E[x²] − E[x]² in float32 (clamped at 0): on the CPU that is 10–20× faster than
+    as E[x²] − E[x]² in float32 (clamped at 0): on the CPU that is much faster than
     ``torch.var`` and accurate enough for a gate. A float32 ``x`` is reduced directly; an
     fp16/bf16 one is reduced with float32 accumulation (``mean(dtype=...)`` and the squared
     ``vector_norm``) instead of being cast first, which would write and read a float32 copy of
-    the whole feature map (the cost that made folded SRM 29 % slower than BN in CUDA fp16).
+    the whole feature map (the cost that once made folded SRM much slower than BN in CUDA fp16;
+    measurements: docs/performance.md, "Design notes").
     """
     if x.dtype == torch.float32:
         flat = x.flatten(2)
