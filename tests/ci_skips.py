@@ -2,8 +2,9 @@
 is one this machine legitimately cannot help (no GPU). Locally, skips stay skips. The benchmark
 tests need ``../shared/bench/reference.py``, which CI has beside its clone: they must run there.
 
-CI must not pass because the browser test skipped for want of Chromium, or the app tests for
-want of gradio_client: those skips are what this catches. ``-rs`` lists every skip with its
+CI must not pass because the browser test skipped for want of Chromium, the app tests for want
+of gradio_client, or the video and warping-error tests for want of PyAV or OpenCV (the ``test``
+extra installs both): those skips are what this catches. ``-rs`` lists every skip with its
 reason either way.
 """
 from __future__ import annotations

@@ -261,6 +261,7 @@ def test_cli_writes_the_video_and_reports_the_flicker(clip, tiny, tmp_path, caps
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report["frames"] == FRAMES and report["batch_size"] == 4 and report["audio"] == ["copied aac"]
+    assert report["warping_error"] is None  # not asked for
     assert report["flicker"]["ratio"] == pytest.approx(report["flicker"]["output_change"]
                                                        / report["flicker"]["input_change"])
     assert "flicker" in err and f"wrote {target}" in err
@@ -274,3 +275,29 @@ def test_cli_writes_the_video_and_reports_the_flicker(clip, tiny, tmp_path, caps
     assert "flicker" in capsys.readouterr().out
     assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--hold-statistics", "2"]) == 2
     assert "--hold-statistics: must be between 0 and 1, not 2" in capsys.readouterr().err
+
+
+def test_cli_reports_the_warping_error_when_asked(clip, tiny, tmp_path, capsys):
+    pytest.importorskip("cv2")
+    target = tmp_path / "styled.mp4"
+    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--precision", "fp32", "--json",
+                 "--warping-error"]) == 0
+    out, err = capsys.readouterr()
+    warping = json.loads(out)["warping_error"]
+    assert warping["pairs"] == FRAMES - 1 and 0 < warping["visible"] <= 1
+    assert warping["output"] > 0 and warping["ratio"] == pytest.approx(warping["output"] / warping["input"])
+    assert "warping error" in err
+    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--json", "--warping-error",
+                 "--warping-every", "4", "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["warping_error"]["pairs"] == 2  # (3, 4) and (7, 8) of 12 frames
+
+
+def test_without_opencv_video_works_and_the_warping_error_is_one_line(clip, tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    result = stylize_video(tiny, clip, tmp_path / "plain.mp4", precision="fp32")
+    assert result.warping_error is None and result.as_dict()["warping_error"] is None
+    target = tmp_path / "measured.mp4"
+    assert main(["video", str(clip), "-o", str(target), "--style", tiny, "--warping-error"]) == 2
+    assert capsys.readouterr().err == ("styletransfer: error: the warping error needs the optional package cv2: "
+                                       "pip install opencv-python-headless\n")
+    assert not target.exists() and not partial_path(target).exists()

@@ -20,7 +20,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Stylize every frame of a video with PyAV (pip install av): same frame count, frame rate and "
                     "duration, audio copied (re-encoded only where the output container cannot hold it). The "
                     "output's suffix picks the container (.mp4, .mkv, .mov, .webm, .avi). Reports the flicker: "
-                    "the mean change between consecutive output frames over the same for the input.")
+                    "the mean change between consecutive output frames over the same for the input; with "
+                    "--warping-error also the warping error (Lai et al. 2018; needs OpenCV: pip install "
+                    "opencv-python-headless).")
     video.add_argument("input", type=Path, metavar="IN", help="the video to stylize")
     video.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the video file to write")
     video.add_argument("--style", required=True, metavar="NAME[:W,NAME:W...]",
@@ -38,8 +40,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     video.add_argument("--hold-statistics", type=_momentum, metavar="MOMENTUM",
                        help="also hold SRM/InstanceNorm statistics across frames as a running mean, each new "
                             "frame weighing MOMENTUM (0..1; 0 keeps the first frame's) (default: per frame)")
+    video.add_argument("--warping-error", action="store_true",
+                       help="also measure the warping error: the mean squared difference (RGB 0..1) between each "
+                            "output frame and the previous one warped onto it by the input's optical flow, over "
+                            "non-occluded pixels, beside the same for the input (needs OpenCV; see docs/video.md)")
+    video.add_argument("--warping-every", type=_positive_int, default=1, metavar="N",
+                       help="with --warping-error, measure only every Nth pair of frames (default: every pair)")
     video.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    video.add_argument("--json", action="store_true", help="print the result (with the flicker) as JSON on stdout")
+    video.add_argument("--json", action="store_true",
+                       help="print the result (with the flicker and warping error) as JSON on stdout")
     video.set_defaults(handler=run_video)
 
 
@@ -66,10 +75,12 @@ def run_video(args: argparse.Namespace) -> int:
 
         result = stylize_video(style, args.input, args.output, max_size=args.max_size, device=args.device,
                                precision=args.precision, batch_size=args.batch, stability=stability,
-                               blend=args.blend, progress=progress)
+                               blend=args.blend, progress=progress,
+                               warping_every=args.warping_every if args.warping_error else None)
     width, height = result.size
     print(f"wrote {result.path}: {result.frames} frames, {width}x{height} at {float(result.fps):g} fps, audio "
-          f"{', '.join(result.audio) or 'none'}; {result.flicker}; {result.seconds:.1f} s "
+          f"{', '.join(result.audio) or 'none'}; {result.flicker}; "
+          f"{'' if result.warping_error is None else f'{result.warping_error}; '}{result.seconds:.1f} s "
           f"({result.frames_per_second:.1f} frames/s on {result.device.type}, {result.precision})",
           file=sys.stderr if args.json else sys.stdout)
     if args.json:

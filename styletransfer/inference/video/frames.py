@@ -1,5 +1,6 @@
 """Stylizing a sequence of frames of one size, batch by batch: the network (with held
-statistics if asked), the previous-output blend and the flicker meter. Video files and the
+statistics if asked), the previous-output blend, the flicker meter and, if asked, the warping
+error (:mod:`~styletransfer.inference.video.warping`, OpenCV). Video files and the
 app's webcam stream both run their frames through :class:`FrameStylizer`."""
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch.nn as nn
 from styletransfer.inference.prepare import network_input
 from styletransfer.inference.tiling import default_tile_pixels
 from styletransfer.inference.video.temporal import FlickerMeter, PreviousOutputBlend
+from styletransfer.inference.video.warping import WarpingMeter
 from styletransfer.models.layers.held_norm import hold_statistics
 
 MAX_BATCH = 16
@@ -55,16 +57,25 @@ def default_batch_size(device: torch.device, size: tuple[int, int]) -> int:
 
 class FrameStylizer:
     """Stylizes a sequence of frames of one size, batch by batch, in order: the network (with
-    held statistics when ``stability`` asks), the previous-output blend, and the flicker meter
-    (``.meter``). Used for video files and for the app's webcam stream.
+    held statistics when ``stability`` asks), the previous-output blend, the flicker meter
+    (``.meter``) and the warping-error meter (``.warping``, None unless asked for). Used for
+    video files and for the app's webcam stream.
 
     Args:
         net: a prepared network (:func:`~styletransfer.inference.stylize.prepare_model`).
         device: where it runs.
         stability: see :class:`Stability`.
+        warping_every: measure the warping error of every this many pairs of frames
+            (:class:`~styletransfer.inference.video.warping.WarpingMeter`); None: not measured.
+
+    Raises:
+        MissingDependencyError: ``warping_every`` given and OpenCV not installed.
     """
 
-    def __init__(self, net: nn.Module, device: torch.device, stability: Stability = Stability()):
+    def __init__(self, net: nn.Module, device: torch.device, stability: Stability = Stability(),
+                 warping_every: int | None = None):
+        # First, so that a missing OpenCV fails before any work.
+        self.warping = None if warping_every is None else WarpingMeter(warping_every)
         self.net = net if stability.statistics_momentum is None else hold_statistics(net, stability.statistics_momentum)
         self.device = device
         self.blend = (PreviousOutputBlend(stability.blend_weight, stability.motion_threshold)
@@ -82,4 +93,6 @@ class FrameStylizer:
             result = styled.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         for before, after in zip(frames, result):
             self.meter.add(before, after)
+            if self.warping is not None:
+                self.warping.add(before, after)
         return result

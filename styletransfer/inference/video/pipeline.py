@@ -31,7 +31,9 @@ Matroska, VP9 in WebM, MPEG-4 Part 2 in AVI.
 change tone as things move; :mod:`~styletransfer.models.layers.held_norm` keeps a running value of them
 instead, and :class:`~styletransfer.inference.video.temporal.PreviousOutputBlend` keeps the painted texture
 still where the input did not move. The result reports the flicker
-(:class:`~styletransfer.inference.video.temporal.Flicker`) of the frames written.
+(:class:`~styletransfer.inference.video.temporal.Flicker`) of the frames written and, when
+``warping_every`` asks for it, their warping error
+(:class:`~styletransfer.inference.video.warping.WarpingError`, which needs OpenCV).
 
 **Safety.** The output is written to a hidden temporary file beside the target and renamed at
 the end; any error or interruption (including one raised by the ``progress`` callback) removes
@@ -65,6 +67,7 @@ from styletransfer.inference.video.av_io import (VideoError, _add_video_stream, 
                                                  import_av, output_size, partial_path, upright)
 from styletransfer.inference.video.frames import FrameStylizer, Stability, default_batch_size
 from styletransfer.inference.video.temporal import Flicker
+from styletransfer.inference.video.warping import WarpingError, import_cv2
 from styletransfer.models.transformer import TransformerNet
 
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -87,6 +90,8 @@ class VideoResult:
     device: torch.device
     precision: str
     batch_size: int
+    warping_error: WarpingError | None = None
+    """The output's warping error and the input's; None when not measured (or under two frames)."""
 
     @property
     def frames_per_second(self) -> float:
@@ -97,7 +102,8 @@ class VideoResult:
         return {"path": str(self.path), "frames": self.frames, "width": self.size[0], "height": self.size[1],
                 "fps": float(self.fps), "audio": self.audio, "flicker": self.flicker.as_dict(),
                 "seconds": self.seconds, "frames_per_second": self.frames_per_second,
-                "device": str(self.device), "precision": self.precision, "batch_size": self.batch_size}
+                "device": str(self.device), "precision": self.precision, "batch_size": self.batch_size,
+                "warping_error": None if self.warping_error is None else self.warping_error.as_dict()}
 
 
 def stylize_video(
@@ -112,6 +118,7 @@ def stylize_video(
     stability: Stability = Stability(),
     blend: str = "output",
     progress: ProgressCallback | None = None,
+    warping_every: int | None = None,
 ) -> VideoResult:
     """Stylize every frame of the video ``source`` into the video file ``target``.
 
@@ -129,18 +136,27 @@ def stylize_video(
         blend: how a mix of styles is blended (``"output"`` or ``"weights"``).
         progress: called after each batch with (frames done, frames expected or None); it may
             raise (for example to cancel), which removes the partial output.
+        warping_every: also measure the warping error
+            (:mod:`~styletransfer.inference.video.warping`) of the pairs of frames (t−1, t) whose
+            t is a multiple of this (1: every pair); None (the default): not measured.
 
     Returns:
-        What was written, with the flicker of the output against the (resized) input frames.
+        What was written, with the flicker of the output against the (resized) input frames
+        and, if asked, the warping error.
 
     Raises:
         VideoError: unreadable or damaged input, unwritable output, PyAV missing.
+        MissingDependencyError: ``warping_every`` given and OpenCV not installed.
         ModelFileError, StyleMixError, ValueError: a bad model, mix, size, device or precision.
     """
     av = import_av()
     source, target = Path(source), Path(target)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if warping_every is not None:
+        if not (isinstance(warping_every, int) and warping_every >= 1):
+            raise ValueError(f"warping_every must be a whole number of at least 1, not {warping_every!r}")
+        import_cv2()  # before any work
     if target.exists() and source.exists() and target.resolve() == source.resolve():
         raise VideoError(target, "is the input video; choose another output file")
     started = time.perf_counter()
@@ -155,7 +171,7 @@ def stylize_video(
         fps = _frame_rate(video_in)
         total = _frame_count(container, video_in)
         batch = batch_size or default_batch_size(torch_device, size)
-        stylizer = FrameStylizer(net, torch_device, stability)
+        stylizer = FrameStylizer(net, torch_device, stability, warping_every)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_path(target)
         try:
@@ -165,8 +181,9 @@ def stylize_video(
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
+    warping = None if stylizer.warping is None else stylizer.warping.result()
     return VideoResult(target, frames_written, size, fps, audio, stylizer.meter.result(),
-                       time.perf_counter() - started, torch_device, precision_name(dtype), batch)
+                       time.perf_counter() - started, torch_device, precision_name(dtype), batch, warping)
 
 
 def _transcode(av: ModuleType, container: Any, output: Any, video_in: Any, size: tuple[int, int], fps: Fraction,
