@@ -22,7 +22,7 @@ from styletransfer.evaluation.plots import comparison_figure
 from styletransfer.training.curves import smooth, smoothing_window
 from styletransfer.training.runfolder import read_csv
 from styletransfer.evaluation.statistics import confidence_interval, mean, paired_differences, sample_std, t_quantile
-from styletransfer.evaluation import variants as compare
+from styletransfer.evaluation.variants import compare
 from styletransfer.training import TrainingConfig, TrainingError
 
 REPO = Path(__file__).resolve().parent.parent

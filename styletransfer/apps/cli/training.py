@@ -27,7 +27,7 @@ from tqdm import tqdm
 from styletransfer.core.device import DEVICE_NAMES, PRECISIONS
 from styletransfer.models.transformer import NORM_NAMES, VARIANTS
 from styletransfer.training.distributed import torchrun_environment
-from styletransfer.evaluation import variants as compare
+from styletransfer.evaluation.variants import compare
 from styletransfer.evaluation.variants import DEFAULT_SEEDS
 from styletransfer.training import ProgressUpdate, RunResult, TrainingConfig, resume_training, train
 
