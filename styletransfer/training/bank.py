@@ -90,7 +90,8 @@ from .checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from .config import CACHE_MEMORY_SHARE, TrainingConfig, TrainingError
 from .data import _fingerprint
 from .distributed import torchrun_environment
-from .runfolder import CHECKPOINT_FILE, FINAL_LOSS_STEPS, RunDirError, RunFolder, mean_rows, read_json, write_json
+from .runfolder import (CHECKPOINT_FILE, FINAL_LOSS_STEPS, SUMMARY_FILE, RunDirError, RunFolder, mean_rows, read_json,
+                        write_json)
 from .runs import (LoadedData, _cache_images, _credits_from_init, _initialize_from, _load_trained_model, load_data,
                    load_style, read_run_config, resolve_config, resolve_speed_options)
 from .trainer import (COMPILE_OPTIONS, LOSS_TERMS, PREVIEW_IMAGES, RunResult, _teacher_output, divergence_problem,
@@ -102,10 +103,10 @@ BANK_FILE = "bank.json"
 CUDA_READ_LOSSES_EVERY = 25
 """read_losses_every=None reads the losses every this many steps on CUDA (every step elsewhere)."""
 SHARED_OPTIONS = ("images", "coco_root", "coco_annotations", "coco_categories", "max_images", "image_size",
-                  "batch_size", "val_images", "workers", "device", "precision", "channels_last", "compile",
-                  "cache_images")
-"""TrainingConfig options every network of a bank must share (they shape the one stream of
-photos, or the one process)."""
+                  "batch_size", "device", "precision", "channels_last", "compile")
+"""TrainingConfig options every network of a bank must share once resolved (they shape the one
+stream of photos, or the one process); also val_images. The first network's ``workers`` load the
+photos (they change no result), and the bank sets ``cache_images`` for all."""
 
 
 @dataclass
@@ -400,7 +401,11 @@ class BankTrainer:
             member.folder.save_model(member.net, **model_metadata(
                 member.config, member.net.config, steps=member.step, dataset=self.data.description,
                 final_losses=final, final_val_losses=member.val_losses, images_per_second=round(rate, 2)))
-        member.folder.finish(self._summary(member, completed, final, model_path, rate))
+        summary = self._summary(member, completed, final, model_path, rate)
+        if rows:
+            member.folder.finish(summary)  # curves.png and summary.json
+        else:  # diverged at its first step: no curves to draw
+            write_json(member.run_dir / SUMMARY_FILE, summary)
         member.folder.close_logs()
         if member.status == "training":
             member.status = "finished" if completed else "stopped"
@@ -425,6 +430,7 @@ class BankTrainer:
             else:
                 member.checkpointed_step = member.step
         stopped = False
+        self.window_start = time.perf_counter()
         with stop_on_signals(requested), self._logs_closed_at_exit():
             for member in self.members:
                 if member.step >= member.config.steps:  # a finished run resumed: its files again
@@ -435,7 +441,6 @@ class BankTrainer:
                     break
                 step = min(m.step for m in training)
                 epoch, position = divmod(step, self.stream.steps_per_epoch)
-                self.window_start = time.perf_counter()
                 for photos, skipped in self.stream.batches(epoch, position):
                     active = [m for m in self.members if m.status == "training" and m.step == step]
                     if not active:
@@ -543,11 +548,6 @@ def train_bank(configs: Sequence[TrainingConfig], *, options: BankOptions | None
     folders = [os.path.abspath(config.out_dir) for config in configs]
     if len(set(folders)) != len(folders):
         raise TrainingError("two networks of the bank would share one run folder")
-    for option in SHARED_OPTIONS:
-        problem = _differing(configs, option)
-        if problem is not None:
-            raise TrainingError(f"the networks of a bank share one stream of photos and one process; they differ in "
-                                f"{problem}")
     checkpoints = []
     for config, resumed in zip(configs, resumes):
         path = Path(config.out_dir) / CHECKPOINT_FILE
@@ -560,13 +560,20 @@ def train_bank(configs: Sequence[TrainingConfig], *, options: BankOptions | None
             raise TrainingError(f"the networks of a bank share one stream of photos, so one data seed; "
                                 f"{config.out_dir} has data_seed {config.data_seed}, the bank {seed}")
     try:
-        device = pick_device(configs[0].device)
-        dtype = pick_precision(device, None if configs[0].precision == "auto" else configs[0].precision,
-                               training=True)
+        places = [(pick_device(c.device), c.precision) for c in configs]
+        places = [(d, pick_precision(d, None if p == "auto" else p, training=True)) for d, p in places]
     except ValueError as error:
         raise TrainingError(str(error)) from None
+    device, dtype = places[0]
+    if any(place != places[0] for place in places):
+        raise TrainingError(f"the networks of a bank train in one process, on one device in one precision; they "
+                            f"differ in device or precision ({', '.join(f'{d.type} {precision_name(t)}' for d, t in places)})")
 
     data = load_data(configs[0])
+    for config in configs:
+        if config.val_images is not None and config.val_images != data.val_count:
+            raise TrainingError(f"the networks of a bank share one stream of photos and one process; they differ in "
+                                f"val_images ({config.out_dir}: {config.val_images}, the bank {data.val_count})")
     nets, styles, teachers, resolved = [], [], [], []
     for config, checkpoint in zip(configs, checkpoints):
         torch.manual_seed(config.seed)
@@ -590,6 +597,11 @@ def train_bank(configs: Sequence[TrainingConfig], *, options: BankOptions | None
         styles.append(style)
         teachers.append(teacher)
         resolved.append(config)
+    for option in SHARED_OPTIONS:
+        problem = _differing(resolved, option)
+        if problem is not None:
+            raise TrainingError(f"the networks of a bank share one stream of photos and one process; they differ in "
+                                f"{problem}")
     names = [config.name for config in resolved]
     if len(set(names)) != len(names):
         raise TrainingError(f"two networks of the bank share a name: {', '.join(sorted(names))}")
