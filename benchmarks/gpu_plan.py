@@ -188,7 +188,11 @@ def bank_members(photos: Path, styles: list[StylePlan], work: Path, smoke: bool)
             others[style.name] = "finished"
             continue
         if (run_dir / "checkpoint.pt").is_file():
-            config = dataclasses.replace(read_run_config(run_dir), out_dir=str(run_dir), steps=steps)
+            # Its stored options, with this machine's paths (a restored run may come from another one).
+            config = dataclasses.replace(read_run_config(run_dir), out_dir=str(run_dir), steps=steps,
+                                         images=str(photos), style=style.options["style"])
+            if style.options.get("teacher"):
+                config.teacher = style.options["teacher"]
             configs.append(config)
             resumes.append(True)
             continue
@@ -201,7 +205,7 @@ def bank_members(photos: Path, styles: list[StylePlan], work: Path, smoke: bool)
         if smoke:
             options.update(device="cpu", precision="fp32", image_size=32, workers=0, compile=False,
                            style_layers=["relu1_1", "relu2_1"], style_size=48)
-        configs.append(TrainingConfig(**options))
+        configs.append(TrainingConfig.from_dict(options))
         resumes.append(False)
     return configs, resumes, others
 
@@ -376,12 +380,17 @@ def run(folder: Path, out: Path, *, work: Path | None, deadline: float, reserve:
     if configs:
         _log(f"{len(configs)} styles in the bank ({sum(resumes)} resumed), {len(others)} done before; "
              f"{budget:.0f} s to train")
-        result = train_bank(configs, options=BankOptions.from_dict(bank), resume=resumes, progress=progress,
-                            stop_event=stop)
-        rate = result.images_per_second
-        for name, problem in result.diverged.items():
-            _log(f"{name} diverged: {problem}")
-        _log(f"trained at {rate:.0f} images/s in all; {sum(r.completed for r in result.runs.values())} finished")
+        try:
+            result = train_bank(configs, options=BankOptions.from_dict(bank), resume=resumes, progress=progress,
+                                stop_event=stop)
+        except Exception as error:  # noqa: BLE001 - what the checkpoints hold still comes back
+            notes.append(f"the bank failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+            _log(notes[-1])
+        else:
+            rate = result.images_per_second
+            for name, problem in result.diverged.items():
+                _log(f"{name} diverged: {problem}")
+            _log(f"trained at {rate:.0f} images/s in all; {sum(r.completed for r in result.runs.values())} finished")
     else:
         _log("every style of the plan is finished (or diverged): nothing to train")
     timer.cancel()

@@ -26,13 +26,16 @@ pass (and the backward reaches each through its own output), between the shared 
 the shared loss network. The alternatives were weighed:
 
 - grouped convolutions (N networks as one network with ``groups=N``) change every layer and
-  every attention block (SE's MLP and ECA's 1-D convolution mix channels across networks), and
-  cuDNN's grouped convolutions are much slower per FLOP than dense ones for 64–128 channels per
-  group, more so in bf16 channels-last; on this CPU a 128-channel 3×3 layer for 4 networks took
-  longer as one grouped convolution than as 4 convolutions (benchmarks/bench_bank.py --design);
+  every attention block (SE's MLP and ECA's 1-D convolution would mix channels across
+  networks), need the photos copied N times along the channels, and tie the bank to one
+  architecture; cuDNN's grouped kernels for 64–128 channels per group are not its dense ones
+  (unmeasured here: ``benchmarks/bench_bank.py --design`` times it on the GPU). On this 2-core
+  CPU one 128-channel 3×3 layer of 4 networks (batch 4, 64 px, forward and backward) took
+  2.47 s grouped against 2.84 s as a loop: 15 % on one layer, which cannot pay for the rest;
 - ``torch.func.stack_module_state`` + ``vmap`` batches the weights the same way (its convolution
-  batching rule is a grouped convolution) and cannot update BatchNorm's running statistics in
-  place, which the model files need (BN is the default, and SRM has its own);
+  batching rule is a grouped convolution; 2.90 s on the same layer) and cannot update
+  BatchNorm's running statistics in place, which the model files need (BN is the default, and
+  SRM has its own);
 - the loop costs N times the kernel launches of one network (a few hundred per network and
   step), which a GPU hides as long as the host stays ahead: so nothing in the step waits for the
   device (losses are read every ``read_losses_every`` steps), and per-network batches are large
