@@ -38,11 +38,12 @@ follows the square-root rule for its batch (``default_lr``).
    - ``runs.tar.gz``: every style's config.json, metrics.csv, val.csv and summary.json;
    - ``models-N.tar``: every style's model file (fp16 by default, ``--model-dtype``), the
      unfinished ones exported from their last checkpoint (metadata ``completed: false``);
-   - ``state-N.tar`` (with ``--state``, while files are left): the checkpoints of the
-     unfinished styles, so that a fresh machine can continue exactly
-     (``run ... --restore DIR_WITH_THOSE_FILES``, carried back). An exact checkpoint of a full
-     network is about 20 MB (weights and Adam's two moments), of a slim one 2 MB: the limit of
-     files brought back holds the states of a few full networks.
+   - ``state.tar.000``, ``.001``, ... (with ``--state``, in the files left): one tar, cut in
+     pieces, of the checkpoints of as many unfinished styles as fit, so that a fresh machine can
+     continue them exactly (``run ... --restore DIR_WITH_THOSE_FILES``, carried back). An exact
+     checkpoint of a full network is about 20 MB (weights and Adam's two moments), of a slim one
+     2 MB: the files brought back hold the states of three or four full networks; the others
+     continue only where their work folder is (the report says which).
 
    Run it again (same machine, or a fresh one with ``--restore``): finished styles are kept, the
    others resume exactly from their checkpoints, diverged ones are left out (the report names
@@ -140,14 +141,16 @@ def prepare(folder: Path, images: int, batch: int, paintings: list[str] | None, 
 
 def restore(source: Path, work: Path) -> None:
     """Unpack a previous run's ``runs.tar.gz`` (every style's small files, where ``work`` lacks
-    them) and ``state-N.tar`` (the checkpoints, where ``work`` has no newer one) into ``work``."""
+    them) and ``state.tar.NNN`` (the checkpoints, where ``work`` has no newer one) into ``work``."""
     import torch
 
     with tarfile.open(source / "runs.tar.gz") as tar:
         small = {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
     checkpoints = {}
-    for archive in sorted(source.glob("state-*.tar")):
-        with tarfile.open(archive) as tar:
+    pieces = sorted(source.glob("state.tar.[0-9][0-9][0-9]"))
+    if pieces:
+        whole = io.BytesIO(b"".join(piece.read_bytes() for piece in pieces))
+        with tarfile.open(fileobj=whole) as tar:
             for member in tar.getmembers():
                 checkpoints[Path(member.name).parts[0]] = tar.extractfile(member).read()
     for name in sorted({Path(path).parts[0] for path in small}):
@@ -334,11 +337,38 @@ def pack(styles: list[StylePlan], work: Path, out: Path, *, model_dtype: str, st
     if left:
         notes.append(f"no room for the models of {', '.join(left)}")
     if state and states:
-        parts, left = tar_parts(states, out, "state", free - len(parts))
+        chunks, left = split_tar(states, work / "state.tar", out, free - len(parts))
         if left:
             notes.append(f"no room for the checkpoints of {', '.join(n.split('/')[0] for n in left)} "
                          "(they continue only on this machine, from --work)")
     return notes
+
+
+def split_tar(entries: list[tuple[str, Path]], scratch: Path, out: Path, limit: int) -> tuple[list[Path], list[str]]:
+    """As many whole ``entries`` as fit in ``limit`` files of MAX_FILE_BYTES, as one tar (built at
+    ``scratch``) cut into ``out/<scratch name>.000``, ``.001``, ... (``cat`` them back together).
+    Returns (the pieces, the names left out)."""
+    capacity = limit * MAX_FILE_BYTES - tarfile.RECORDSIZE  # the end-of-archive padding
+    chosen, left, total = [], [], 0
+    for name, path in entries:
+        need = -(-path.stat().st_size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE + tarfile.BLOCKSIZE  # data + header
+        if total + need > capacity:
+            left.append(name)
+            continue
+        chosen.append((name, path))
+        total += need
+    if not chosen:
+        return [], left
+    with tarfile.open(scratch, "w") as tar:
+        for name, path in chosen:
+            tar.add(path, arcname=name)
+    pieces = []
+    with open(scratch, "rb") as whole:
+        while chunk := whole.read(MAX_FILE_BYTES):
+            pieces.append(out / f"{scratch.name}.{len(pieces):03d}")
+            pieces[-1].write_bytes(chunk)
+    scratch.unlink()
+    return pieces, left
 
 
 def run(folder: Path, out: Path, *, work: Path | None, deadline: float, reserve: float, smoke: bool,
@@ -428,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                             help=f"seconds kept for packing (default {DEFAULT_RESERVE:g})")
     run_parser.add_argument("--model-dtype", choices=("fp16", "fp32", "int8"), default="fp16")
     run_parser.add_argument("--state", action="store_true", help="also bring back the unfinished styles' checkpoints")
-    run_parser.add_argument("--restore", type=Path, help="a previous --out with state-N.tar: continue from it")
+    run_parser.add_argument("--restore", type=Path, help="a previous --out with state.tar.NNN: continue from it")
     run_parser.add_argument("--smoke", action="store_true", help="on the CPU at toy sizes")
     run_parser.add_argument("--stop-after-steps", type=int,
                             help="stop after this many bank steps (at least 2; on CUDA the losses, and so the "

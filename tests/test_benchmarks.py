@@ -231,7 +231,7 @@ def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
     (folder / "paintings").mkdir()
     for photo in photos[:2]:
         (folder / "paintings" / photo.name).write_bytes(photo.read_bytes())
-    plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1},
+    plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1, "width": 12, "residual_blocks": 3},
             "styles": [{"name": "short", "style": f"paintings/{photos[0].name}", "images": 4, "title": "Short"},
                        {"name": "long", "style": f"paintings/{photos[1].name}", "images": 10,
                         "style_weight": 20.0}]}
@@ -245,7 +245,7 @@ def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
     assert (rows["short"]["status"], rows["short"]["images_done"]) == ("finished", 4)
     assert (rows["long"]["status"], rows["long"]["images_done"], rows["long"]["total_steps"]) == ("stopped", 4, 5)
     files = sorted(path.name for path in (tmp_path / "out1").iterdir())
-    assert files == ["models-1.tar", "report.json", "report.md", "runs.tar.gz", "state-1.tar"]
+    assert files == ["models-1.tar", "report.json", "report.md", "runs.tar.gz", "state.tar.000"]
     assert all(path.stat().st_size < 15 * 2**20 for path in (tmp_path / "out1").iterdir())
     with tarfile.open(tmp_path / "out1" / "models-1.tar") as tar:
         tar.extractall(tmp_path / "models", filter="data")
@@ -253,7 +253,7 @@ def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
     assert read_header(tmp_path / "models" / "short.safetensors")[1]["title"] == "Short"
     stopped = read_header(tmp_path / "models" / "long.safetensors")[1]
     assert stopped["completed"] is False and stopped["steps"] == 2 and stopped["style_weight"] == 20.0
-    with tarfile.open(tmp_path / "out1" / "state-1.tar") as tar:
+    with tarfile.open(tmp_path / "out1" / "state.tar.000") as tar:  # one piece: a slim network's checkpoint
         assert tar.getnames() == ["long/checkpoint.pt"]
     assert "| long | stopped | 4 | 10 |" in (tmp_path / "out1" / "report.md").read_text()
 
@@ -266,3 +266,25 @@ def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
     assert (rows["short"]["status"], rows["short"]["images_done"]) == ("finished", 4)  # not trained again
     from styletransfer.training.runfolder import read_csv
     assert [row["step"] for row in read_csv(tmp_path / "fresh" / "long" / "metrics.csv")] == [1, 2, 3, 4, 5]
+
+
+def test_gpu_plan_cuts_the_state_into_pieces_that_fit(tmp_path, monkeypatch):
+    """Checkpoints larger than one file brought back travel as one tar cut in pieces; the ones
+    that do not fit the files left are named."""
+    import gpu_plan
+
+    monkeypatch.setattr(gpu_plan, "MAX_FILE_BYTES", 8192)
+    files = []
+    for name, size in (("a", 3000), ("b", 3000), ("c", 9000)):
+        (tmp_path / name).mkdir()
+        files.append((f"{name}/checkpoint.pt", tmp_path / name / "checkpoint.pt"))
+        files[-1][1].write_bytes(bytes([ord(name)]) * size)
+    out = tmp_path / "out"
+    out.mkdir()
+    pieces, left = gpu_plan.split_tar(files, tmp_path / "state.tar", out, limit=3)
+    assert left == ["c/checkpoint.pt"] and [p.name for p in pieces] == ["state.tar.000", "state.tar.001"]
+    assert all(p.stat().st_size <= 8192 for p in pieces) and not (tmp_path / "state.tar").exists()
+    import io
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in pieces))) as tar:
+        assert tar.getnames() == ["a/checkpoint.pt", "b/checkpoint.pt"]
+        assert tar.extractfile("b/checkpoint.pt").read() == b"b" * 3000
