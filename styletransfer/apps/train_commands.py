@@ -404,7 +404,8 @@ def run_train_bank(args: argparse.Namespace, styles: list[str]) -> int:
                           "after its painting's file")
     template = config_from_args(args, args.parser, style=styles[0])
     out = Path(template.out_dir)
-    configs = [dataclasses.replace(template, style=style, out_dir=str(out / stem)) for style, stem in zip(styles, stems)]
+    configs = [dataclasses.replace(template, style=style, out_dir=str(out / stem))
+               for style, stem in zip(styles, stems)]
     progress = BankProgressBar() if torchrun_environment()[0] == 0 else None
     try:
         result = train_bank(configs, options=bank_options_from_args(args), bank_dir=out, progress=progress)

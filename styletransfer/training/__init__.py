@@ -20,7 +20,8 @@ from .config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_S
 from .runs import default_lr, read_run_config, resolve_speed_options, resume_training, train
 from .trainer import ProgressCallback, ProgressUpdate, RunResult
 
-__all__ = ["BASE_BATCH_SIZE", "BASE_LR", "BankOptions", "BankResult", "BankUpdate", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_SEEDS", "DEFAULT_STYLE_WEIGHT",
-           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ComparisonResult", "ProgressCallback", "ProgressUpdate", "RunResult",
+__all__ = ["BASE_BATCH_SIZE", "BASE_LR", "BankOptions", "BankResult", "BankUpdate", "DEFAULT_CONTENT_WEIGHT",
+           "DEFAULT_SEEDS", "DEFAULT_STYLE_WEIGHT", "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ComparisonResult",
+           "ProgressCallback", "ProgressUpdate", "RunResult",
            "TrainingConfig", "TrainingDivergedError", "TrainingError", "compare", "default_lr", "read_run_config",
            "is_bank", "resolve_speed_options", "resume_bank", "resume_training", "train", "train_bank"]

@@ -60,11 +60,16 @@ before its checkpoint holds bad weights, its summary.json says why, the result l
 Speed options for the GPU (``BankOptions`` and the TrainingConfig ones, all harmless on the CPU):
 bf16 autocast (``precision``), channels-last (``channels_last``), the photos on the device
 (``device_cache``), no host synchronisation inside a step (``read_losses_every``),
-``torch.compile`` of each network and of the loss network (``compile``), and large per-network
-batches with the square-root learning-rate rule (``default_lr``; set ``batch_size`` and leave
-``lr`` out). The one random draw inside a step, the distillation palette term's pixel sample,
-comes from torch's global generator, which the bank shares: with a teacher's palette term a
-bank network matches its lone run in distribution rather than draw for draw.
+``torch.compile`` of each network and of the loss network (``compile``; its CUDA-graph mode is
+``COMPILE_OPTIONS["mode"] = "reduce-overhead"``), and large per-network batches with the
+square-root learning-rate rule (``default_lr``; set ``batch_size`` and leave ``lr`` out). No
+hand-made CUDA graph of the whole step: it would need capturable Adam steps, static buffers for
+the host-drawn crop positions and a scaler per network inside the graph, none of which can be
+checked without a GPU, for launches that large batches and unsynchronised steps already hide.
+
+The one random draw inside a step, the distillation palette term's pixel sample, comes from
+torch's global generator, which the bank shares: with a teacher's palette term a bank network
+matches its lone run in distribution rather than draw for draw.
 
 The library never prints: progress goes to the ``progress`` callback (:class:`BankUpdate`).
 """
@@ -77,7 +82,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -569,8 +574,9 @@ def train_bank(configs: Sequence[TrainingConfig], *, options: BankOptions | None
         raise TrainingError(str(error)) from None
     device, dtype = places[0]
     if any(place != places[0] for place in places):
+        listed = ", ".join(f"{d.type} {precision_name(t)}" for d, t in places)
         raise TrainingError(f"the networks of a bank train in one process, on one device in one precision; they "
-                            f"differ in device or precision ({', '.join(f'{d.type} {precision_name(t)}' for d, t in places)})")
+                            f"differ in device or precision ({listed})")
 
     data = load_data(configs[0])
     for config in configs:
