@@ -149,6 +149,8 @@ def restore(source: Path, work: Path) -> None:
     them) and ``state.tar.NNN`` (the checkpoints, where ``work`` has no newer one) into ``work``."""
     import torch
 
+    from styletransfer.io import write_atomic
+
     with tarfile.open(source / "runs.tar.gz") as tar:
         small = {member.name: tar.extractfile(member).read() for member in tar.getmembers() if member.isfile()}
     checkpoints = {}
@@ -170,7 +172,7 @@ def restore(source: Path, work: Path) -> None:
             for file in RUN_FILES:  # the logs of that checkpoint's run
                 if f"{name}/{file}" in small:
                     (folder / file).write_bytes(small[f"{name}/{file}"])
-            target.write_bytes(data)
+            write_atomic(target, data)
             _log(f"restored {name} at step {step}")
         elif not (folder / "summary.json").is_file():
             folder.mkdir(parents=True, exist_ok=True)
