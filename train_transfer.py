@@ -4,6 +4,8 @@
     python train_transfer.py --style PAINTING.jpg --images DIR --out runs/NAME [options]
     python train_transfer.py --style PAINTING.jpg --coco-root COCO --out runs/NAME [options]
     python train_transfer.py --resume runs/NAME [--steps N]
+    python train_transfer.py --style A.jpg --style B.jpg --images DIR --out runs/BANK  # one network per
+        painting in one process (a bank): runs/BANK/A/, runs/BANK/B/; --resume runs/BANK continues it
     python train_transfer.py compare --style PAINTING.jpg --images DIR --variants bn,bn+srm \\
         --steps N --out runs/NAME
 

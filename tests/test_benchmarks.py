@@ -201,3 +201,90 @@ def test_video(tmp_path):
     assert all(r["ratio"] > 0 and r["input_change"] > 0 for r in rows)
     assert rows[0]["drift"] == 0 and rows[1]["drift"] > 0  # off is the drift's reference
     assert data["targets"][0]["target"].startswith("video flicker with --stable")  # met: check_tables
+
+
+def test_bank_benchmark_times_banks_profiles_and_compares_designs(tmp_path):
+    """bench_bank.py with tiny settings on the CPU: the throughput table for a bank of 1 and of
+    2, the profiler's top operators and the loop / grouped / vmap table (the GPU targets are
+    recorded, not met: these are not measurements)."""
+    stdout, data = run("bench_bank.py", "--networks", "1,2", "--steps", "2", "--warmup", "1", "--profile", "1",
+                       "--design", "--precision", "fp32", tmp_path=tmp_path)
+    check_tables(data, ["Bank throughput", "Profile of 1 steps", "One 3x3 convolution"])
+    banks = data["results"]["bank"]
+    assert [r["networks"] for r in banks] == [1, 2] and all(r["images_per_second"] > 0 for r in banks)
+    assert data["results"]["profile"] and set(data["results"]["design"]) == {"loop", "grouped convolution", "vmap"}
+    targets = {t["target"].split(",")[0] for t in data["targets"]}
+    assert targets == {"bank of 12 networks", "one network"}
+    assert "| networks | images/s in all |" in stdout and "Machine:" in stdout
+
+
+def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
+    """gpu_plan.py --smoke: a plan of two styles, stopped after 2 bank steps (one style's budget
+    is 2 steps, the other's 5), packed into at most 8 small files; run again, it continues and
+    finishes the second style."""
+    folder = tmp_path / "plan"
+    (folder / "photos").mkdir(parents=True)
+    photos = sorted((REPO / "examples").glob("*.jpg"))
+    for copy in range(2):
+        for photo in photos:
+            (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
+    (folder / "paintings").mkdir()
+    for photo in photos[:2]:
+        (folder / "paintings" / photo.name).write_bytes(photo.read_bytes())
+    plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1, "width": 12, "residual_blocks": 3},
+            "styles": [{"name": "short", "style": f"paintings/{photos[0].name}", "images": 4, "title": "Short"},
+                       {"name": "long", "style": f"paintings/{photos[1].name}", "images": 10,
+                        "style_weight": 20.0}]}
+    (folder / "plan.json").write_text(json.dumps(plan))
+    script = [sys.executable, str(BENCH / "gpu_plan.py"), "run", str(folder), "--smoke", "--work", str(tmp_path / "work")]
+    first = subprocess.run([*script, "--out", str(tmp_path / "out1"), "--stop-after-steps", "2", "--state"],
+                           capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
+    report = json.loads((tmp_path / "out1" / "report.json").read_text())
+    rows = {row["name"]: row for row in report["styles"]}
+    assert (rows["short"]["status"], rows["short"]["images_done"]) == ("finished", 4)
+    assert (rows["long"]["status"], rows["long"]["images_done"], rows["long"]["total_steps"]) == ("stopped", 4, 5)
+    files = sorted(path.name for path in (tmp_path / "out1").iterdir())
+    assert files == ["models-1.tar", "report.json", "report.md", "runs.tar.gz", "state.tar.000"]
+    assert all(path.stat().st_size < 15 * 2**20 for path in (tmp_path / "out1").iterdir())
+    with tarfile.open(tmp_path / "out1" / "models-1.tar") as tar:
+        tar.extractall(tmp_path / "models", filter="data")
+    from styletransfer.modelfile import read_header
+    assert read_header(tmp_path / "models" / "short.safetensors")[1]["title"] == "Short"
+    stopped = read_header(tmp_path / "models" / "long.safetensors")[1]
+    assert stopped["completed"] is False and stopped["steps"] == 2 and stopped["style_weight"] == 20.0
+    with tarfile.open(tmp_path / "out1" / "state.tar.000") as tar:  # one piece: a slim network's checkpoint
+        assert tar.getnames() == ["long/checkpoint.pt"]
+    assert "| long | stopped | 4 | 10 |" in (tmp_path / "out1" / "report.md").read_text()
+
+    # Again, on a fresh machine: an empty work folder restored from what came back.
+    second = subprocess.run([*script[:-1], str(tmp_path / "fresh"), "--out", str(tmp_path / "out2"),
+                             "--restore", str(tmp_path / "out1")], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads((tmp_path / "out2" / "report.json").read_text())["styles"]}
+    assert (rows["long"]["status"], rows["long"]["images_done"], rows["long"]["steps"]) == ("finished", 10, 5)
+    assert (rows["short"]["status"], rows["short"]["images_done"]) == ("finished", 4)  # not trained again
+    from styletransfer.training.runfolder import read_csv
+    assert [row["step"] for row in read_csv(tmp_path / "fresh" / "long" / "metrics.csv")] == [1, 2, 3, 4, 5]
+
+
+def test_gpu_plan_cuts_the_state_into_pieces_that_fit(tmp_path, monkeypatch):
+    """Checkpoints larger than one file brought back travel as one tar cut in pieces; the ones
+    that do not fit the files left are named."""
+    import gpu_plan
+
+    monkeypatch.setattr(gpu_plan, "MAX_FILE_BYTES", 8192)
+    files = []
+    for name, size in (("a", 3000), ("b", 3000), ("c", 9000)):
+        (tmp_path / name).mkdir()
+        files.append((f"{name}/checkpoint.pt", tmp_path / name / "checkpoint.pt"))
+        files[-1][1].write_bytes(bytes([ord(name)]) * size)
+    out = tmp_path / "out"
+    out.mkdir()
+    pieces, left = gpu_plan.split_tar(files, tmp_path / "state.tar", out, limit=3)
+    assert left == ["c/checkpoint.pt"] and [p.name for p in pieces] == ["state.tar.000", "state.tar.001"]
+    assert all(p.stat().st_size <= 8192 for p in pieces) and not (tmp_path / "state.tar").exists()
+    import io
+    with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in pieces))) as tar:
+        assert tar.getnames() == ["a/checkpoint.pt", "b/checkpoint.pt"]
+        assert tar.extractfile("b/checkpoint.pt").read() == b"b" * 3000

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from styletransfer.models.transformer import VARIANTS
-from styletransfer.training.config import TrainingConfig, TrainingError
+from styletransfer.training.bank import BankOptions, BankProgressCallback, train_bank
+from styletransfer.training.config import TrainingConfig, TrainingDivergedError, TrainingError
 from styletransfer.training.runfolder import CHECKPOINT_FILE, SUMMARY_FILE, read_json
-from styletransfer.training.runs import resume_training, train
-from styletransfer.training.trainer import ProgressCallback
+from styletransfer.training.runs import read_run_config
 
 
 @dataclass
@@ -35,8 +35,8 @@ DEFAULT_SEEDS = (0, 1, 2)
 
 
 def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int] = DEFAULT_SEEDS, *,
-            progress: ProgressCallback | None = None,
-            stop_event: threading.Event | None = None) -> ComparisonResult:
+            progress: BankProgressCallback | None = None, stop_event: threading.Event | None = None,
+            options: BankOptions | None = None) -> ComparisonResult:
     """Train each network variant (a key of :data:`~styletransfer.models.transformer.VARIANTS`: ``bn``,
     ``bn+srm``, ``bn+srm-avg``, ``in``, ...) once per seed, with ``config``'s data and
     hyper-parameters, into ``config.out_dir/<variant>/seed<k>/``; then write
@@ -47,12 +47,17 @@ def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int
 
     A seed fixes the data order, the crops and the initialization draw, so the variants of one
     seed see the same images in the same order and their differences are paired.
-    ``config.seed`` is replaced by each seed. Runs go seed by seed (every variant of seed 0
-    first), so a stopped comparison holds whole pairs. Running it again continues: finished
-    runs are kept, stopped ones resumed.
+    ``config.seed`` is replaced by each seed. The variants of a seed train together as one bank
+    (styletransfer.training.bank: one stream of photos, one loss network batch; each variant
+    ends with the weights it gets alone), seed after seed, so a stopped comparison holds whole
+    pairs. One bank per seed rather than per variant: a bank shares one stream of photos, and the
+    seeds must keep drawing their own. Running it again continues: finished runs are kept,
+    stopped ones resumed. ``options`` are the banks' (BankOptions); ``progress`` gets their
+    BankUpdates.
 
     Raises:
         TrainingError: unknown variants, no or repeated seeds, or bad options (see :func:`train`).
+        TrainingDivergedError: a variant diverged (after the other variants of its seed finished).
     """
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
@@ -65,21 +70,29 @@ def compare(config: TrainingConfig, variants: Sequence[str], seeds: Sequence[int
     parent = Path(config.out_dir)
     run_dirs = {variant: {seed: parent / variant / f"seed{seed}" for seed in seeds} for variant in variants}
     for seed in seeds:
+        # One bank per seed: the variants of a seed see the same photos, so they share one stream.
+        configs, resumes = [], []
         for variant in variants:
             run_dir = run_dirs[variant][seed]
             summary = run_dir / SUMMARY_FILE
             if summary.is_file() and read_json(summary).get("completed"):
                 continue
             if (run_dir / CHECKPOINT_FILE).is_file():
-                result = resume_training(run_dir, progress=progress, stop_event=stop_event)
+                configs.append(dataclasses.replace(read_run_config(run_dir), out_dir=str(run_dir)))
+                resumes.append(True)
             else:
                 norm, attention = VARIANTS[variant]
-                run_config = dataclasses.replace(config, norm=norm, attention=attention, seed=seed,
-                                                 out_dir=str(run_dir),
-                                                 name=f"{config.name or parent.name}-{variant}-seed{seed}")
-                result = train(run_config, progress=progress, stop_event=stop_event)
-            if not result.completed:
-                return ComparisonResult(run_dirs, False, None, None, None)
+                configs.append(dataclasses.replace(config, norm=norm, attention=attention, seed=seed,
+                                                   out_dir=str(run_dir),
+                                                   name=f"{config.name or parent.name}-{variant}-seed{seed}"))
+                resumes.append(False)
+        if not configs:
+            continue
+        result = train_bank(configs, options=options, resume=resumes, progress=progress, stop_event=stop_event)
+        if result.diverged:
+            raise TrainingDivergedError("; ".join(result.diverged.values()))
+        if not result.completed:
+            return ComparisonResult(run_dirs, False, None, None, None)
     # Imported here: comparison and plots read run folders (training.runfolder) themselves.
     from styletransfer.evaluation.runs_table import write_comparison_table
     from styletransfer.evaluation.plots import plot_comparison

@@ -1,14 +1,18 @@
 """Training a style network (Johnson et al. 2016) for one painting, and comparing variants.
 
 ``train(config)`` runs one training into ``config.out_dir``; ``resume_training(run_dir)``
-continues a stopped or killed one exactly; ``compare(config, variants, seeds)`` trains several
-network variants on identical data over several seeds and plots and tabulates them.
+continues a stopped or killed one exactly; ``train_bank(configs)`` trains one network per config
+in one process on one stream of photos (a bank; ``resume_bank(folder)`` continues one);
+``compare(config, variants, seeds)`` trains several network variants on identical data over
+several seeds (as banks) and plots and tabulates them.
 
 Modules: :mod:`.config` (TrainingConfig, defaults, errors), :mod:`.data` (photo folders and
 COCO, crops, data order), :mod:`.trainer` (the state and loop of one run), :mod:`.runfolder`
 (the files of a run folder), :mod:`.checkpoint`, :mod:`.distributed` (torchrun/DDP),
-:mod:`.runs` (train, resume) and :mod:`.compare`.
+:mod:`.runs` (train, resume), :mod:`.bank` (banks of networks; :mod:`.bank_loss`,
+:mod:`.bank_data`); comparing variants is :mod:`styletransfer.evaluation.variants`.
 """
+from styletransfer.training.bank import BankOptions, BankResult, BankUpdate, is_bank, resume_bank, train_bank
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
                      DEFAULT_COLOR_WEIGHT,
                      TrainingConfig, TrainingDivergedError, TrainingError)
@@ -16,9 +20,9 @@ from styletransfer.training.runs import default_lr, read_run_config, resolve_spe
 from styletransfer.training.trainer import ProgressCallback, ProgressUpdate, RunResult
 
 __all__ = ["BASE_BATCH_SIZE", "BASE_LR", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_STYLE_WEIGHT",
-           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "ProgressCallback", "ProgressUpdate", "RunResult",
+           "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "BankOptions", "BankResult", "BankUpdate", "ProgressCallback", "ProgressUpdate", "RunResult",
            "TrainingConfig", "TrainingDivergedError", "TrainingError", "default_lr", "read_run_config",
-           "resolve_speed_options", "resume_training", "train"]
+           "is_bank", "resolve_speed_options", "resume_bank", "resume_training", "train", "train_bank"]
 
 
 _MOVED = {"compare": "styletransfer.evaluation.variants", "ComparisonResult": "styletransfer.evaluation.variants",

@@ -127,6 +127,11 @@ class TrainingConfig:
     image_size: int = 256
     """Training crops: shorter side resized to this, then a random square crop."""
     seed: int = 0
+    data_seed: int | None = None
+    """Seed of the data order and the crops; None: ``seed``. The networks of a bank
+    (styletransfer.training.bank) share one stream of photos: a member whose seed differs from
+    the bank's stores the bank's data seed here, so it resumes, and would train alone, exactly as
+    in the bank."""
     device: str = "auto"
     precision: str = "auto"
     """"fp32", "bf16", "fp16" or "auto": bf16 on CUDA GPUs that have it (else fp16), see
@@ -175,6 +180,10 @@ class TrainingConfig:
             return cls(**values)
         except TypeError as error:
             raise TrainingError(str(error)) from None
+
+    def data_order_seed(self) -> int:
+        """The seed of the data order and crops: ``data_seed``, else ``seed``."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def network_config(self) -> NetworkConfig:
         """The network these options train (ValueError for an unknown norm or attention)."""

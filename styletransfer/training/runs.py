@@ -110,13 +110,23 @@ def _cache_images(config: TrainingConfig, train_set: ImageFolderDataset, device:
     return bool(wanted)
 
 
-def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[TrainingConfig, TrainingInputs]:
-    """Open the painting and the data set, hold out the validation images, and resolve the
-    options that depend on them. Raises TrainingError for unusable inputs."""
+@dataclasses.dataclass
+class LoadedData:
+    """The photos of a run, opened and split (see :func:`load_data`)."""
+
+    train_set: ImageFolderDataset
+    val_images: torch.Tensor | None
+    """(V, 3, S, S) RGB 0..1 held-out centre crops, or None without a held-out set."""
+    val_count: int
+    description: str
+    skipped: list[tuple[str, str]]
+    steps_per_epoch: int
+
+
+def load_data(config: TrainingConfig) -> LoadedData:
+    """Open the data set of ``config`` and hold out its validation images (warning once about
+    unusable files). Raises TrainingError for unusable data or fewer images than one batch."""
     try:
-        style = open_image(config.style)
-        style_size = config.style_size or min(max(style.size), MAX_STYLE_SIZE)
-        style_tensor = image_to_tensor(resize_longest(style, style_size))
         dataset, description = open_dataset(config)
         val_count = config.val_images
         if val_count is None:
@@ -124,7 +134,6 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
         split = split_holdout(dataset, val_count)
     except (ImageError, DatasetError) as error:
         raise TrainingError(str(error)) from None
-    teacher_path, teacher = _load_trained_model("teacher", config.teacher)
     skipped = [(str(path), problem) for path, problem in dataset.skipped]
     if skipped:
         warnings.warn(f"skipping {len(skipped)} unusable image file(s), e.g. {skipped[0][0]}: {skipped[0][1]}",
@@ -133,19 +142,47 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
     if steps_per_epoch == 0:
         raise TrainingError(f"{dataset.root}: {len(split.train)} training image(s) (after holding out "
                             f"{val_count}), fewer than one batch of {config.batch_size}")
-    resolved = dataclasses.replace(
+    val_images = torch.stack(split.val_images) if split.val_images else None
+    return LoadedData(split.train, val_images, val_count, description, skipped, steps_per_epoch)
+
+
+def load_style(config: TrainingConfig) -> tuple[torch.Tensor, int]:
+    """The painting of ``config`` as a (1, 3, H, W) RGB 0..1 tensor at its style size, and that
+    size. Raises TrainingError for an unusable image."""
+    try:
+        style = open_image(config.style)
+    except ImageError as error:
+        raise TrainingError(str(error)) from None
+    style_size = config.style_size or min(max(style.size), MAX_STYLE_SIZE)
+    return image_to_tensor(resize_longest(style, style_size)), style_size
+
+
+def resolve_config(config: TrainingConfig, data: LoadedData, device: torch.device, *, style_size: int,
+                   teacher: str | None) -> TrainingConfig:
+    """``config`` with absolute paths and the options that depend on the data filled in (steps,
+    style size, held-out images, name, workers, learning rate, the teacher's path)."""
+    return dataclasses.replace(
         config,
         style=os.path.abspath(config.style), out_dir=os.path.abspath(config.out_dir),
         images=config.images and os.path.abspath(config.images),
         coco_root=config.coco_root and os.path.abspath(config.coco_root),
         coco_annotations=config.coco_annotations and os.path.abspath(config.coco_annotations),
-        steps=config.steps or (config.epochs or DEFAULT_EPOCHS) * steps_per_epoch,
-        style_size=style_size, val_images=val_count, name=config.name or Path(config.out_dir).name,
+        steps=config.steps or (config.epochs or DEFAULT_EPOCHS) * data.steps_per_epoch,
+        style_size=style_size, val_images=data.val_count, name=config.name or Path(config.out_dir).name,
         workers=default_workers(device) if config.workers is None else config.workers,
-        lr=config.lr or default_lr(config.batch_size), teacher=teacher_path,
+        lr=config.lr or default_lr(config.batch_size), teacher=teacher,
     )
-    val_images = torch.stack(split.val_images) if split.val_images else None
-    return resolved, TrainingInputs(style_tensor, split.train, val_images, description, skipped, teacher)
+
+
+def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[TrainingConfig, TrainingInputs]:
+    """Open the painting and the data set, hold out the validation images, and resolve the
+    options that depend on them. Raises TrainingError for unusable inputs."""
+    style_tensor, style_size = load_style(config)
+    data = load_data(config)
+    teacher_path, teacher = _load_trained_model("teacher", config.teacher)
+    resolved = resolve_config(config, data, device, style_size=style_size, teacher=teacher_path)
+    return resolved, TrainingInputs(style_tensor, data.train_set, data.val_images, data.description,
+                                    data.skipped, teacher)
 
 
 CREDITS = ("title", "artist", "year", "licence")

@@ -4,8 +4,8 @@ optimizer, gradient scaler, step) and its loop; the files go through a
 
 Reproducibility: the data order of epoch ``e`` is a permutation drawn from a generator seeded
 by (seed, e), and the random crop of the image at position ``i`` of that order is drawn from
-torch's generator seeded by (seed, e, i); so the images of every step are a function of the
-seed and the step alone, whatever the number of processes or data loading workers. A
+torch's generator seeded by (seed, e, i) (the data seed: ``config.data_seed``, else ``seed``);
+so the images of every step are a function of the seed and the step alone, whatever the number of processes or data loading workers. A
 checkpoint holds the weights, the Adam state, the generator states and the step; resuming
 from it gives bit-identical weights to a run that never stopped (same machine, precision
 and number of processes).
@@ -180,6 +180,57 @@ def _teacher_output(teacher: torch.nn.Module | None, images: torch.Tensor) -> to
         return teacher(images)
 
 
+def divergence_problem(run_dir: Path, step: int, dtype: torch.dtype, losses: Sequence[float],
+                       skipped_in_a_row: int) -> str | None:
+    """The one-line message of a run whose step ``step`` had non-finite (content, style, tv,
+    color, distill) ``losses`` or whose fp16 GradScaler skipped more than
+    MAX_SKIPPED_STEPS_IN_A_ROW steps in a row; None when it is learning."""
+    advice = ("its last checkpoint is from before that: lower the learning rate or the loss weights"
+              f"{' (or train in bf16 or fp32)' if dtype == torch.float16 else ''} and start again")
+    if not all(map(math.isfinite, losses)):
+        return (f"{run_dir}: training diverged at step {step} ({precision_name(dtype)}; content, "
+                f"style, tv, color, distill losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
+    if skipped_in_a_row > MAX_SKIPPED_STEPS_IN_A_ROW:
+        return (f"{run_dir}: training is not learning at step {step}: the fp16 gradient scaler "
+                f"skipped the last {skipped_in_a_row} steps because the gradients overflowed; {advice}")
+    return None
+
+
+def training_state(*, step: int, steps_per_epoch: int, data_files: int, fingerprint: int, net: torch.nn.Module,
+                   optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, wall_time: float,
+                   skipped: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A checkpoint's entries (styletransfer.training.checkpoint) for a network at ``step``;
+    the random generators' states are torch's global ones now."""
+    epoch, position = divmod(step, steps_per_epoch)
+    return {"step": step, "epoch": epoch, "position": position, "data_files": data_files,
+            "data_fingerprint": fingerprint, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
+            "grad_scaler": scaler.state_dict(), **rng_states(), "wall_time": wall_time,
+            "skipped": [list(entry) for entry in skipped]}
+
+
+def restore_training_state(checkpoint: dict[str, Any], path: Path, *, config: TrainingConfig, net: torch.nn.Module,
+                           optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, data_files: int,
+                           fingerprint: int, steps_per_epoch: int) -> tuple[int, float, list[tuple[str, str]]]:
+    """Load a checkpoint read by :func:`load_checkpoint` into ``net``, ``optimizer`` and
+    ``scaler`` and put back torch's generator states; returns (step, wall_time, skipped files).
+    Raises TrainingError when the training images changed, CheckpointError when it does not fit."""
+    if (checkpoint["data_files"], checkpoint["data_fingerprint"]) != (data_files, fingerprint):
+        raise TrainingError(f"{path}: the training images changed since this checkpoint "
+                            f"({checkpoint['data_files']} files then, {data_files} now)")
+    if (checkpoint["epoch"], checkpoint["position"]) != divmod(checkpoint["step"], steps_per_epoch):
+        raise CheckpointError(f"{path}: its data order position does not match its step")
+    try:
+        net.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: does not fit a {config.norm}/{config.attention} network "
+                              f"({str(error).splitlines()[0]})") from None
+    if checkpoint["grad_scaler"]:
+        scaler.load_state_dict(checkpoint["grad_scaler"])
+    restore_rng_states(checkpoint)
+    return checkpoint["step"], checkpoint["wall_time"], [(file, problem) for file, problem in checkpoint["skipped"]]
+
+
 def prepare_teacher(teacher: TransformerNet, device: torch.device,
                     memory_format: torch.memory_format = torch.contiguous_format) -> torch.nn.Module:
     """A frozen inference copy of a teacher network on ``device``: eval mode, BatchNorm folded
@@ -198,6 +249,8 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
                  "distill_palette_weight": config.distill_palette_weight, **extra}
     if config.init is not None:
         extra = {"init": Path(config.init).stem, **extra}
+    if config.data_seed is not None:
+        extra = {"data_seed": config.data_seed, **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
@@ -271,39 +324,23 @@ class Trainer:
 
     def _restore(self, checkpoint: dict[str, Any], path: Path) -> None:
         """Continue from a checkpoint loaded by :func:`load_checkpoint`."""
-        if (checkpoint["data_files"], checkpoint["data_fingerprint"]) != (len(self.train_set), self.fingerprint):
-            raise TrainingError(f"{path}: the training images changed since this checkpoint "
-                                f"({checkpoint['data_files']} files then, {len(self.train_set)} now)")
-        if (checkpoint["epoch"], checkpoint["position"]) != divmod(checkpoint["step"], self.steps_per_epoch):
-            raise CheckpointError(f"{path}: its data order position does not match its step")
-        try:
-            self.net.load_state_dict(checkpoint["model"])
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as error:
-            raise CheckpointError(f"{path}: does not fit a {self.config.norm}/{self.config.attention} network "
-                                  f"({str(error).splitlines()[0]})") from None
-        if checkpoint["grad_scaler"]:
-            self.scaler.load_state_dict(checkpoint["grad_scaler"])
-        restore_rng_states(checkpoint)
-        self.step, self.wall_time = checkpoint["step"], checkpoint["wall_time"]
-        self._note_skipped([(file, problem) for file, problem in checkpoint["skipped"]])
+        self.step, self.wall_time, skipped = restore_training_state(
+            checkpoint, path, config=self.config, net=self.net, optimizer=self.optimizer, scaler=self.scaler,
+            data_files=len(self.train_set), fingerprint=self.fingerprint, steps_per_epoch=self.steps_per_epoch)
+        self._note_skipped(skipped)
 
     def _checkpoint(self) -> None:
-        epoch, position = divmod(self.step, self.steps_per_epoch)
-        save_checkpoint(self.folder.checkpoint_path, {
-            "step": self.step, "epoch": epoch, "position": position,
-            "data_files": len(self.train_set), "data_fingerprint": self.fingerprint,
-            "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "grad_scaler": self.scaler.state_dict(), **rng_states(),
-            "wall_time": self.wall_time, "skipped": [list(entry) for entry in self.skipped],
-        })
+        save_checkpoint(self.folder.checkpoint_path, training_state(
+            step=self.step, steps_per_epoch=self.steps_per_epoch, data_files=len(self.train_set),
+            fingerprint=self.fingerprint, net=self.net, optimizer=self.optimizer, scaler=self.scaler,
+            wall_time=self.wall_time, skipped=self.skipped))
 
     def _loader(self, epoch: int, position: int) -> DataLoader:
         """This process's batches of epoch ``epoch`` from batch ``position`` on."""
-        order = epoch_order(len(self.train_set), self.config.seed, epoch)
+        seed = self.config.data_order_seed()
+        order = epoch_order(len(self.train_set), seed, epoch)
         size = self.config.batch_size
-        batches = [shard([(order[i], mix_seed(self.config.seed, epoch, i)) for i in range(b * size, (b + 1) * size)],
-                         self.context)
+        batches = [shard([(order[i], mix_seed(seed, epoch, i)) for i in range(b * size, (b + 1) * size)], self.context)
                    for b in range(position, self.steps_per_epoch)]
         # A generator of its own keeps DataLoader from drawing on torch's global one.
         return DataLoader(SeededCrops(self.train_set), batch_sampler=batches, num_workers=self.config.workers,
@@ -324,16 +361,9 @@ class Trainer:
         """Raise TrainingDivergedError when this step's (content, style, tv, color, distill) losses are not
         finite or the GradScaler has skipped too many steps in a row; called before the step
         can reach a checkpoint."""
-        advice = ("its last checkpoint is from before that: lower the learning rate or the loss weights"
-                  f"{' (or train in bf16 or fp32)' if self.dtype == torch.float16 else ''} and start again")
-        if not all(map(math.isfinite, losses)):
-            raise TrainingDivergedError(
-                f"{self.run_dir}: training diverged at step {self.step} ({precision_name(self.dtype)}; content, "
-                f"style, tv, color, distill losses {', '.join(f'{value:.4g}' for value in losses)}); {advice}")
-        if skipped_in_a_row > MAX_SKIPPED_STEPS_IN_A_ROW:
-            raise TrainingDivergedError(
-                f"{self.run_dir}: training is not learning at step {self.step}: the fp16 gradient scaler "
-                f"skipped the last {skipped_in_a_row} steps because the gradients overflowed; {advice}")
+        problem = divergence_problem(self.run_dir, self.step, self.dtype, losses, skipped_in_a_row)
+        if problem is not None:
+            raise TrainingDivergedError(problem)
 
     @torch.no_grad()
     def _stylize(self, images: torch.Tensor) -> torch.Tensor:

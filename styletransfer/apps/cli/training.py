@@ -1,6 +1,13 @@
 """The training commands of the CLI: ``styletransfer train | resume | compare`` (and the
 ``train_transfer.py`` shell, which takes the same options).
 
+``train --style A.jpg --style B.jpg ... --out runs/bank`` trains one network per painting as a
+bank (styletransfer.training.bank: one process, one stream of photos) into
+``runs/bank/<painting file stem>/``, each a normal run folder, and ``resume runs/bank`` continues
+the bank; one ``--style`` trains into ``--out`` itself, as always. The bank's own options
+(``--device-cache``, ``--read-losses-every``) come from :class:`~styletransfer.training.BankOptions`
+the same way.
+
 Their options are generated from the fields of :class:`~styletransfer.training.TrainingConfig`:
 each field ``some_name`` becomes ``--some-name`` with the field's type (``bool``: ``--x`` /
 ``--no-x``; a list: a comma list), its default, and as help its ``metadata["help"]`` or the
@@ -20,16 +27,17 @@ import types
 import typing
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from styletransfer.core.device import DEVICE_NAMES, PRECISIONS
+from styletransfer.evaluation.variants import DEFAULT_SEEDS, compare
 from styletransfer.models.transformer import NORM_NAMES, VARIANTS
+from styletransfer.training import (BankOptions, BankResult, BankUpdate, ProgressUpdate, RunResult, TrainingConfig,
+                                    is_bank, resume_bank, resume_training, train, train_bank)
 from styletransfer.training.distributed import torchrun_environment
-from styletransfer.evaluation.variants import compare
-from styletransfer.evaluation.variants import DEFAULT_SEEDS
-from styletransfer.training import ProgressUpdate, RunResult, TrainingConfig, resume_training, train
 
 NORM_ABBREVIATIONS = {"bn": "batch", "in": "instance"}
 
@@ -70,6 +78,9 @@ GROUPS = {
     "model metadata": ("name", "title", "artist", "year", "licence"),
 }
 OTHER_GROUP = "other options"
+BANK_GROUP = "bank (several --style, and compare)"
+EXIT_DIVERGED = 3
+"""The exit code of a diverged training (styletransfer.apps.cli.EXIT_DIVERGED)."""
 REQUIRED_TO_START = ("style", "out_dir")
 """Fields without a default: required to start a run (not to resume one)."""
 
@@ -137,9 +148,37 @@ def _default_text(field: dataclasses.Field) -> str:
     return f" (default: {value})"
 
 
-def add_training_options(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
-    """An option for every TrainingConfig field not in ``exclude`` (see the module docs).
-    Unset options are left out of the parsed namespace (``argparse.SUPPRESS``)."""
+def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field, hint: Any, docs: dict[str, str],
+                      *, repeatable: bool = False) -> None:
+    """The option of one dataclass field (see the module docs); ``repeatable``: given several
+    times, it collects a list."""
+    converter, kind = _option_kind(hint)
+    help_text = field.metadata.get("help") or docs.get(field.name) or HELP.get(field.name, "")
+    help_text = help_text.replace("%", "%%") + _default_text(field)
+    if repeatable:
+        help_text += " (give it several times for several)"
+    flags = FLAGS.get(field.name, (f"--{field.name.replace('_', '-')}",))
+    options: dict[str, Any] = dict(dest=field.name, default=argparse.SUPPRESS, help=help_text or None)
+    if kind == "flag":
+        options["action"] = argparse.BooleanOptionalAction
+    else:
+        options["type"] = CONVERTERS.get(field.name, converter)
+        if repeatable:
+            options["action"] = "append"
+        choices = CHOICES.get(field.name) or _literal_choices(hint)
+        if choices is not None:
+            options["choices"] = choices
+        default_metavar = {"list": "LIST"}.get(kind) or {int: "N", float: "X"}.get(converter)
+        if field.name in METAVARS or default_metavar:
+            options["metavar"] = METAVARS.get(field.name, default_metavar)
+    group.add_argument(*flags, **options)
+
+
+def add_training_options(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = (),
+                         repeatable: tuple[str, ...] = ()) -> None:
+    """An option for every TrainingConfig field not in ``exclude`` (see the module docs); those in
+    ``repeatable`` may be given several times (a list). Unset options are left out of the parsed
+    namespace (``argparse.SUPPRESS``)."""
     hints = typing.get_type_hints(TrainingConfig)
     docs = field_docstrings(TrainingConfig)
     groups = {title: parser.add_argument_group(title) for title in (*GROUPS, OTHER_GROUP)}
@@ -147,25 +186,29 @@ def add_training_options(parser: argparse.ArgumentParser, *, exclude: tuple[str,
         if field.name in exclude or not field.init:
             continue
         title = next((title for title, names in GROUPS.items() if field.name in names), OTHER_GROUP)
-        converter, kind = _option_kind(hints[field.name])
-        help_text = field.metadata.get("help") or docs.get(field.name) or HELP.get(field.name, "")
-        help_text = help_text.replace("%", "%%") + _default_text(field)
-        flags = FLAGS.get(field.name, (f"--{field.name.replace('_', '-')}",))
-        options: dict[str, Any] = dict(dest=field.name, default=argparse.SUPPRESS, help=help_text or None)
-        if kind == "flag":
-            options["action"] = argparse.BooleanOptionalAction
-        else:
-            options["type"] = CONVERTERS.get(field.name, converter)
-            choices = CHOICES.get(field.name) or _literal_choices(hints[field.name])
-            if choices is not None:
-                options["choices"] = choices
-            default_metavar = {"list": "LIST"}.get(kind) or {int: "N", float: "X"}.get(converter)
-            if field.name in METAVARS or default_metavar:
-                options["metavar"] = METAVARS.get(field.name, default_metavar)
-        groups[title].add_argument(*flags, **options)
+        _add_field_option(groups[title], field, hints[field.name], docs, repeatable=field.name in repeatable)
     for group in groups.values():
         if not group._group_actions:  # an empty group would print an empty heading
             parser._action_groups.remove(group)
+
+
+def add_bank_options(parser: argparse.ArgumentParser) -> None:
+    """An option for every BankOptions field (a bank's own options), in their own group."""
+    hints = typing.get_type_hints(BankOptions)
+    docs = field_docstrings(BankOptions)
+    group = parser.add_argument_group(BANK_GROUP)
+    for field in dataclasses.fields(BankOptions):
+        _add_field_option(group, field, hints[field.name], docs)
+
+
+def given_bank_options(args: argparse.Namespace) -> list[str]:
+    """The BankOptions given on the command line (as field names)."""
+    names = {field.name for field in dataclasses.fields(BankOptions)}
+    return sorted(name for name in vars(args) if name in names)
+
+
+def bank_options_from_args(args: argparse.Namespace) -> BankOptions:
+    return BankOptions(**{name: getattr(args, name) for name in given_bank_options(args)})
 
 
 def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser,
@@ -218,6 +261,49 @@ class ProgressBar:
             self.bar = None
 
 
+class BankProgressBar:
+    """One tqdm bar for a bank: its step, images per second (all networks) and how many networks
+    train, finished and diverged."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, update: BankUpdate) -> None:
+        if self.bar is None or self.bar.total != update.total_steps:
+            self.close()
+            self.bar = tqdm(total=update.total_steps, initial=update.step, desc="bank", unit="step",
+                            dynamic_ncols=True)
+        self.bar.update(max(0, update.step - self.bar.n))
+        self.bar.set_postfix_str(f"{update.images_per_second:.1f} img/s  {update.training} training, "
+                                 f"{update.finished} done, {update.diverged} diverged")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def report_bank(result: BankResult, resume_hint: str) -> int:
+    """The end-of-bank summary, one line per network; returns the exit code (0 done, 3 a network
+    diverged, 130 stopped)."""
+    for name, run in result.runs.items():
+        if name in result.diverged:
+            print(f"error: {result.diverged[name]}", file=sys.stderr)
+        elif run.completed:
+            print(f"{name}: done, {run.step} steps, total loss {run.final_losses.get('total', float('nan')):.4g}, "
+                  f"model: {run.model_path}")
+        else:
+            print(f"{name}: stopped at step {run.step}/{run.total_steps}")
+    print(f"bank: {len(result.runs)} networks, {result.images_per_second:.1f} images/s in all")
+    if result.diverged:
+        return EXIT_DIVERGED
+    if not result.completed:
+        if result.bank_dir is not None:
+            print(f"interrupted; resume with {resume_hint} {result.bank_dir}", file=sys.stderr)
+        return 130
+    return 0
+
+
 def report(result: RunResult, resume_hint: str) -> None:
     """The end-of-run summary (rank 0 only)."""
     if not result.completed:
@@ -241,12 +327,15 @@ def _one_line_warnings() -> None:
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
     """``train``: one training run (or ``--resume RUN`` to continue one)."""
-    parser = commands.add_parser("train", help="train a style network for one painting",
+    parser = commands.add_parser("train", help="train a style network for one painting (or a bank for several)",
                                  description="Train a feed-forward style transfer network. Under torchrun "
-                                             "--nproc_per_node=N it trains on N processes (DDP).")
-    add_training_options(parser)
+                                             "--nproc_per_node=N it trains on N processes (DDP). Several --style "
+                                             "train one network per painting in one process (a bank) into "
+                                             "OUT/<painting file stem>/.")
+    add_training_options(parser, repeatable=("style",))
+    add_bank_options(parser)
     parser.add_argument("--resume", metavar="runs/NAME",
-                        help="continue a stopped run with its stored options (only --steps may change it)")
+                        help="continue a stopped run (or bank) with its stored options (only --steps may change it)")
     parser.set_defaults(handler=run_train, parser=parser)
 
 
@@ -255,7 +344,7 @@ def add_resume_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("resume", help="continue a stopped training run exactly",
                                  description="Continue a stopped, interrupted or killed run from its last "
                                              "checkpoint, with its stored options.")
-    parser.add_argument("resume", metavar="RUN_DIR", help="the run folder (runs/NAME)")
+    parser.add_argument("resume", metavar="RUN_DIR", help="the run folder (runs/NAME), or a bank's folder")
     parser.add_argument("--steps", type=int, metavar="N", help="train to this many steps in all (longer or shorter)")
     parser.set_defaults(handler=run_resume, parser=parser)
 
@@ -267,6 +356,7 @@ def add_compare_command(commands: argparse._SubParsersAction) -> None:
                                              "OUT/<variant>/, then write OUT/comparison.png, .md and .csv. "
                                              "Running it again continues: finished variants are kept.")
     add_training_options(parser, exclude=("norm", "attention"))  # each variant sets its own
+    add_bank_options(parser)
     parser.add_argument("--variants", type=_comma_list(str), default=["bn", "bn+srm"], metavar="LIST",
                         help=f"comma list of {', '.join(VARIANTS)} (default: bn,bn+srm)")
     parser.add_argument("--seeds", type=_comma_list(int), metavar="LIST",
@@ -294,17 +384,54 @@ def _resume_hint(args: argparse.Namespace) -> str:
 def run_train(args: argparse.Namespace) -> int:
     _one_line_warnings()
     if args.resume:
-        extra = [name for name in given_training_options(args) if name != "steps"]
+        extra = [name for name in given_training_options(args) + given_bank_options(args) if name != "steps"]
         if extra:
             args.parser.error(f"--resume takes only --steps (the run keeps its stored options), not "
                               f"{', '.join('--' + name.replace('_', '-') for name in extra)}")
         return run_resume(args)
-    config = config_from_args(args, args.parser)
+    styles = getattr(args, "style", None) or []
+    if len(styles) > 1:
+        return run_train_bank(args, styles)
+    if given_bank_options(args):
+        args.parser.error(f"{', '.join('--' + name.replace('_', '-') for name in given_bank_options(args))} "
+                          "apply to a bank: give --style once per painting, several times")
+    config = config_from_args(args, args.parser, **({"style": styles[0]} if styles else {}))
     return _run_with_progress(args, lambda progress: train(config, progress=progress))
+
+
+def run_train_bank(args: argparse.Namespace, styles: list[str]) -> int:
+    """Several --style: one network per painting, as a bank, into OUT/<painting file stem>/."""
+    for name in ("name", "title"):
+        if name in vars(args):
+            args.parser.error(f"--{name} names one painting; with several --style each network is named after its "
+                              "painting's file")
+    stems = [Path(style).stem for style in styles]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        args.parser.error(f"two paintings share the file name {repeated[0]}: each network's folder is named "
+                          "after its painting's file")
+    template = config_from_args(args, args.parser, style=styles[0])
+    out = Path(template.out_dir)
+    configs = [dataclasses.replace(template, style=style, out_dir=str(out / stem))
+               for style, stem in zip(styles, stems)]
+    progress = BankProgressBar() if torchrun_environment()[0] == 0 else None
+    try:
+        result = train_bank(configs, options=bank_options_from_args(args), bank_dir=out, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    return report_bank(result, _resume_hint(args))
 
 
 def run_resume(args: argparse.Namespace) -> int:
     _one_line_warnings()
+    if is_bank(args.resume):
+        progress = BankProgressBar()
+        try:
+            result = resume_bank(args.resume, steps=getattr(args, "steps", None), progress=progress)
+        finally:
+            progress.close()
+        return report_bank(result, _resume_hint(args))
     return _run_with_progress(args, lambda progress: resume_training(args.resume, steps=getattr(args, "steps", None),
                                                                      progress=progress))
 
@@ -329,9 +456,9 @@ def run_compare(args: argparse.Namespace) -> int:
         args.parser.error("give --seeds or --seed, not both")
     seeds = args.seeds if args.seeds is not None else [args.seed] if "seed" in vars(args) else list(DEFAULT_SEEDS)
     config = config_from_args(args, args.parser)
-    progress = _progress()
+    progress = BankProgressBar() if torchrun_environment()[0] == 0 else None
     try:
-        result = compare(config, args.variants, seeds, progress=progress)
+        result = compare(config, args.variants, seeds, progress=progress, options=bank_options_from_args(args))
     finally:
         if progress is not None:
             progress.close()
