@@ -17,11 +17,11 @@ import pytest
 import torch
 from PIL import Image
 
-from styletransfer.apps.cli.main.main import main
+from styletransfer.apps.cli import main
 from styletransfer.losses.perceptual import PerceptualLoss
 from styletransfer.modelfiles.catalogue import load_model
 from styletransfer.models.transformer import TransformerNet
-from styletransfer.evaluation import variants as compare
+from styletransfer.evaluation.variants import compare
 from styletransfer.training import BankOptions, TrainingConfig, TrainingError, resume_bank, train, train_bank
 from styletransfer.training.bank_data import DeviceCrops, PhotoStream
 from styletransfer.training.bank_loss import BankLoss

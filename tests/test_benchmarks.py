@@ -249,7 +249,7 @@ def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
     assert all(path.stat().st_size < 15 * 2**20 for path in (tmp_path / "out1").iterdir())
     with tarfile.open(tmp_path / "out1" / "models-1.tar") as tar:
         tar.extractall(tmp_path / "models", filter="data")
-    from styletransfer.modelfile import read_header
+    from styletransfer.modelfiles.format import read_header
     assert read_header(tmp_path / "models" / "short.safetensors")[1]["title"] == "Short"
     stopped = read_header(tmp_path / "models" / "long.safetensors")[1]
     assert stopped["completed"] is False and stopped["steps"] == 2 and stopped["style_weight"] == 20.0
@@ -288,3 +288,38 @@ def test_gpu_plan_cuts_the_state_into_pieces_that_fit(tmp_path, monkeypatch):
     with tarfile.open(fileobj=io.BytesIO(b"".join(p.read_bytes() for p in pieces))) as tar:
         assert tar.getnames() == ["a/checkpoint.pt", "b/checkpoint.pt"]
         assert tar.extractfile("b/checkpoint.pt").read() == b"b" * 3000
+
+
+def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(tmp_path):
+    """gpu_session.py: the sweep plan has every recipe candidate for each sweep painting at its
+    budget; run --smoke goes through the tests, the bank benchmark and the plan, and what comes
+    back is session.md plus gpu_plan's files, at most 8."""
+    import gpu_session
+
+    folder = tmp_path / "session"
+    (folder / "photos").mkdir(parents=True)
+    photos = sorted((REPO / "examples").glob("*.jpg"))
+    for copy in range(2):
+        for photo in photos:
+            (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
+    (folder / "paintings").mkdir()
+    (folder / "paintings" / "the_scream.jpg").write_bytes(photos[0].read_bytes())
+    plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1, "width": 12, "residual_blocks": 3},
+            "styles": [{"name": "the_scream", "style": "paintings/the_scream.jpg", "images": 4, "title": "The Scream"}]}
+    (folder / "plan.json").write_text(json.dumps(plan))
+    gpu_session.prepare(folder, "sweep", {}, smoke=True)
+    styles = json.loads((folder / "plan.json").read_text())["styles"]
+    assert [style["name"] for style in styles] == [f"the_scream-{name}" for name in gpu_session.SWEEP]
+    assert all(style["images"] >= 20_000 and style["title"] == "The Scream" for style in styles)
+    assert styles[1]["content_weight"] == 4.0 and styles[-1]["norm"] == "instance"
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(BENCH / "gpu_session.py"), "run", str(folder), "--out", str(out),
+                           "--smoke"], capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    files = sorted(path.name for path in out.iterdir())
+    assert "session.md" in files and "report.json" in files and len(files) <= 8, files
+    session = (out / "session.md").read_text()
+    assert "## Bank throughput" in session and "exit code: 0" in session
+    report = json.loads((out / "report.json").read_text())
+    assert {row["name"] for row in report["styles"]} == {style["name"] for style in styles}
