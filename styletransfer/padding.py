@@ -102,16 +102,22 @@ def reflection_pad(x: torch.Tensor, padding: Sequence[int], *, scale: int = 1,
         inner.copy_(x)
     else:  # nearest upsampling: every input pixel fills a scale × scale block
         inner.view(n, c, h, scale, w, scale).copy_(x[:, :, :, None, :, None].expand(n, c, h, scale, w, scale))
+    # Mirrored columns of the interior rows, then whole mirrored rows (corners included):
+    # padded index left - k (or top - k) mirrors left + k, and the far side likewise.
     rows = out[:, :, top: top + height]
-    for i in range(left):  # mirrored columns (of the interior rows), then whole mirrored rows
-        rows[..., i].copy_(rows[..., 2 * left - i])
-    for i in range(right):
-        rows[..., left + width + i].copy_(rows[..., left + width - 2 - i])
-    for i in range(top):
-        out[:, :, i].copy_(out[:, :, 2 * top - i])
-    for i in range(bottom):
-        out[:, :, top + height + i].copy_(out[:, :, top + height - 2 - i])
+    _mirror(rows[..., :left], rows[..., left + 1: 2 * left + 1], 3)
+    _mirror(rows[..., left + width: left + width + right], rows[..., left + width - 1 - right: left + width - 1], 3)
+    _mirror(out[:, :, :top], out[:, :, top + 1: 2 * top + 1], 2)
+    _mirror(out[:, :, top + height: top + height + bottom], out[:, :, top + height - 1 - bottom: top + height - 1], 2)
     return out
+
+
+def _mirror(target: torch.Tensor, source: torch.Tensor, dim: int) -> None:
+    """Copy ``source`` reversed along ``dim`` into ``target`` (one copy; a flipped temporary of
+    the few border rows or columns when there are several)."""
+    count = target.shape[dim]
+    if count:
+        target.copy_(source if count == 1 else source.flip(dim))
 
 
 # ---------------------------------------------------------------------------------------------
