@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
 # of it; names that moved elsewhere are looked up in the others in order).
 MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "styletransfer.io": ("styletransfer.core.files",),
+    "styletransfer.padding": ("styletransfer.models.layers.padding",),
     "styletransfer.images": ("styletransfer.core.images",),
     "styletransfer.device": ("styletransfer.core.device",),
     "styletransfer.resources": ("styletransfer.core.resources",),

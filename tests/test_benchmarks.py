@@ -120,6 +120,19 @@ def test_gpu_check_script_runs_end_to_end_in_smoke_mode(tmp_path):
     assert "| check | measured | target | met |" in (tmp_path / "out" / "gpu_check.md").read_text()
 
 
+def test_padding_benchmark_compares_the_kernels_and_stylize_with_the_buffer_on_and_off(tmp_path):
+    stdout, data = run("bench_padding.py", tmp_path=tmp_path)
+    check_tables(data, ["Padding layers of the full network", "stylize() with the reused-buffer padding"])
+    layers = data["results"]["layers"]
+    assert {row["method"] for row in layers} == {"torch ops, fresh tensor", "reflection_pad, fresh tensor",
+                                                 "reflection_pad, reused buffer", "clone() of the padded tensor"}
+    assert len({row["layer"] for row in layers}) == 7
+    runs = data["results"]["stylize"]
+    assert [(row["network"], row["method"]) for row in runs] == [
+        (network, method) for network in ("full", "slim")
+        for method in ("torch padding (before)", "reused buffer (after)")]
+    assert all(row["seconds"] > 0 and row["faults"] >= 0 for row in runs)
+
 def test_slim_benchmark_times_both_sizes_and_the_peer_when_there(tmp_path):
     """bench_slim.py: the full and slim networks in alternating rounds; the peer column only
     when its Python is there (a fake one stands in: it times a sleep)."""

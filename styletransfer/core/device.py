@@ -114,6 +114,11 @@ def keep_freed_memory() -> bool:
     libc = ctypes.CDLL(libc_name)
     if not hasattr(libc, "mallopt"):
         return False
+    mallopt = libc.mallopt
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     m_trim_threshold, m_mmap_max = -1, -4
-    # No mmap-served blocks at all (they are unmapped on free), and no trimming of the heap top.
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 62))
+    # No mmap-served blocks at all (they are unmapped on free), and no trimming of the heap top:
+    # a trim threshold of -1 disables trimming (mallopt(3)). The value is a C int; the 1 << 62
+    # passed here before was truncated to 0, "trim on every free", which page-faulted the
+    # activations in again on every pass (docs/performance-padding.md).
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, -1))

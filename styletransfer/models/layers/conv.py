@@ -9,15 +9,27 @@ import torch.nn.functional as F
 
 from styletransfer.models.layers.attention import create_attention
 from styletransfer.models.layers.norm import norm_layer
+from styletransfer.models.layers.padding import ReflectionPad
 
 
 class ConvLayer(nn.Sequential):
-    """[nearest 2× upsample] → reflection pad → conv, keeping H×W for stride 1."""
+    """[nearest 2× upsample] → reflection pad → conv, keeping H×W for stride 1.
+
+    In CPU inference the upsampling and padding are one copy into a reused buffer
+    (:meth:`~styletransfer.models.layers.padding.ReflectionPad.conv`; the same values, no fresh
+    padded tensor per layer); elsewhere the layers run one after the other.
+    """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: bool = False):
         layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest")] if upsample else []
-        layers += [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+        layers += [ReflectionPad(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
         super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = self[-2]
+        if not isinstance(pad, ReflectionPad) or len(self) > 3:
+            return super().forward(x)
+        return pad.conv(self[-1], x, upsample=self[0] if len(self) == 3 else None)
 
 
 class NormActLayer(nn.Sequential):
