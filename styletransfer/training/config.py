@@ -27,33 +27,23 @@ class TrainingDivergedError(TrainingError):
 # - style 10 / content 10: the style/content ratio of Johnson's and lengstrom's recipes once
 #   converted to these units. The earlier style 1 kept the photo's colors; the impression that
 #   high style weights wash the photo out came from runs of a few hundred steps.
-# - a color-statistics term (styletransfer.losses.color, weight 3e7: about 10 % of the loss at the
-#   start, 2 % once trained): the Gram loss is ruled by a painting's main colors and leaves out its minor ones.
-#   On this CPU (The Starry Night, 300 steps at 128 px, 8 unseen photos) it took the palette
-#   distance from 0.059 to 0.043; 1e8 made dark blotches, 3e6 did nothing.
-# - TV 5e5 on RGB 0–1 pixels, ~1 % of the total: it damps the strided convolutions' checkerboard.
-# docs/training.md, "The recipe", has the measurements.
+# - a color-statistics term (styletransfer.losses.color): the Gram loss is ruled by a painting's
+#   main colors and leaves out its minor ones.
+# - TV on RGB 0–1 pixels: it damps the strided convolutions' checkerboard.
+# docs/training.md ("The recipe", "Design notes") has the measurements behind each weight.
 DEFAULT_CONTENT_WEIGHT = 10.0
 DEFAULT_STYLE_WEIGHT = 10.0
 DEFAULT_TV_WEIGHT = 5e5
 DEFAULT_COLOR_WEIGHT = 3e7
 DEFAULT_DISTILL_WEIGHT = 1e8
-"""Weight of the pixel MSE to a teacher's output (RGB 0..1) when training with a teacher. Measured
-on the shipped slim twins (H200, batch 8, 256 px): at the start the term is about as large as the
-whole perceptual loss (6e6 against 8e6 for The Starry Night), after 630 steps (MSE ~0.006) under
-half of it (5.6e5 against 1.3e6), so the painting's own loss keeps shaping the student. On the
-CPU (300 steps at 128 px, 8 unseen photos) 1e8 scored as the perceptual loss alone (palette 0.040
-against 0.042) and 1e9 lost texture (0.240 against 0.222)."""
+"""Weight of the pixel MSE to a teacher's output (RGB 0..1) when training with a teacher: about
+as large as the whole perceptual loss at the start and under half of it once trained, so the
+painting's own loss keeps shaping the student (docs/training.md, "Design notes")."""
 DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
 """Weight of the color distance between a student's output and its teacher's
 (styletransfer.losses.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
-term; at the start of a slim twin's fine-tune it is about 2.5 times the pixel term. Measured on
-this CPU (composition_viii_slim fine-tuned from its GPU-trained weights for 150 steps of batch 8 at
-256 px with the teacher alone, content and style weight 0; 8 unseen photos at 512 px): palette
-0.0448 → 0.0260 (its full model: 0.0234), structure 0.353 → 0.304 (full: 0.288); the pixel MSE
-alone, the same 150 steps, left the palette at 0.0457. Fine-tuned this way (150–350 steps), 9 of
-10 shipped slim twins came within 10 % of their full model's palette on the 32 judge photos; the
-tenth, the_kiss_slim, also needed the painting's colour loss (docs/slim.md)."""
+term: a pixel MSE alone lets a small student average away its teacher's minor colours
+(measurements: docs/slim.md and docs/training.md, "Design notes")."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512

@@ -25,10 +25,9 @@ class Stability:
     """How :func:`stylize_video` keeps consecutive frames alike (see :mod:`styletransfer.inference.video.temporal`).
 
     The default blends with the previous output where nothing moved and leaves the statistics
-    per frame: measured on the shipped SRM styles (benchmarks/video_flicker.py), holding the
-    statistics did not lower the flicker (1.12 → 1.12 on a pan/zoom clip, 1.09 → 1.09 with a
-    wobbling exposure, 4.41 → 4.35 on a noisy generated clip) while it moved the frames 3–5
-    levels away from their own stylization; the blend lowered it to 0.85 and 2.43.
+    per frame: on the shipped SRM styles, holding the statistics did not lower the flicker while
+    it moved the frames away from their own stylization, and the blend lowered it
+    (docs/video.md, "Design notes").
 
     Attributes:
         statistics_momentum: the weight of each new frame in the running SRM/InstanceNorm/SE
