@@ -49,12 +49,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from styletransfer.core.device import pick_device
 from styletransfer.errors import StyleTransferError
-from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, EvaluationError, OutputFolder, find_outputs, find_painting, find_photos,
-                       to_working_size)
+from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, style_and_painting, EvaluationError, OutputFolder, find_outputs, find_photos, to_working_size)
 from styletransfer.core.images import open_image, save_image_atomic
 from styletransfer.core.files import write_atomic
-from styletransfer.modelfiles.catalogue import resolve_model_path
-from styletransfer.modelfiles.format import ModelFileError, read_header
 from styletransfer.inference.stylize import stylize
 
 DEFAULT_NAMES = ("ours", "other")
@@ -306,13 +303,7 @@ def make_ab_test(
     # Every input is checked before the slow part.
     first: list[tuple[str, Path, Path, list[Path] | None]] = []  # label, source, painting, output files
     for style in styles:
-        model_path = resolve_model_path(style)
-        _, metadata = read_header(model_path)
-        painting_path = find_painting(model_path, metadata) or (Path(painting) if painting is not None else None)
-        if painting_path is None:
-            raise ModelFileError(model_path, "no painting found beside this model file (<name>.jpg/.png or its "
-                                             "style_image); give the painting (--painting on the command line)")
-        first.append((str(metadata.get("name") or model_path.stem), model_path, painting_path, None))
+        first.append((*style_and_painting(style, painting), None))
     for output in outputs:
         label = output.label or Path(output.folder).resolve().name
         first.append((label, Path(output.folder), Path(output.painting), find_outputs(output.folder, photo_files)))

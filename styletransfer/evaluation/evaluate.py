@@ -265,6 +265,23 @@ def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list
     return outputs
 
 
+def style_and_painting(style: str | os.PathLike[str], painting: str | os.PathLike[str] | None = None
+                       ) -> tuple[str, Path, Path]:
+    """``(label, model file, painting)`` of a style name or model file: its painting is the one
+    beside the model file, else ``painting``.
+
+    Raises:
+        ModelFileError: no such model, or no painting found and none given.
+    """
+    model_path = resolve_model_path(style)
+    _, metadata = read_header(model_path)
+    painting_path = find_painting(model_path, metadata) or (Path(painting) if painting is not None else None)
+    if painting_path is None:
+        raise ModelFileError(model_path, "no painting found beside this model file (<name>.jpg/.png or its "
+                                         "style_image); give the painting (--painting on the command line)")
+    return str(metadata.get("name") or model_path.stem), model_path, painting_path
+
+
 def _check_painting(path: Path) -> None:
     if not path.is_file():
         raise EvaluationError(f"{path}: no such painting file")
@@ -334,14 +351,8 @@ def evaluate(
     # Check every input before the slow part, so a typo fails in a second, not after an hour.
     models = []
     for style in styles:
-        model_path = resolve_model_path(style)
-        _, metadata = read_header(model_path)
-        painting_path = find_painting(model_path, metadata) or (Path(painting) if painting is not None else None)
-        if painting_path is None:
-            raise ModelFileError(model_path, "no painting found beside this model file (<name>.jpg/.png or its "
-                                             "style_image); give the painting (--painting on the command line)")
+        label, model_path, painting_path = style_and_painting(style, painting)
         _check_painting(painting_path)
-        label = str(metadata.get("name") or model_path.stem)
         models.append((label, model_path, painting_path))
     folders = []
     for folder in outputs:
