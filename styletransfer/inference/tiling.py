@@ -9,13 +9,11 @@ grid as they would on the whole image. Memory therefore depends on the tile size
 image size: the result is assembled row of tiles by row of tiles into a uint8 image, with only
 one row of tiles held as float32.
 
-For a BatchNorm network without attention (or with attention and no tiling) every output pixel
-depends only on its receptive field, so tiled and untiled results agree up to float rounding.
-InstanceNorm, SE and SRM compute per-image statistics (mean and std over H×W): on a tiled image
-each tile gets its own statistics, so tiles may differ in tone; the blend ramps soften the
-seams. ``tile_statistics="image"`` measures the whole image's statistics first, tile by tile,
-and every tile uses them, so tiled equals untiled up to float rounding
-(:mod:`~styletransfer.inference.image_statistics`; about 2.8× the time of a tiled pass).
+For a BatchNorm network without attention every output pixel depends only on its receptive
+field, so tiled and untiled results agree up to float rounding. InstanceNorm, SE and SRM compute
+per-image statistics (mean and std over H×W); how tiles get them (the whole image's, by default,
+or each tile's own) is :func:`~styletransfer.inference.stylize.stylize`'s ``tile_statistics``
+(:mod:`~styletransfer.inference.image_statistics`).
 """
 from __future__ import annotations
 

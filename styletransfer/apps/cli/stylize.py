@@ -25,7 +25,7 @@ from styletransfer.core.images import (DEFAULT_MAX_PIXELS, ImageError, find_imag
 from styletransfer.training.distributed import torchrun_environment
 from styletransfer.inference.export import export_onnx
 from styletransfer.inference.prepare import prepare_model
-from styletransfer.inference.stylize import TILE_STATISTICS, stylize
+from styletransfer.inference.stylize import DEFAULT_TILE_STATISTICS, TILE_STATISTICS, stylize
 from styletransfer.inference.tiling import receptive_field, split_axis, tile_context
 
 from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, STDIO, Item, UsageError, _error, _positive_float,
@@ -166,9 +166,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
                      help="largest area stylized in one pass; larger images are tiled "
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
-    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="tile",
-                     help="on tiled images, SRM statistics per tile (fast) or of the whole image (measured "
-                          "first; the result then equals the untiled one; slower) (default: %(default)s)")
+    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default=DEFAULT_TILE_STATISTICS,
+                     help="on tiled images, SRM statistics of the whole image with the tiles run in step (the "
+                          "result equals the untiled one; more memory), of each tile (tiles may differ in tone), "
+                          "or of the whole image measured in extra passes first (memory of one tile; slower) "
+                          "(default: %(default)s)")
     run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
     run.add_argument("--json", action="store_true", help="print a JSON summary (each input and its result)")
