@@ -1,4 +1,4 @@
-"""Stylize one image with a trained network: resizing, alpha, strength, color preservation,
+"""Stylize one image with a trained network: resizing, stroke size, alpha, strength, color preservation,
 mixed precision and tiling of large images.
 
 :func:`stylize` is the one entry point (the CLI and the app call it per image). Models given by
@@ -43,6 +43,22 @@ the tiles run in step (``"global"``, the default); each tile's own (``"tile"``);
 image's, measured in extra passes first (``"image"``: memory of one tile, more time)."""
 
 DEFAULT_TILE_STATISTICS = "global"
+
+STROKE_SCALES = (0.25, 4.0)
+"""The smallest and largest ``stroke_scale``: the network sees the image at 1/S of its size."""
+
+
+def check_stroke_scale(stroke_scale: float) -> float:
+    """``stroke_scale`` as a float; ValueError (one line) for anything but a number in
+    :data:`STROKE_SCALES`."""
+    low, high = STROKE_SCALES
+    try:
+        value = float(stroke_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"stroke_scale must be a number between {low:g} and {high:g}, not {stroke_scale!r}") from None
+    if not low <= value <= high:  # NaN fails too
+        raise ValueError(f"stroke_scale must be between {low:g} and {high:g}, not {stroke_scale!r}")
+    return value
 
 
 Runner = Callable[[TransformerNet, torch.Tensor], torch.Tensor]
@@ -174,6 +190,7 @@ def stylize(
     acceleration: str | None = None,
     blend: str = "output",
     tile_statistics: str = DEFAULT_TILE_STATISTICS,
+    stroke_scale: float = 1.0,
 ) -> Image.Image:
     """Stylize a Pillow image.
 
@@ -206,6 +223,10 @@ def stylize(
             tile by tile in extra passes first (the same result, the memory of one tile, more
             time); ``"tile"``: each tile its own (tiles may differ in tone). See
             :mod:`~styletransfer.inference.image_statistics` and docs/performance.md.
+        stroke_scale: brush-stroke size S, 0.25..4 (:data:`STROKE_SCALES`): the network sees
+            the (resized) image at 1/S of its size and its output is resized back (Lanczos),
+            so the output size does not change; S > 1 gives larger strokes (and a faster
+            pass), S < 1 finer ones (and a slower one). 1: the image as it is.
         blend: how a mix of styles is blended: ``"output"`` (the weighted mean of the
             stylized images) or ``"weights"`` (one network with the weighted mean of the
             weights; only for networks fine-tuned from one network); see
@@ -215,7 +236,8 @@ def stylize(
         ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
 
     Raises:
-        ValueError: bad strength, size, scale, tile size, device, precision or acceleration.
+        ValueError: bad strength, size, scale, stroke scale, tile size, device, precision or
+            acceleration.
         ModelFileError: ``model`` names no usable model file.
         StyleMixError: a bad mix or ``blend`` (a ValueError).
     """
@@ -224,6 +246,7 @@ def stylize(
         raise ValueError(f"unknown tile_statistics {tile_statistics!r}; expected one of {', '.join(TILE_STATISTICS)}")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
+    stroke_scale = check_stroke_scale(stroke_scale)
     if max_size is not None and scale is not None:
         raise ValueError("give max_size or scale, not both")
     if tile_pixels is not None and tile_pixels < 1:
@@ -239,9 +262,12 @@ def stylize(
         net = prepare_mix(model, torch_device, dtype, blend=blend)
     else:
         net = prepare_model(model, torch_device, dtype)
+    seen = rgb if stroke_scale == 1.0 else scale_image(rgb, 1 / stroke_scale)
     with torch.inference_mode():
-        stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device), run,
+        stylized = _run_tiled(net, seen, torch_device, tile_pixels or default_tile_pixels(torch_device), run,
                               tile_statistics)
+    if stylized.size != rgb.size:
+        stylized = stylized.resize(rgb.size, Image.Resampling.LANCZOS)
     if preserve_color:
         stylized = _keep_colors(stylized, rgb)
     if strength < 1.0:
