@@ -2,6 +2,7 @@
 tiled image equals the untiled one for networks with SRM, InstanceNorm and SE, which tile-by-tile statistics do not."""
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from styletransfer.apps.cli.main import build_parser
 from styletransfer.models.layers.attention import style_pooling
 from styletransfer.inference.prepare import prepare_model
 from styletransfer.inference.image_statistics import MomentSums, _stages, hold_image_statistics
+from styletransfer.inference.tiling import in_step_memory_budget
 from styletransfer.models.layers.held_norm import hold_statistics, statistics_blocks
 from test_stylize import lively, max_pixel_difference, mean_pixel_difference, one_thread  # noqa: F401
 
@@ -159,3 +161,25 @@ def test_a_shipped_style_tiled_agrees_with_the_untiled_image():
     assert max_pixel_difference(own, whole) > 24  # the seams that per-tile statistics leave
     assert mean_pixel_difference(tiled, whole) <= 1
     assert max_pixel_difference(tiled, whole) <= 24
+
+
+def test_tiles_that_would_hold_too_much_memory_are_measured_first_instead(monkeypatch):
+    stylize_module = importlib.import_module("styletransfer.inference.stylize")
+    measured = []
+
+    def measure_first(*args, **kwargs):
+        measured.append(True)
+        return hold_image_statistics(*args, **kwargs)
+
+    monkeypatch.setattr(stylize_module, "in_step_memory_budget", lambda device: 1000)
+    monkeypatch.setattr(stylize_module, "hold_image_statistics", measure_first)
+    net = network("bn+srm")
+    image = gradient((200, 160))
+    tiled = stylize(net, image, precision="fp32", tile_pixels=128 * 128)
+    assert measured
+    assert max_pixel_difference(tiled, stylize(net, image, precision="fp32")) <= 1
+
+
+def test_the_memory_budget_is_a_quarter_of_the_machines_memory():
+    budget = in_step_memory_budget(CPU)
+    assert 2 ** 28 <= budget <= 2 ** 44

@@ -138,10 +138,10 @@ def hold_image_statistics(net: nn.Module, rgb: Image.Image, device: torch.device
 
 
 
-class StagesUnsupported(Exception):
-    """A network :func:`tiles_in_step` cannot run stage by stage (a module it does not know
-    holds statistics blocks, or a tile is too small): measure with :func:`hold_image_statistics`
-    instead."""
+class TilesInStepUnavailable(Exception):
+    """:func:`tiles_in_step` cannot run this network and image in step (a module it does not
+    know holds statistics blocks, a tile is too small, or the tiles would hold more memory than
+    allowed): measure with :func:`hold_image_statistics` instead."""
 
 
 def _holds_statistics(module: nn.Module) -> bool:
@@ -156,7 +156,7 @@ def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistic
     Knows the modules the library's networks are built of (:class:`TransformerNet`, its
     :class:`~styletransfer.models.layers.conv.ResidualBlock`, ``nn.Sequential``, an
     :class:`~styletransfer.inference.blend.OutputBlend`); a module without statistics blocks in
-    it runs as it is. Raises :class:`StagesUnsupported` for anything else holding statistics.
+    it runs as it is. Raises :class:`TilesInStepUnavailable` for anything else holding statistics.
     """
     if not _holds_statistics(module):
         return module(x)
@@ -174,7 +174,7 @@ def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistic
     if isinstance(module, TransformerNet):
         height, width = x.shape[-2:]
         if height < MIN_SIZE or width < MIN_SIZE:
-            raise StagesUnsupported("a tile smaller than the network's smallest input")
+            raise TilesInStepUnavailable("a tile smaller than the network's smallest input")
         for part in (module.down, module.residual, module.up, module.head):
             x = yield from _stages(part, x)
         return torch.sigmoid(x[..., :height, :width])
@@ -184,7 +184,7 @@ def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistic
             term = (yield from _stages(member, x)).float() * weight
             result = term if result is None else result.add_(term)
         return result
-    raise StagesUnsupported(f"cannot run a {type(module).__name__} stage by stage")
+    raise TilesInStepUnavailable(f"cannot run a {type(module).__name__} stage by stage")
 
 
 def _run_stages(net: nn.Module, make_input: Callable[[], torch.Tensor]
@@ -194,7 +194,7 @@ def _run_stages(net: nn.Module, make_input: Callable[[], torch.Tensor]
 
 
 def tiles_in_step(net: nn.Module, tiles: tuple[list, list], size: tuple[int, int],
-                  make_input: Callable[[object, object], torch.Tensor]
+                  make_input: Callable[[object, object], torch.Tensor], memory_budget: int | None = None
                   ) -> Callable[[int, int], torch.Tensor] | None:
     """Stylize every tile with the whole image's statistics in one pass: the tiles advance
     together, one statistics block at a time.
@@ -215,6 +215,9 @@ def tiles_in_step(net: nn.Module, tiles: tuple[list, list], size: tuple[int, int
             image is tiled by.
         size: the image's (width, height).
         make_input: ``(row, column)`` → the network's (1, 3, h, w) input for that tile's crop.
+        memory_budget: the most bytes the suspended tiles may hold, counted as twice the
+            features each tile holds at a block (its input there, and a residual block's skip);
+            None: no limit.
 
     Returns:
         None when ``net`` has no per-image statistics (then tiles are exact as they are);
@@ -222,9 +225,10 @@ def tiles_in_step(net: nn.Module, tiles: tuple[list, list], size: tuple[int, int
         once per tile.
 
     Raises:
-        StagesUnsupported: the network holds statistics in a module this cannot run stage by
-            stage, or a tile is smaller than the network's smallest input (the caller falls back
-            to :func:`hold_image_statistics`); raised before any tile is finished.
+        TilesInStepUnavailable: the network holds statistics in a module this cannot run stage by
+            stage, a tile is smaller than the network's smallest input, or the tiles would hold
+            more than ``memory_budget`` (the caller falls back to :func:`hold_image_statistics`);
+            raised before any tile is finished.
     """
     held = hold_statistics(net, momentum=0.0)
     blocks = statistics_blocks(held)
@@ -237,13 +241,17 @@ def tiles_in_step(net: nn.Module, tiles: tuple[list, list], size: tuple[int, int
     try:
         for block in blocks:
             sums = MomentSums()
+            held_bytes = 0
             for (row_index, column_index), run in runs.items():
                 try:
                     reached, features = next(run)
                 except StopIteration:
-                    raise StagesUnsupported("a tile ended before the network's last statistics block") from None
+                    raise TilesInStepUnavailable("a tile ended before the network's last statistics block") from None
                 if reached is not block:
-                    raise StagesUnsupported("a tile reached the statistics blocks in another order")
+                    raise TilesInStepUnavailable("a tile reached the statistics blocks in another order")
+                held_bytes += 2 * features.numel() * features.element_size()
+                if memory_budget is not None and held_bytes > memory_budget:
+                    raise TilesInStepUnavailable(f"the tiles would hold more than {memory_budget} bytes")
                 rows_span = _owned_span(rows, row_index, height, features.shape[2])
                 columns_span = _owned_span(columns, column_index, width, features.shape[3])
                 sums.add(features[:, :, slice(*rows_span), slice(*columns_span)])

@@ -32,9 +32,10 @@ from styletransfer.core.images import (float_to_pixels, image_to_pixels, merge_a
                                        scale_image, split_alpha)
 from styletransfer.inference.acceleration import accelerated, check_acceleration, default_acceleration
 from styletransfer.inference.blend import StyleMix, check_blend
-from styletransfer.inference.image_statistics import StagesUnsupported, hold_image_statistics, tiles_in_step
+from styletransfer.inference.image_statistics import TilesInStepUnavailable, hold_image_statistics, tiles_in_step
 from styletransfer.inference.prepare import network_input, prepare_mix, prepare_model
-from styletransfer.inference.tiling import Segment, default_tile_pixels, receptive_field, split_axis, tile_context
+from styletransfer.inference.tiling import (Segment, default_tile_pixels, in_step_memory_budget, receptive_field,
+                                            split_axis, tile_context)
 from styletransfer.models.transformer import TransformerNet
 
 TILE_STATISTICS = ("global", "tile", "image")
@@ -106,8 +107,9 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile
     if tile_statistics == "global":
         try:
             finish = tiles_in_step(net, (rows, columns), (width, height),
-                                   lambda row, column: network_input(net, crop(row, column)[None], device))
-        except StagesUnsupported:  # a network this cannot step through: measure first instead
+                                   lambda row, column: network_input(net, crop(row, column)[None], device),
+                                   memory_budget=in_step_memory_budget(device))
+        except TilesInStepUnavailable:  # a network it cannot step through, or an image too large: measure first
             tile_statistics = "image"
     if tile_statistics == "image":
         net = hold_image_statistics(net, rgb, device, (rows, columns),

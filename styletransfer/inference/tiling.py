@@ -18,6 +18,7 @@ or each tile's own) is :func:`~styletransfer.inference.stylize.stylize`'s ``tile
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,19 @@ def default_tile_pixels(device: torch.device) -> int:
     """Largest image area (pixels) stylized in one pass on ``device``: 2048² on CUDA (about
     2 GB of fp16 activations), 1024² elsewhere (about 1 GB of activations on the CPU)."""
     return 2048 * 2048 if device.type == "cuda" else 1024 * 1024
+
+
+def in_step_memory_budget(device: torch.device) -> int:
+    """Bytes the tiles may hold between statistics blocks when they run in step
+    (``tile_statistics="global"``; above it, the whole image's statistics are measured in extra
+    passes instead, in the memory of one tile): a quarter of the device's memory (the GPU's on
+    CUDA, the machine's elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // 4
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): 2 GiB
+        return 2 * 1024 ** 3
 
 
 def receptive_field(net: nn.Module) -> tuple[int, int]:
