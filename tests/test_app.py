@@ -144,6 +144,25 @@ def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> 
     assert from_file.size == (128, 96) and "Test Wave" in summary
 
 
+def test_the_stroke_size_slider_keeps_the_output_size(client: gradio_client.Client, home: Path) -> None:
+    path = save_model(lively_network(3), home / "models" / "strokes.safetensors", title="Strokes")
+
+    def stylize_strokes(*stroke_scale: float) -> Image.Image:
+        _, png, _ = client.predict(gradio_client.handle_file(str(PHOTO)), "strokes", None, 1.0, False, 160,
+                                   None, 0.5, *stroke_scale, api_name="/stylize")
+        return Image.open(png).convert("RGB")
+
+    try:
+        plain, larger = stylize_strokes(1.0), stylize_strokes(2.0)
+        assert plain.size == larger.size == (160, 120)
+        assert stylize_strokes().tobytes() == plain.tobytes()  # left out: 1
+        assert mean_difference(plain, larger) > 2
+        with pytest.raises(AppError, match="stroke_scale must be between 0.25 and 4, not 9"):
+            stylize_strokes(9.0)
+    finally:
+        path.unlink()
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("notes.jpg", b"this is not a picture", "not an image file"),
     ("cut.jpg", None, "truncated"),
@@ -429,17 +448,21 @@ def test_a_training_job_with_bad_input_logs_one_line(tmp_path: Path, monkeypatch
     assert "no_photos" in record.getMessage() and "\n" not in record.getMessage()
 
 
+def lively_network(seed: int) -> TransformerNet:
+    """Untrained networks paint flat grey; with He-scaled weights they paint visibly varied images."""
+    torch.manual_seed(seed)
+    net = TransformerNet("batch", "none", residual_blocks=1)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(6 ** 0.5)
+    return net
+
+
 def test_a_second_style_blends_in_with_the_mix_slider(client: gradio_client.Client, home: Path) -> None:
-    # Untrained networks paint flat grey; two with He-scaled weights paint visibly different images.
     models = home / "models"
     for seed, name in ((1, "mixone"), (2, "mixtwo")):
-        torch.manual_seed(seed)
-        net = TransformerNet("batch", "none", residual_blocks=1)
-        with torch.no_grad():
-            for module in net.modules():
-                if isinstance(module, torch.nn.Conv2d):
-                    module.weight.mul_(6 ** 0.5)
-        save_model(net, models / f"{name}.safetensors", title=name.title())
+        save_model(lively_network(seed), models / f"{name}.safetensors", title=name.title())
 
     def stylize_mix(second: str | None, mix: float) -> tuple[torch.Tensor, str]:
         _, png, summary = client.predict(gradio_client.handle_file(str(PHOTO)), "mixone", None, 1.0, False, 128,

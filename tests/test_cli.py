@@ -376,3 +376,24 @@ def test_a_failed_write_names_the_file_asked_for(tmp_path: Path, capsys: pytest.
     error = capsys.readouterr().err
     assert error.startswith("styletransfer: error: /proc/comparison.png: ") and len(error.splitlines()) == 1
     assert ".partial" not in error and ".tmp" not in error
+
+
+def test_stroke_scale_keeps_the_size_and_a_bad_one_is_one_line_exit_2(tmp_path: Path, model_file: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(0)
+    save_model(lively(TransformerNet(norm="batch", attention="srm", residual_blocks=1)),
+               model_file.parent / "strokes.safetensors")  # untrained networks paint flat grey
+    gradient((40, 30)).save(tmp_path / "photo.png")
+    common = [str(tmp_path / "photo.png"), "--style", "strokes", "--precision", "fp32"]
+    assert main(["stylize", *common, "-o", str(tmp_path / "plain")]) == 0
+    assert main(["stylize", *common, "-o", str(tmp_path / "larger"), "--stroke-scale", "2"]) == 0
+    plain, larger = (open_image(tmp_path / folder / "photo_strokes.png") for folder in ("plain", "larger"))
+    assert larger.size == plain.size == (40, 30)
+    assert larger.tobytes() != plain.tobytes()
+    capsys.readouterr()
+    for bad in ("0.1", "9", "nan", "big"):
+        assert main(["stylize", *common, "-o", str(tmp_path / "bad"), "--stroke-scale", bad]) == 2
+        error = capsys.readouterr().err
+        assert error.strip().splitlines() == [
+            f"styletransfer: error: --stroke-scale must be a number between 0.25 and 4, not {bad}"], error
+    assert not (tmp_path / "bad").exists()

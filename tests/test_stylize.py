@@ -9,7 +9,7 @@ from fixtures_images import gradient
 from styletransfer import TransformerNet, save_model
 from styletransfer.core.device import pick_precision
 from styletransfer.inference.prepare import _load_prepared, prepare_model
-from styletransfer.inference.stylize import stylize
+from styletransfer.inference.stylize import _eager, _run_tiled, stylize
 from styletransfer.inference.tiling import BLEND_PIXELS, receptive_field, split_axis, tile_context
 
 
@@ -175,3 +175,40 @@ def test_models_given_by_path_or_name_are_loaded_once_and_reloaded_when_rewritte
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert stylize(path, image).size == first.size
     assert len(loads) == 2
+
+
+def stroke_network() -> TransformerNet:
+    torch.manual_seed(0)
+    return lively(TransformerNet(norm="batch", attention="srm", residual_blocks=1))
+
+
+@pytest.mark.parametrize("stroke_scale", [0.5, 1, 2])
+def test_stroke_scale_keeps_the_output_size(stroke_scale):
+    rgba = gradient((90, 67), "RGBA")  # odd sides, and transparency
+    result = stylize(stroke_network(), rgba, precision="fp32", stroke_scale=stroke_scale, preserve_color=True)
+    assert result.size == (90, 67) and result.mode == "RGBA"
+
+
+def test_stroke_scale_one_is_the_stylization_as_before():
+    net = stroke_network()
+    image = gradient((90, 67))
+    with torch.inference_mode():
+        before = _run_tiled(prepare_model(net, torch.device("cpu")), image, torch.device("cpu"), 10 ** 9, _eager)
+    assert stylize(net, image, precision="fp32", stroke_scale=1.0).tobytes() == before.tobytes()
+    assert stylize(net, image, precision="fp32").tobytes() == before.tobytes()
+
+
+def test_stroke_scale_two_stylizes_a_half_size_copy_and_enlarges_it():
+    net = stroke_network()
+    image = gradient((120, 84))
+    larger = stylize(net, image, precision="fp32", stroke_scale=2)
+    half = stylize(net, image.resize((60, 42), Image.Resampling.LANCZOS), precision="fp32")
+    assert larger.tobytes() == half.resize((120, 84), Image.Resampling.LANCZOS).tobytes()
+    assert mean_pixel_difference(larger, stylize(net, image, precision="fp32")) > 2
+
+
+@pytest.mark.parametrize("stroke_scale", [0, -1, 0.2, 5, float("nan"), float("inf"), "big", None])
+def test_a_bad_stroke_scale_is_a_one_line_value_error(stroke_scale):
+    with pytest.raises(ValueError, match="stroke_scale must be (a number )?between 0.25 and 4, not ") as raised:
+        stylize(stroke_network(), gradient((32, 32)), stroke_scale=stroke_scale)
+    assert "\n" not in str(raised.value)

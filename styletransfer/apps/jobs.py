@@ -134,21 +134,22 @@ def check_model_upload(path: str | Path, shown_name: str | None = None) -> dict[
 
 
 def stylize_photo(model: str | Path | StyleMix, image: Image.Image, *, strength: float, preserve_color: bool,
-                  max_size: int, device: torch.device, out_dir: Path) -> StylizeResult:
+                  max_size: int, device: torch.device, out_dir: Path, stroke_scale: float = 1.0) -> StylizeResult:
     """Stylize ``image`` with ``model`` (a style name or model file path, or a blend of styles) at ``max_size``
     (longest side); write the result (PNG, and a JPEG for display) and the resized input
     (JPEG) into a new folder in ``out_dir``. Every file is written atomically under a name of
-    its own, so simultaneous requests never share a file.
+    its own, so simultaneous requests never share a file. ``stroke_scale``: the brush-stroke
+    size, as :func:`~styletransfer.inference.stylize.stylize` takes it.
 
     Raises:
         ModelFileError: the model cannot be loaded (weights that do not fit, ...).
-        ValueError: a bad strength or size.
+        ValueError: a bad strength, size or stroke scale.
     """
     if not 16 <= max_size <= MAX_OUTPUT_SIZE:
         raise ValueError(f"the output size must be between 16 and {MAX_OUTPUT_SIZE} px, not {max_size}")
     start = time.perf_counter()
     stylized = stylize(model, image, strength=strength, preserve_color=preserve_color, max_size=max_size,
-                       device=device)
+                       device=device, stroke_scale=stroke_scale)
     seconds = time.perf_counter() - start
     prune_results(out_dir)
     folder = out_dir / f"result-{uuid.uuid4().hex[:12]}"

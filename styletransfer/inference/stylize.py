@@ -1,4 +1,4 @@
-"""Stylize one image with a trained network: resizing, alpha, strength, color preservation,
+"""Stylize one image with a trained network: resizing, stroke size, alpha, strength, color preservation,
 mixed precision and tiling of large images.
 
 :func:`stylize` is the one entry point (the CLI and the app call it per image). Models given by
@@ -8,13 +8,15 @@ the device once, then cached, so repeated calls do not reload weights.
 Images larger than ``tile_pixels`` go through the network in overlapping tiles
 (:mod:`~styletransfer.inference.tiling`).
 
-For a BatchNorm network without attention (or with attention and no tiling) every output pixel
-depends only on its receptive field, so tiled and untiled results agree up to float rounding.
-InstanceNorm, SE and SRM compute per-image statistics (mean and std over H×W): on a tiled image
-each tile gets its own statistics, so tiles may differ in tone; the blend ramps soften the
-seams. ``tile_statistics="image"`` measures the whole image's statistics first, tile by tile,
-and every tile uses them, so tiled equals untiled up to float rounding
-(:mod:`~styletransfer.inference.image_statistics`; about 2.8× the time of a tiled pass).
+For a BatchNorm network without attention every output pixel depends only on its receptive
+field, so tiled and untiled results agree up to float rounding. InstanceNorm, SE and SRM compute
+per-image statistics (mean and std over H×W). By default (``tile_statistics="global"``) the
+tiles advance through the network together and every tile uses the whole image's statistics,
+so tiled equals untiled up to float rounding at the time of a plain tiled pass, holding every
+tile's features at a statistics block at once; ``"image"`` measures the same statistics in
+extra passes first (memory of one tile, more time); ``"tile"`` lets each tile use its own, so
+tiles may differ in tone (the blend ramps soften the seams). See
+:mod:`~styletransfer.inference.image_statistics`; measurements in docs/performance.md.
 """
 from __future__ import annotations
 
@@ -30,13 +32,34 @@ from styletransfer.core.images import (float_to_pixels, image_to_pixels, merge_a
                                        scale_image, split_alpha)
 from styletransfer.inference.acceleration import accelerated, check_acceleration, default_acceleration
 from styletransfer.inference.blend import StyleMix, check_blend
-from styletransfer.inference.image_statistics import hold_image_statistics
+from styletransfer.inference.image_statistics import TilesInStepUnavailable, hold_image_statistics, tiles_in_step
 from styletransfer.inference.prepare import network_input, prepare_mix, prepare_model
-from styletransfer.inference.tiling import default_tile_pixels, receptive_field, split_axis, tile_context
+from styletransfer.inference.tiling import (Segment, default_tile_pixels, in_step_memory_budget, receptive_field,
+                                            split_axis, tile_context)
 from styletransfer.models.transformer import TransformerNet
 
-TILE_STATISTICS = ("tile", "image")
-"""Whose statistics SRM/InstanceNorm use on a tiled image: each tile's own, or the whole image's."""
+TILE_STATISTICS = ("global", "tile", "image")
+"""How SRM, InstanceNorm and SE get their statistics on a tiled image: the whole image's, with
+the tiles run in step (``"global"``, the default); each tile's own (``"tile"``); the whole
+image's, measured in extra passes first (``"image"``: memory of one tile, more time)."""
+
+DEFAULT_TILE_STATISTICS = "global"
+
+STROKE_SCALES = (0.25, 4.0)
+"""The smallest and largest ``stroke_scale``: the network sees the image at 1/S of its size."""
+
+
+def check_stroke_scale(stroke_scale: float) -> float:
+    """``stroke_scale`` as a float; ValueError (one line) for anything but a number in
+    :data:`STROKE_SCALES`."""
+    low, high = STROKE_SCALES
+    try:
+        value = float(stroke_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"stroke_scale must be a number between {low:g} and {high:g}, not {stroke_scale!r}") from None
+    if not low <= value <= high:  # NaN fails too
+        raise ValueError(f"stroke_scale must be between {low:g} and {high:g}, not {stroke_scale!r}")
+    return value
 
 
 Runner = Callable[[TransformerNet, torch.Tensor], torch.Tensor]
@@ -51,15 +74,18 @@ def _forward(run: Runner, net: TransformerNet, pixels: torch.Tensor, device: tor
 
 
 def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int,
-               run: Runner, tile_statistics: str = "tile") -> Image.Image:
+               run: Runner, tile_statistics: str = DEFAULT_TILE_STATISTICS) -> Image.Image:
     """Stylize an RGB image tile by tile (one tile when it fits in ``tile_pixels``).
 
     The image goes to ``device`` once as uint8; each tile is a slice of it, converted to the
     network's input there, run, weighted and added into a float32 accumulator (on ``device``)
     one row of tiles high; rows that no later tile touches are converted to uint8 and copied
     back into the result. Only uint8 pixels cross between the host and the device. With
-    ``tile_statistics="image"`` the network first measures the whole image's statistics
-    (:mod:`~styletransfer.inference.image_statistics`) and every tile uses them.
+    ``tile_statistics="global"`` the tiles advance through the network together and share the
+    whole image's statistics (:func:`~styletransfer.inference.image_statistics.tiles_in_step`;
+    they run eagerly); with ``"image"`` the network first measures the whole image's
+    statistics in extra passes (:func:`~styletransfer.inference.image_statistics.hold_image_statistics`)
+    and every tile uses them.
     """
     pixels = image_to_pixels(rgb)
     if device.type == "cuda":
@@ -70,23 +96,49 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile
         return _to_image(_forward(run, net, pixels, device))
     context = tile_context(net)
     _, stride = receptive_field(net)
-    result = torch.empty(3, height, width, dtype=torch.uint8)
-    carried: torch.Tensor | None = None  # (3, rows, width) float32: sums for rows below this row's top
     side = math.isqrt(tile_pixels)
     rows = split_axis(height, side, context, stride)
     columns = split_axis(width, side, context, stride)
-    column_weights = [column.weights().to(device) for column in columns]
+
+    def crop(row: Segment, column: Segment) -> torch.Tensor:
+        return pixels[:, row.crop_start: row.crop_end, column.crop_start: column.crop_end]
+
+    finish = None
+    if tile_statistics == "global":
+        try:
+            finish = tiles_in_step(net, (rows, columns), (width, height),
+                                   lambda row, column: network_input(net, crop(row, column)[None], device),
+                                   memory_budget=in_step_memory_budget(device))
+        except TilesInStepUnavailable:  # a network it cannot step through, or an image too large: measure first
+            tile_statistics = "image"
     if tile_statistics == "image":
         net = hold_image_statistics(net, rgb, device, (rows, columns),
-                                    lambda held, crop: _forward(_eager, held, image_to_pixels(crop), device)[None])
+                                    lambda held, part: _forward(_eager, held, image_to_pixels(part), device)[None])
+    if finish is None:
+        def finish(row_index: int, column_index: int) -> torch.Tensor:
+            return _forward(run, net, crop(rows[row_index], columns[column_index]), device)
+    else:
+        def finish(row_index: int, column_index: int, stepped=finish) -> torch.Tensor:
+            return stepped(row_index, column_index)[0].float()
+    return _assemble(rows, columns, (width, height), device, finish)
+
+
+def _assemble(rows: list[Segment], columns: list[Segment], size: tuple[int, int], device: torch.device,
+              tile_output: Callable[[int, int], torch.Tensor]) -> Image.Image:
+    """The stylized image from its tiles, asked for in row-major order: ``tile_output(row_index,
+    column_index)`` → the tile's (3, h, w) float32 output on ``device``, weighted by the blend
+    ramps and summed one row of tiles at a time."""
+    width, height = size
+    result = torch.empty(3, height, width, dtype=torch.uint8)
+    carried: torch.Tensor | None = None  # (3, rows, width) float32: sums for rows below this row's top
+    column_weights = [column.weights().to(device) for column in columns]
     for index, row in enumerate(rows):
         accumulator = torch.zeros(3, row.keep_end - row.keep_start, width, device=device)
         if carried is not None:
             accumulator[:, : carried.shape[1]] += carried
         row_weights = row.weights().to(device)
-        for column, weights in zip(columns, column_weights):
-            tile = pixels[:, row.crop_start: row.crop_end, column.crop_start: column.crop_end]
-            styled = _forward(run, net, tile, device)
+        for column_index, (column, weights) in enumerate(zip(columns, column_weights)):
+            styled = tile_output(index, column_index)
             kept = styled[:, row.keep_start - row.crop_start: row.keep_end - row.crop_start,
                           column.keep_start - column.crop_start: column.keep_end - column.crop_start]
             accumulator[:, :, column.keep_start: column.keep_end] += kept * (row_weights[:, None] * weights[None, :])
@@ -139,7 +191,8 @@ def stylize(
     tile_pixels: int | None = None,
     acceleration: str | None = None,
     blend: str = "output",
-    tile_statistics: str = "tile",
+    tile_statistics: str = DEFAULT_TILE_STATISTICS,
+    stroke_scale: float = 1.0,
 ) -> Image.Image:
     """Stylize a Pillow image.
 
@@ -164,11 +217,18 @@ def stylize(
         acceleration: ``"off"``, ``"graph"`` (CUDA graphs, one per image size, cached) or
             ``"compile"``; None: ``"off"`` (see :func:`~styletransfer.inference.acceleration.default_acceleration`). See
             :mod:`styletransfer.inference.acceleration`.
-        tile_statistics: ``"tile"``: each tile uses its own SRM/InstanceNorm statistics (fast;
-            tiles may differ slightly in tone); ``"image"``: the whole image's statistics are
-            measured first, tile by tile, and every tile uses them, so the tiled result equals
-            the untiled one up to float rounding (slower: about 2.4 extra passes for SRM in
-            5 residual blocks, measured 2.8× the time); see :mod:`~styletransfer.inference.image_statistics`.
+        tile_statistics: how SRM/InstanceNorm/SE get their statistics on a tiled image:
+            ``"global"`` (default): the whole image's, the tiles run through the network in
+            step, so the tiled result equals the untiled one up to float rounding at the time
+            of a plain tiled pass, but every tile's features at a statistics block are held
+            at once (memory grows with the image); ``"image"``: the whole image's, measured
+            tile by tile in extra passes first (the same result, the memory of one tile, more
+            time); ``"tile"``: each tile its own (tiles may differ in tone). See
+            :mod:`~styletransfer.inference.image_statistics` and docs/performance.md.
+        stroke_scale: brush-stroke size S, 0.25..4 (:data:`STROKE_SCALES`): the network sees
+            the (resized) image at 1/S of its size and its output is resized back (Lanczos),
+            so the output size does not change; S > 1 gives larger strokes (and a faster
+            pass), S < 1 finer ones (and a slower one). 1: the image as it is.
         blend: how a mix of styles is blended: ``"output"`` (the weighted mean of the
             stylized images) or ``"weights"`` (one network with the weighted mean of the
             weights; only for networks fine-tuned from one network); see
@@ -178,7 +238,8 @@ def stylize(
         ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
 
     Raises:
-        ValueError: bad strength, size, scale, tile size, device, precision or acceleration.
+        ValueError: bad strength, size, scale, stroke scale, tile size, device, precision or
+            acceleration.
         ModelFileError: ``model`` names no usable model file.
         StyleMixError: a bad mix or ``blend`` (a ValueError).
     """
@@ -187,6 +248,7 @@ def stylize(
         raise ValueError(f"unknown tile_statistics {tile_statistics!r}; expected one of {', '.join(TILE_STATISTICS)}")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
+    stroke_scale = check_stroke_scale(stroke_scale)
     if max_size is not None and scale is not None:
         raise ValueError("give max_size or scale, not both")
     if tile_pixels is not None and tile_pixels < 1:
@@ -202,9 +264,12 @@ def stylize(
         net = prepare_mix(model, torch_device, dtype, blend=blend)
     else:
         net = prepare_model(model, torch_device, dtype)
+    seen = rgb if stroke_scale == 1.0 else scale_image(rgb, 1 / stroke_scale)
     with torch.inference_mode():
-        stylized = _run_tiled(net, rgb, torch_device, tile_pixels or default_tile_pixels(torch_device), run,
+        stylized = _run_tiled(net, seen, torch_device, tile_pixels or default_tile_pixels(torch_device), run,
                               tile_statistics)
+    if stylized.size != rgb.size:
+        stylized = stylized.resize(rgb.size, Image.Resampling.LANCZOS)
     if preserve_color:
         stylized = _keep_colors(stylized, rgb)
     if strength < 1.0:

@@ -9,17 +9,16 @@ grid as they would on the whole image. Memory therefore depends on the tile size
 image size: the result is assembled row of tiles by row of tiles into a uint8 image, with only
 one row of tiles held as float32.
 
-For a BatchNorm network without attention (or with attention and no tiling) every output pixel
-depends only on its receptive field, so tiled and untiled results agree up to float rounding.
-InstanceNorm, SE and SRM compute per-image statistics (mean and std over H×W): on a tiled image
-each tile gets its own statistics, so tiles may differ in tone; the blend ramps soften the
-seams. ``tile_statistics="image"`` measures the whole image's statistics first, tile by tile,
-and every tile uses them, so tiled equals untiled up to float rounding
-(:mod:`~styletransfer.inference.image_statistics`; about 2.8× the time of a tiled pass).
+For a BatchNorm network without attention every output pixel depends only on its receptive
+field, so tiled and untiled results agree up to float rounding. InstanceNorm, SE and SRM compute
+per-image statistics (mean and std over H×W); how tiles get them (the whole image's, by default,
+or each tile's own) is :func:`~styletransfer.inference.stylize.stylize`'s ``tile_statistics``
+(:mod:`~styletransfer.inference.image_statistics`).
 """
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +33,19 @@ def default_tile_pixels(device: torch.device) -> int:
     """Largest image area (pixels) stylized in one pass on ``device``: 2048² on CUDA (about
     2 GB of fp16 activations), 1024² elsewhere (about 1 GB of activations on the CPU)."""
     return 2048 * 2048 if device.type == "cuda" else 1024 * 1024
+
+
+def in_step_memory_budget(device: torch.device) -> int:
+    """Bytes the tiles may hold between statistics blocks when they run in step
+    (``tile_statistics="global"``; above it, the whole image's statistics are measured in extra
+    passes instead, in the memory of one tile): a quarter of the device's memory (the GPU's on
+    CUDA, the machine's elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // 4
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): 2 GiB
+        return 2 * 1024 ** 3
 
 
 def receptive_field(net: nn.Module) -> tuple[int, int]:

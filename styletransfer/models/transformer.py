@@ -104,7 +104,7 @@ class NetworkConfig:
         return asdict(self)
 
 
-_MIN_SIZE = 8
+MIN_SIZE = 8
 """Smaller inputs are edge-padded to this size (and the output cropped back)."""
 
 
@@ -173,8 +173,8 @@ class TransformerNet(nn.Module):
         if self.training:
             check_trainable_batch(self, x.shape[0])
         height, width = x.shape[-2:]
-        if height < _MIN_SIZE or width < _MIN_SIZE:  # reflection padding needs a few pixels
-            x = F.pad(x, (0, max(0, _MIN_SIZE - width), 0, max(0, _MIN_SIZE - height)), mode="replicate")
+        if height < MIN_SIZE or width < MIN_SIZE:  # reflection padding needs a few pixels
+            x = F.pad(x, (0, max(0, MIN_SIZE - width), 0, max(0, MIN_SIZE - height)), mode="replicate")
         # Two stride-2 convs round up and two 2× upsamplings follow, so the output is at least
         # H×W; for sizes that are not multiples of 4 the extra rows/columns are cropped.
         y = self.head(self.up(self.residual(self.down(x))))

@@ -25,7 +25,8 @@ from styletransfer.core.images import (DEFAULT_MAX_PIXELS, ImageError, find_imag
 from styletransfer.training.distributed import torchrun_environment
 from styletransfer.inference.export import export_onnx
 from styletransfer.inference.prepare import prepare_model
-from styletransfer.inference.stylize import TILE_STATISTICS, stylize
+from styletransfer.inference.stylize import (DEFAULT_TILE_STATISTICS, STROKE_SCALES, TILE_STATISTICS, check_stroke_scale,
+                                            stylize)
 from styletransfer.inference.tiling import receptive_field, split_axis, tile_context
 
 from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, STDIO, Item, UsageError, _error, _positive_float,
@@ -112,6 +113,15 @@ def check_tile_pixels(net: torch.nn.Module, tile_pixels: int) -> None:
         raise UsageError(f"--tile-pixels {tile_pixels}: {error}") from None
 
 
+def stroke_scale_option(text: str) -> float:
+    """``--stroke-scale`` as a number; UsageError (one line, exit 2) outside :data:`STROKE_SCALES`."""
+    try:
+        return check_stroke_scale(text)
+    except ValueError:
+        low, high = STROKE_SCALES
+        raise UsageError(f"--stroke-scale must be a number between {low:g} and {high:g}, not {text}") from None
+
+
 def check_template(template: str) -> None:
     """Raise UsageError for a ``--name-template`` that cannot name files."""
     try:
@@ -161,14 +171,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     size.add_argument("--scale", type=_positive_float, metavar="F", help="resize by factor F first")
     run.add_argument("--strength", type=_strength, default=1.0, help="0..1 blend with the original (default: 1)")
     run.add_argument("--preserve-color", action="store_true", help="keep the original colors")
+    run.add_argument("--stroke-scale", default="1", metavar="S",
+                     help=f"brush-stroke size, {STROKE_SCALES[0]:g}..{STROKE_SCALES[1]:g}: the network sees the image at "
+                          "1/S of its size and the result is resized back (2: larger strokes, 0.5: finer; "
+                          "default: %(default)s)")
     run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     run.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
                      help="largest area stylized in one pass; larger images are tiled "
                           "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
-    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="tile",
-                     help="on tiled images, SRM statistics per tile (fast) or of the whole image (measured "
-                          "first; the result then equals the untiled one; slower) (default: %(default)s)")
+    run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default=DEFAULT_TILE_STATISTICS,
+                     help="on tiled images, SRM statistics of the whole image with the tiles run in step (the "
+                          "result equals the untiled one; more memory), of each tile (tiles may differ in tone), "
+                          "or of the whole image measured in extra passes first (memory of one tile; slower) "
+                          "(default: %(default)s)")
     run.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
                      help=f"refuse larger images (decompression-bomb guard; default: {DEFAULT_MAX_PIXELS})")
     run.add_argument("--json", action="store_true", help="print a JSON summary (each input and its result)")
@@ -194,6 +210,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_stylize(args: argparse.Namespace) -> int:
     check_template(args.name_template)
+    stroke_scale = stroke_scale_option(args.stroke_scale)
     from_stdin = STDIO in args.inputs
     to_stdout = args.output == STDIO
     if from_stdin and len(args.inputs) > 1:
@@ -247,7 +264,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
                              precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend,
-                             tile_statistics=args.tile_statistics)
+                             tile_statistics=args.tile_statistics, stroke_scale=stroke_scale)
             if target is None:
                 image_format = output_format(relative, args.format)
                 sys.stdout.buffer.write(encode_image(result, image_format, quality=args.quality))

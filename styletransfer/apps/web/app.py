@@ -116,13 +116,16 @@ class WebApp:
 
     def run_stylize(self, photo: dict[str, Any] | None, style: str | None, model_file: dict[str, Any] | None,
                     strength: float, preserve_color: bool, size: float, second_style: str | None = None,
-                    mix: float = 0.5) -> tuple[tuple[str, str], str, str]:
-        """Stylize the photo: (original, stylized) for the slider, the PNG, and a summary line."""
+                    mix: float = 0.5, stroke_scale: float = 1.0) -> tuple[tuple[str, str], str, str]:
+        """Stylize the photo: (original, stylized) for the slider, the PNG, and a summary line.
+        ``stroke_scale`` (the brush-stroke size) is the endpoint's last input, so callers that
+        leave it out get the network's own strokes."""
         model, label = self.mixed_model(*self.chosen_model(style, model_file), second_style, float(mix))
         image = self.open_photo(photo)
         try:
             result = stylize_photo(model, image, strength=float(strength), preserve_color=bool(preserve_color),
-                                   max_size=int(size), device=self.device, out_dir=self.output_dir)
+                                   max_size=int(size), device=self.device, out_dir=self.output_dir,
+                                   stroke_scale=1.0 if stroke_scale is None else float(stroke_scale))
         except ModelFileError as error:
             raise gr.Error(f"That model file cannot be used: {error.problem}") from None
         except ValueError as error:
