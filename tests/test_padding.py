@@ -249,3 +249,19 @@ def test_onnx_export_has_reflect_pads(tmp_path):
     (actual,) = session.run(None, {"image": x.numpy()})
     with torch.inference_mode():
         assert torch.allclose(torch.from_numpy(actual), net(x), atol=1e-5)
+
+
+def test_a_buffer_first_leased_under_inference_mode_serves_no_grad_passes_too():
+    """The app stylizes under inference_mode and previews training under no_grad in one process:
+    the scratch buffer from the first must serve the second (an inference tensor cannot be
+    written outside inference mode)."""
+    from styletransfer.models.layers import padding
+
+    padding.clear_scratch()
+    layer = ConvLayer(4, 4, 3, upsample=True).eval()
+    x = torch.rand(1, 4, 8, 8)
+    with torch.inference_mode():
+        first = layer(x)
+    with torch.no_grad():
+        second = layer(x)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)

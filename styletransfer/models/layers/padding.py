@@ -146,7 +146,10 @@ def _lease(numel: int, dtype: torch.dtype, device: torch.device) -> Iterator[tor
         elif same:  # grow: free the largest smaller buffer before allocating its replacement
             del _idle[max(same, key=lambda i: _idle[i].numel())]
     if buffer is None:
-        buffer = torch.empty(numel, dtype=dtype, device=device)
+        # A normal tensor even under torch.inference_mode(): an inference tensor could not be
+        # written to later under plain no_grad (a training run's previews, say).
+        with torch.inference_mode(False):
+            buffer = torch.empty(numel, dtype=dtype, device=device)
     try:
         yield buffer
     finally:
