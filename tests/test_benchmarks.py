@@ -201,3 +201,12 @@ def test_video(tmp_path):
     assert all(r["ratio"] > 0 and r["input_change"] > 0 for r in rows)
     assert rows[0]["drift"] == 0 and rows[1]["drift"] > 0  # off is the drift's reference
     assert data["targets"][0]["target"].startswith("video flicker with --stable")  # met: check_tables
+
+
+def test_tiles(tmp_path):
+    stdout, data = run("bench_tiles.py", "--markdown", str(tmp_path / "tiles.md"), tmp_path=tmp_path)
+    check_tables(data, ["Seamless tiles"])
+    rows = data["results"]["tiles"]
+    assert [row["style"] for row in rows] == ["composition_viii_slim", "great_wave_bn_slim"]
+    assert rows[0]["tile"]["max"] > rows[0]["global"]["max"]  # the seams per-tile statistics leave
+    assert "| style | tile: mean |" in (tmp_path / "tiles.md").read_text()
