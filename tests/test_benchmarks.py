@@ -336,3 +336,11 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
     assert "## Bank throughput" in session and "exit code: 0" in session
     report = json.loads((out / "report.json").read_text())
     assert {row["name"] for row in report["styles"]} == {style["name"] for style in styles}
+
+def test_tiles(tmp_path):
+    stdout, data = run("bench_tiles.py", "--markdown", str(tmp_path / "tiles.md"), tmp_path=tmp_path)
+    check_tables(data, ["Seamless tiles"])
+    rows = data["results"]["tiles"]
+    assert [row["style"] for row in rows] == ["composition_viii_slim", "great_wave_bn_slim"]
+    assert rows[0]["tile"]["max"] > rows[0]["global"]["max"]  # the seams per-tile statistics leave
+    assert "| style | tile: mean |" in (tmp_path / "tiles.md").read_text()

@@ -118,7 +118,7 @@ def test_a_network_run_stage_by_stage_equals_its_forward(variant):
     x = torch.rand(1, 3, 70, 90)
     with torch.inference_mode():
         expected = held(x)  # the first call measures and holds x's statistics
-        stages = _stages(held, x)
+        stages = _stages(held, [x])
         reached = []
         try:
             while True:

@@ -148,10 +148,15 @@ def _holds_statistics(module: nn.Module) -> bool:
     return any(isinstance(part, HeldStatistics) for part in module.modules())
 
 
-def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistics, torch.Tensor], None, torch.Tensor]:
+def _stages(module: nn.Module, inputs: list[torch.Tensor]
+            ) -> Generator[tuple[HeldStatistics, torch.Tensor], None, torch.Tensor]:
     """``module(x)``, computed as its forward does, but suspended before each statistics block:
     the generator yields ``(block, block input)`` and, once resumed, goes on with the
     statistics the block then holds. Returns the module's output.
+
+    ``x`` comes in a one-element list, which it is taken out of, so that no caller's frame
+    keeps a tensor alive that the computation no longer needs (every suspended tile holds only
+    what it needs: in a residual block, the block's input and its branch).
 
     Knows the modules the library's networks are built of (:class:`TransformerNet`, its
     :class:`~styletransfer.models.layers.conv.ResidualBlock`, ``nn.Sequential``, an
@@ -159,29 +164,32 @@ def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistic
     it runs as it is. Raises :class:`TilesInStepUnavailable` for anything else holding statistics.
     """
     if not _holds_statistics(module):
-        return module(x)
+        return module(inputs.pop())
     if isinstance(module, HeldStatistics):
+        x = inputs.pop()
         yield module, x
         return module(x)  # momentum 0 and statistics held: they are used as they are
     if isinstance(module, nn.Sequential):
         for child in module:
-            x = yield from _stages(child, x)
-        return x
+            inputs = [(yield from _stages(child, inputs))]
+        return inputs.pop()
     if isinstance(module, ResidualBlock):
-        branch = F.relu((yield from _stages(module.norm1, module.conv1(x))))
-        branch = yield from _stages(module.norm2, module.conv2(branch))
+        x = inputs.pop()
+        branch = [F.relu((yield from _stages(module.norm1, [module.conv1(x)])))]
+        branch = [(yield from _stages(module.norm2, [module.conv2(branch.pop())]))]
         return x + (yield from _stages(module.attention, branch))
     if isinstance(module, TransformerNet):
-        height, width = x.shape[-2:]
+        height, width = inputs[0].shape[-2:]
         if height < MIN_SIZE or width < MIN_SIZE:
             raise TilesInStepUnavailable("a tile smaller than the network's smallest input")
         for part in (module.down, module.residual, module.up, module.head):
-            x = yield from _stages(part, x)
-        return torch.sigmoid(x[..., :height, :width])
+            inputs = [(yield from _stages(part, inputs))]
+        return torch.sigmoid(inputs.pop()[..., :height, :width])
     if isinstance(module, OutputBlend):
+        x = inputs.pop()
         result = None
         for member, weight in zip(module.members, module.weights):
-            term = (yield from _stages(member, x)).float() * weight
+            term = (yield from _stages(member, [x])).float() * weight
             result = term if result is None else result.add_(term)
         return result
     raise TilesInStepUnavailable(f"cannot run a {type(module).__name__} stage by stage")
@@ -190,7 +198,7 @@ def _stages(module: nn.Module, x: torch.Tensor) -> Generator[tuple[HeldStatistic
 def _run_stages(net: nn.Module, make_input: Callable[[], torch.Tensor]
                 ) -> Generator[tuple[HeldStatistics, torch.Tensor], None, torch.Tensor]:
     """:func:`_stages` on an input made only when the generator first runs."""
-    return (yield from _stages(net, make_input()))
+    return (yield from _stages(net, [make_input()]))
 
 
 def tiles_in_step(net: nn.Module, tiles: tuple[list, list], size: tuple[int, int],
