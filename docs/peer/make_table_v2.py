@@ -137,6 +137,11 @@ done
 .venv/bin/python docs/peer/make_table_v2.py docs/peer/scores_v2_ours.json docs/peer/scores_v2_peer.json \\
     --output docs/peer/scores_v2.md
 ```
+
+`scores_v2_peer.json` was made one style at a time (the same command with one `--outputs` /
+`--painting` pair each; long runs on the shared CPU were being killed) and the runs' `styles`
+lists concatenated in the order above. Every score is per image, so this is the same file the
+single command writes; the peer's palette and structure equal those of `scores.md` (issue 12).
 """
 
 
