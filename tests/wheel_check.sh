@@ -34,11 +34,15 @@ if ! "$python" -m pip wheel --no-deps --no-build-isolation -q -w "$work/dist" "$
         || { cat "$work/build.log" >&2; fail "the wheel did not build"; }
 fi
 wheel=$(ls "$work"/dist/styletransfer-*.whl)
-"$python" - "$wheel" <<'EOF' || fail "the wheel lacks files"
-import sys, zipfile
+"$python" - "$wheel" "$work/src" <<'EOF' || fail "the wheel lacks files"
+import pathlib, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-needed = ["styletransfer/apps/cli.py", "styletransfer/apps/webapp.py", "styletransfer/styles/manifest.csv",
-          "styletransfer/examples/manifest.csv"]
+src = pathlib.Path(sys.argv[2])
+# Every module of the source tree (a sub-package left out of pyproject's list would be missing
+# here), plus the data files the app and the CLI read.
+needed = sorted(path.relative_to(src).as_posix() for path in (src / "styletransfer").rglob("*.py"))
+needed += ["styletransfer/styles/manifest.csv", "styletransfer/examples/manifest.csv"]
+assert "styletransfer/apps/cli/main.py" in needed and "styletransfer/apps/web/app.py" in needed, needed
 missing = [name for name in needed if name not in names]
 models = [name for name in names if name.startswith("styletransfer/styles/") and name.endswith(".safetensors")]
 assert not missing and models, f"missing {missing}, {len(models)} style models"
