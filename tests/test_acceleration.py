@@ -85,8 +85,10 @@ def test_compiled_stylize_matches_eager_and_compiles_once_per_size(monkeypatch):
     torch.manual_seed(0)
     model = lively(TransformerNet("batch", "srm"))
     image = gradient((48, 40))
-    eager = stylize(model, image, device="cpu", acceleration="off")
-    compiled = stylize(model, image, device="cpu", acceleration="compile")
+    # fp32: eager CPU inference rewrites some convolutions (fast_conv) that the compiled graph
+    # runs as written; in bf16 two roundings of a 1/256-step output could be 2 levels apart.
+    eager = stylize(model, image, device="cpu", acceleration="off", precision="fp32")
+    compiled = stylize(model, image, device="cpu", acceleration="compile", precision="fp32")
     assert max_pixel_difference(eager, compiled) <= 1
 
 

@@ -3,21 +3,29 @@ normalized down/up-sampling layers and the residual block. Shapes: (N, C, H, W) 
 any value range."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from styletransfer.models.layers.attention import create_attention
 from styletransfer.models.layers.norm import norm_layer
-from styletransfer.models.layers.padding import ReflectionPad
+from styletransfer.models.layers.fast_conv import (narrow_conv, narrow_conv_applies, rewrites_enabled,
+                                                   upsample_conv, upsample_conv_applies)
+from styletransfer.models.layers.padding import ReflectionPad, nearest_scale, uses_fast_path
 
 
 class ConvLayer(nn.Sequential):
     """[nearest 2× upsample] → reflection pad → conv, keeping H×W for stride 1.
 
-    In CPU inference the upsampling and padding are one copy into a reused buffer
-    (:meth:`~styletransfer.models.layers.padding.ReflectionPad.conv`; the same values, no fresh
-    padded tensor per layer); elsewhere the layers run one after the other.
+    In CPU inference (:func:`~styletransfer.models.layers.padding.uses_fast_path`) the padding
+    is a copy into a reused buffer (:meth:`~styletransfer.models.layers.padding.ReflectionPad.conv`),
+    an upsampling layer is one transposed convolution of the small input
+    (:func:`~styletransfer.models.layers.fast_conv.upsample_conv`) and a convolution to a few
+    channels runs as its kernel rows (:func:`~styletransfer.models.layers.fast_conv.narrow_conv`):
+    the same values up to float rounding. Elsewhere (training, CUDA, compile, export) the layers
+    run one after the other.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, upsample: bool = False):
@@ -29,7 +37,13 @@ class ConvLayer(nn.Sequential):
         pad = self[-2]
         if not isinstance(pad, ReflectionPad) or len(self) > 3:
             return super().forward(x)
-        return pad.conv(self[-1], x, upsample=self[0] if len(self) == 3 else None)
+        conv, upsample = self[-1], (self[0] if len(self) == 3 else None)
+        if uses_fast_path(x) and rewrites_enabled():
+            if upsample is not None and upsample_conv_applies(conv, pad.padding, nearest_scale(upsample) or 0):
+                return upsample_conv(conv, x)
+            if upsample is None and narrow_conv_applies(conv):
+                return pad.conv(functools.partial(narrow_conv, conv), x)
+        return pad.conv(conv, x, upsample=upsample)
 
 
 class NormActLayer(nn.Sequential):

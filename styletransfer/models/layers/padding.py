@@ -36,7 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["ReflectionPad", "reflection_pad", "padded_shape", "uses_fast_path", "clear_scratch",
-           "scratch_bytes", "SCRATCH_LIMIT_BYTES"]
+           "scratch_bytes", "SCRATCH_LIMIT_BYTES", "nearest_scale"]
 
 SCRATCH_LIMIT_BYTES = 512 * 2**20
 """Idle scratch buffers kept for reuse, in bytes, all threads together (512 MiB: the largest
@@ -197,7 +197,7 @@ class ReflectionPad(nn.ReflectionPad2d):
         run one after the other, so autograd, ``torch.compile``, tracing and ONNX export see
         ``F.interpolate`` and ``F.pad``.
         """
-        scale = 1 if upsample is None else _whole_nearest_scale(upsample)
+        scale = 1 if upsample is None else nearest_scale(upsample)
         if (scale is None or not uses_fast_path(x)
                 or max(self.padding[2:]) >= x.shape[2] * scale or max(self.padding[:2]) >= x.shape[3] * scale):
             return conv(self(x if upsample is None else upsample(x)))
@@ -211,7 +211,7 @@ class ReflectionPad(nn.ReflectionPad2d):
         return y
 
 
-def _whole_nearest_scale(upsample: nn.Module) -> int | None:
+def nearest_scale(upsample: nn.Module) -> int | None:
     """The factor of a nearest :class:`torch.nn.Upsample` by one whole factor on both axes, else None."""
     if type(upsample) is not nn.Upsample or upsample.mode != "nearest" or upsample.size is not None:
         return None
