@@ -180,12 +180,20 @@ def style_pooling(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     fp16/bf16 one is reduced with float32 accumulation (``mean(dtype=...)`` and the squared
     ``vector_norm``) instead of being cast first, which would write and read a float32 copy of
     the whole feature map (the cost that once made folded SRM much slower than BN in CUDA fp16;
-    measurements: docs/performance.md, "Design notes").
+    measurements: docs/performance.md, "Design notes"); in CPU inference the copy is the
+    faster way.
     """
     if x.dtype == torch.float32:
         flat = x.flatten(2)
         mean = flat.mean(dim=2)
         mean_sq = flat.square().mean(dim=2)
+    elif x.device.type == "cpu" and not torch.is_grad_enabled():
+        # CPU inference: one float32 copy, squared in place. The CPU's reductions with a dtype
+        # conversion are slow on channels-last maps (the squared norm 4-7×, at 1080p 75 ms per
+        # block), and a copy costs little in host memory (docs/performance-padding.md).
+        copy = x.float()
+        mean = copy.mean(dim=(2, 3))
+        mean_sq = copy.square_().mean(dim=(2, 3))
     else:
         mean = x.mean(dim=(2, 3), dtype=torch.float32)
         norm = torch.linalg.vector_norm(x, ord=2, dim=(2, 3), dtype=torch.float32)
