@@ -14,6 +14,8 @@ from PIL import Image, ImageFile
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
 from styletransfer.core.images import (
     DEFAULT_MAX_PIXELS,
+    float_to_pixels,
+    pixels_to_image,
     IMAGE_SUFFIXES,
     PHOTO_SUFFIXES,
     SAVE_SUFFIXES,
@@ -322,3 +324,24 @@ def test_saved_file_gets_normal_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old_umask)
     assert saved.stat().st_mode & 0o777 == 0o644
+
+
+def test_pixels_to_image_from_planes_and_from_interleaved_pixels_agree() -> None:
+    pixels = torch.randint(0, 256, (3, 7, 11), dtype=torch.uint8)
+    planes = pixels_to_image(pixels)  # contiguous: Pillow interleaves the planes
+    interleaved = pixels_to_image(pixels.permute(1, 2, 0).contiguous().permute(2, 0, 1))
+    strided = pixels_to_image(pixels[:, ::1, ::2])  # neither: copied to planes first
+    assert planes.mode == "RGB" and planes.size == (11, 7)
+    assert planes.tobytes() == interleaved.tobytes() == pixels.permute(1, 2, 0).contiguous().numpy().tobytes()
+    assert strided.tobytes() == pixels[:, :, ::2].permute(1, 2, 0).contiguous().numpy().tobytes()
+    saved = planes.tobytes()
+    pixels.zero_()  # the image is a copy
+    assert planes.tobytes() == saved != bytes(len(saved))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_float_to_pixels_leaves_its_input_alone(dtype: torch.dtype) -> None:
+    t = torch.tensor([-0.5, 0.5, 1.5, 0.25, 0.8], dtype=dtype)
+    before = t.clone()
+    assert float_to_pixels(t).tolist() == [0, 128, 255, 64, 204]
+    assert torch.equal(t, before)

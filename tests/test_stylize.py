@@ -212,3 +212,13 @@ def test_a_bad_stroke_scale_is_a_one_line_value_error(stroke_scale):
     with pytest.raises(ValueError, match="stroke_scale must be (a number )?between 0.25 and 4, not ") as raised:
         stylize(stroke_network(), gradient((32, 32)), stroke_scale=stroke_scale)
     assert "\n" not in str(raised.value)
+
+
+def test_nan_check_catches_any_nan_and_only_nan():
+    from styletransfer.inference.stylize import _check_finite
+    _check_finite(torch.rand(3, 8, 8, dtype=torch.bfloat16))
+    _check_finite(torch.tensor([float("inf"), 0.5]))  # infinities are clamped later, not NaN
+    _check_finite(torch.tensor([float("inf"), float("-inf")]))  # a NaN sum, but no NaN value
+    for bad in ([0.5, float("nan")], [float("inf"), float("nan")]):
+        with pytest.raises(ValueError, match="NaN"):
+            _check_finite(torch.tensor(bad))

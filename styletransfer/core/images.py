@@ -266,19 +266,31 @@ def image_to_pixels(img: Image.Image) -> torch.Tensor:
 
 def pixels_to_float(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 RGB pixels (any shape, any device) → float32 in 0..1, on the same device."""
-    return pixels.float().div(255)
+    return pixels.float().div_(255)
 
 
 def float_to_pixels(t: torch.Tensor) -> torch.Tensor:
     """Float RGB nominally in 0..1 (any shape, dtype, device) → uint8 on the same device:
-    computed in float32, clamped, scaled to 0..255 and rounded."""
-    return t.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    computed in float32, clamped, scaled to 0..255 and rounded; ``t`` is not changed (one
+    float32 copy is worked on in place)."""
+    x = t.clamp(0, 1) if t.dtype == torch.float32 else t.float().clamp_(0, 1)
+    return x.mul_(255).round_().to(torch.uint8)
 
 
 def pixels_to_image(pixels: torch.Tensor) -> Image.Image:
-    """(3, H, W) uint8 RGB tensor on any device → Pillow ``RGB`` image."""
-    hwc = pixels.cpu().permute(1, 2, 0).contiguous()
-    return Image.frombytes("RGB", (hwc.shape[1], hwc.shape[0]), hwc.numpy().tobytes())
+    """(3, H, W) uint8 RGB tensor on any device → Pillow ``RGB`` image (a copy).
+
+    Channel planes (a contiguous tensor) are interleaved by Pillow's ``Image.merge``, which is
+    several times faster than a transposing copy in torch; pixels already interleaved (a
+    permuted (H, W, 3) tensor) are copied as they are."""
+    pixels = pixels.cpu()
+    height, width = pixels.shape[1:]
+    hwc = pixels.permute(1, 2, 0)
+    if hwc.is_contiguous():
+        return Image.frombytes("RGB", (width, height), hwc.numpy().tobytes())
+    planes = pixels.contiguous()
+    return Image.merge("RGB", [Image.frombuffer("L", (width, height), planes[c].numpy(), "raw", "L", 0, 1)
+                               for c in range(3)])
 
 
 def image_to_tensor(img: Image.Image) -> torch.Tensor:

@@ -92,8 +92,8 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile
         pixels = pixels.pin_memory()
     pixels = pixels.to(device, non_blocking=True)
     width, height = rgb.size
-    if width * height <= tile_pixels:
-        return _to_image(_forward(run, net, pixels, device))
+    if width * height <= tile_pixels:  # the network's own dtype: float_to_pixels converts it once
+        return _to_image(run(net, network_input(net, pixels.unsqueeze(0), device))[0])
     context = tile_context(net)
     _, stride = receptive_field(net)
     side = math.isqrt(tile_pixels)
@@ -150,12 +150,15 @@ def _assemble(rows: list[Segment], columns: list[Segment], size: tuple[int, int]
 
 
 def _check_finite(styled: torch.Tensor) -> None:
-    if torch.isnan(styled).any():
+    """Raise if ``styled`` holds a NaN. A finite sum (one reduction) proves there is none; only
+    a non-finite sum pays for the element-wise test."""
+    if not torch.isfinite(styled.sum(dtype=torch.float32)) and torch.isnan(styled).any():
         raise ValueError("the network produced NaN values (is the model file damaged?)")
 
 
 def _to_image(styled: torch.Tensor) -> Image.Image:
-    """(3, h, w) float RGB 0..1 on any device → Pillow image, converted to uint8 on its device."""
+    """(3, h, w) float RGB 0..1 (any float dtype) on any device → Pillow image, converted to
+    uint8 on its device."""
     _check_finite(styled)
     return pixels_to_image(float_to_pixels(styled))
 
