@@ -34,10 +34,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["upsample_conv", "upsample_conv_applies", "transposed_weight", "narrow_conv", "narrow_conv_applies",
-           "NARROW_CHANNELS", "plain_convolutions", "rewrites_enabled"]
+           "NARROW_CHANNELS", "NARROW_MIN_INPUT_CHANNELS", "plain_convolutions", "rewrites_enabled"]
 
 NARROW_CHANNELS = 4
 """Convolutions with at most this many output channels are "narrow" (:func:`narrow_conv`)."""
+
+NARROW_MIN_INPUT_CHANNELS = 32
+"""...and at least this many input channels: the full network's head (32 → 3) ran 2.7× faster
+split into rows, the slim network's (12 → 3) slower (docs/performance-padding.md)."""
 
 
 _disabled = 0  # nesting depth of plain_convolutions() blocks (process-wide)
@@ -113,10 +117,11 @@ def upsample_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def narrow_conv_applies(conv: nn.Module) -> bool:
-    """Whether ``conv`` is a stride-1, ungrouped ``nn.Conv2d`` to at most :data:`NARROW_CHANNELS`
-    channels with a kernel taller than one row: the case :func:`narrow_conv` rewrites."""
+    """Whether ``conv`` is a stride-1, ungrouped ``nn.Conv2d`` from at least
+    :data:`NARROW_MIN_INPUT_CHANNELS` to at most :data:`NARROW_CHANNELS` channels with a kernel
+    taller than one row: the case :func:`narrow_conv` rewrites."""
     return (_plain(conv) and conv.out_channels <= NARROW_CHANNELS and conv.stride == (1, 1)
-            and conv.kernel_size[0] > 1)
+            and conv.kernel_size[0] > 1 and conv.in_channels >= NARROW_MIN_INPUT_CHANNELS)
 
 
 def narrow_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
