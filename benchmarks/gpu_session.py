@@ -23,6 +23,9 @@ next run. Everything a 10-minute run can show comes back in at most 8 files.
    - ``tests/test_cuda.py`` and ``tests/test_bank_cuda.py`` (at most :data:`TEST_SECONDS`);
    - ``bench_bank.py`` for 1 and 12 networks at 256 px, batch 16, bf16 (at most
      :data:`BENCH_SECONDS`): the issue's targets are 1,000 and 2,000 images/s;
+   - ``bench_inference.py --tables outside,srm`` on CUDA (at most :data:`INFER_SECONDS`): the
+     time per ``stylize()`` call outside the network at 512² and 1080p and folded SRM against
+     BN (issue #24: end to end ≤ 1.5× the bare network, 1080p ≤ 6 ms, SRM ≤ 5 %);
    - ``gpu_plan.py run`` on the plan with the time that is left, ``--state``, so the next run
      (``--restore`` with what came back, on a fresh machine) continues exactly.
 
@@ -62,6 +65,7 @@ SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150
 BENCH_SECONDS = 120
+INFER_SECONDS = 60
 SESSION_FILE = "session.md"
 
 
@@ -93,14 +97,14 @@ def prepare(folder: Path, phase: str, recipe: dict, smoke: bool = False) -> Path
     return plan_path
 
 
-def _run(command: list[str], seconds: float, env: dict[str, str]) -> tuple[int | None, str]:
-    """(exit code or None on time-out, the output's last lines)."""
+def _run(command: list[str], seconds: float, env: dict[str, str], keep: int = 15) -> tuple[int | None, str]:
+    """(exit code or None on time-out, the output's last ``keep`` lines)."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=max(1.0, seconds), cwd=REPO, env=env)
     except subprocess.TimeoutExpired as expired:
         output = (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
-        return None, "\n".join(output.splitlines()[-15:])
-    return done.returncode, "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        return None, "\n".join(output.splitlines()[-keep:])
+    return done.returncode, "\n".join((done.stdout + done.stderr).splitlines()[-keep:])
 
 
 def run(folder: Path, out: Path, deadline: float, smoke: bool) -> int:
@@ -129,9 +133,18 @@ def run(folder: Path, out: Path, deadline: float, smoke: bool) -> int:
     code, tail = _run(bench, BENCH_SECONDS if not smoke else 600, env)
     lines += ["## Bank throughput (bench_bank.py)", "", f"exit code: {'time-out' if code is None else code}", "",
               tail, ""]
+    # Issue #24's GPU figures: stylize() against the bare network (the time outside it) at 512²
+    # and 1080p, and folded SRM against BN.
+    infer = [sys.executable, str(BENCH / "bench_inference.py"), "--tables", "outside,srm",
+             "--json", str(out / "bench_inference.json")]
+    infer += ["--quick"] if smoke else ["--device", "cuda", "--repeats", "5"]
+    code, tail = _run(infer, INFER_SECONDS if not smoke else 600, env, keep=40)
+    lines += ["## Inference on the GPU (bench_inference.py --tables outside,srm)", "",
+              f"exit code: {'time-out' if code is None else code}", "", tail, ""]
     (out / SESSION_FILE).write_text("\n".join(lines))
-    if (out / "bench_bank.json").exists():  # its table is in session.md; keep the file count down
-        (out / "bench_bank.json").unlink()
+    for table in ("bench_bank.json", "bench_inference.json"):  # their tables are in session.md
+        if (out / table).exists():
+            (out / table).unlink()
 
     gpu_plan.MAX_FILES = 7  # session.md is the eighth
     left = deadline - (time.monotonic() - started)

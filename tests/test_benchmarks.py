@@ -334,6 +334,8 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
     assert "session.md" in files and "report.json" in files and len(files) <= 8, files
     session = (out / "session.md").read_text()
     assert "## Bank throughput" in session and "exit code: 0" in session
+    inference = session.split("## Inference on the GPU")[1]
+    assert "exit code: 0" in inference and "outside the network" in inference and "SRM's cost" in inference
     report = json.loads((out / "report.json").read_text())
     assert {row["name"] for row in report["styles"]} == {style["name"] for style in styles}
 
