@@ -92,8 +92,14 @@ def test_compiled_stylize_matches_eager_and_compiles_once_per_size(monkeypatch):
     assert max_pixel_difference(eager, compiled) <= 1
 
 
-def test_uint8_input_is_converted_on_the_device_exactly_like_float_input(net):
-    pixels = torch.randint(0, 256, (1, 3, 8, 8), dtype=torch.uint8)
-    as_float = network_input(net, pixels.float() / 255, torch.device("cpu"))
-    as_uint8 = network_input(net, pixels, torch.device("cpu"))
-    assert torch.equal(as_float, as_uint8) and as_uint8.is_contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["fp32", "bf16", "fp16"])
+def test_uint8_input_is_converted_on_the_device_exactly_like_float_input(dtype):
+    torch.manual_seed(0)
+    net = prepare_model(lively(TransformerNet("batch", "srm")), torch.device("cpu"), dtype)
+    every_value = torch.arange(256, dtype=torch.uint8).reshape(16, 16, 1).expand(16, 16, 3).contiguous()
+    for pixels in (every_value.permute(2, 0, 1)[None],  # an image's (H, W, 3) pixels, as stylize passes them
+                   torch.randint(0, 256, (1, 3, 8, 8), dtype=torch.uint8)):
+        as_float = network_input(net, pixels.float() / 255, torch.device("cpu"))
+        as_uint8 = network_input(net, pixels, torch.device("cpu"))
+        assert as_uint8.dtype == dtype and torch.equal(as_float, as_uint8)
+        assert as_uint8.is_contiguous(memory_format=torch.channels_last)
