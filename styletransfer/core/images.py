@@ -264,9 +264,16 @@ def image_to_pixels(img: Image.Image) -> torch.Tensor:
     return pixels.view(rgb.height, rgb.width, 3).permute(2, 0, 1)
 
 
-def pixels_to_float(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB pixels (any shape, any device) → float32 in 0..1, on the same device."""
-    return pixels.float().div_(255)
+def pixels_to_float(pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 RGB pixels (any shape, any device) → ``dtype`` (float32 by default) in 0..1, on the
+    same device: the float32 values, rounded to ``dtype``.
+
+    bfloat16 and float16 are converted directly (two passes over 16-bit values instead of three
+    over float32): 0..255 are exact in both, and their division is computed in float32 and
+    rounded once, so the result is the same."""
+    if dtype in (torch.bfloat16, torch.float16):
+        return pixels.to(dtype).div_(255)
+    return pixels.float().div_(255).to(dtype)
 
 
 def float_to_pixels(t: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from styletransfer.core.device import pick_device
 from styletransfer.errors import StyleTransferError
-from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, style_and_painting, EvaluationError, OutputFolder, find_outputs, find_photos, to_working_size)
+from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, EvaluationError, OutputFolder, find_outputs, find_photos,
+                                               style_and_painting, to_working_size)
 from styletransfer.core.images import open_image, save_image_atomic
 from styletransfer.core.files import write_atomic
 from styletransfer.inference.stylize import stylize

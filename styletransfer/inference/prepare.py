@@ -74,13 +74,8 @@ def network_input(net: TransformerNet, batch: torch.Tensor, device: torch.device
     network's weights (see :func:`prepare_model`). ``batch`` is float in 0..1, or uint8 in
     0..255: then it travels as uint8 (a quarter of the bytes) and is converted on ``device``."""
     weight = next(net.parameters())
-    if batch.dtype == torch.uint8 and weight.dtype in (torch.bfloat16, torch.float16):
-        # 0..255 are exact in both; their division is computed in float32 and rounded once, so
-        # this equals pixels_to_float(...).to(dtype) with two passes over 16-bit values instead
-        # of three over float32 ones.
-        batch = batch.to(device, non_blocking=True).to(weight.dtype).div_(255)
-    elif batch.dtype == torch.uint8:
-        batch = pixels_to_float(batch.to(device, non_blocking=True))
+    if batch.dtype == torch.uint8:
+        batch = pixels_to_float(batch.to(device, non_blocking=True), weight.dtype)
     batch = batch.to(device, weight.dtype)
     if not weight.is_contiguous():  # channels-last weights
         batch = batch.contiguous(memory_format=torch.channels_last)

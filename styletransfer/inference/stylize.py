@@ -68,9 +68,10 @@ Runner = Callable[[TransformerNet, torch.Tensor], torch.Tensor]
 
 
 def _forward(run: Runner, net: TransformerNet, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(3, h, w) uint8 RGB pixels (on any device) → (3, h, w) float32 RGB 0..1 stylization on
-    ``device`` by a prepared network, through ``run`` (the network, or an accelerated runner)."""
-    return run(net, network_input(net, pixels.unsqueeze(0), device))[0].float()
+    """(3, h, w) uint8 RGB pixels (on any device) → (3, h, w) RGB 0..1 stylization on ``device``
+    by a prepared network, through ``run`` (the network, or an accelerated runner), in the
+    network's dtype (the consumers convert once: float_to_pixels, the tiles' float32 blend)."""
+    return run(net, network_input(net, pixels.unsqueeze(0), device))[0]
 
 
 def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile_pixels: int,
@@ -92,8 +93,8 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile
         pixels = pixels.pin_memory()
     pixels = pixels.to(device, non_blocking=True)
     width, height = rgb.size
-    if width * height <= tile_pixels:  # the network's own dtype: float_to_pixels converts it once
-        return _to_image(run(net, network_input(net, pixels.unsqueeze(0), device))[0])
+    if width * height <= tile_pixels:
+        return _to_image(_forward(run, net, pixels, device))
     context = tile_context(net)
     _, stride = receptive_field(net)
     side = math.isqrt(tile_pixels)
@@ -119,15 +120,15 @@ def _run_tiled(net: TransformerNet, rgb: Image.Image, device: torch.device, tile
             return _forward(run, net, crop(rows[row_index], columns[column_index]), device)
     else:
         def finish(row_index: int, column_index: int, stepped=finish) -> torch.Tensor:
-            return stepped(row_index, column_index)[0].float()
+            return stepped(row_index, column_index)[0]
     return _assemble(rows, columns, (width, height), device, finish)
 
 
 def _assemble(rows: list[Segment], columns: list[Segment], size: tuple[int, int], device: torch.device,
               tile_output: Callable[[int, int], torch.Tensor]) -> Image.Image:
     """The stylized image from its tiles, asked for in row-major order: ``tile_output(row_index,
-    column_index)`` → the tile's (3, h, w) float32 output on ``device``, weighted by the blend
-    ramps and summed one row of tiles at a time."""
+    column_index)`` → the tile's (3, h, w) output on ``device`` (any float dtype), weighted by
+    the float32 blend ramps and summed in float32 one row of tiles at a time."""
     width, height = size
     result = torch.empty(3, height, width, dtype=torch.uint8)
     carried: torch.Tensor | None = None  # (3, rows, width) float32: sums for rows below this row's top

@@ -52,7 +52,8 @@ LOSS_TERMS = ("content", "style", "tv", "color", "distill", "total")
 FP16_INITIAL_LOSS_SCALE = 2.0**-4
 """The fp16 GradScaler's starting scale. The perceptual loss on Caffe-range VGG features is in
 the millions, so torch's default 2^16 overflows fp16 gradients (measured: docs/training.md,
-"Design notes"); starting at 2^-4 and doubling every FP16_GROWTH_INTERVAL good steps finds the largest safe scale from below."""
+"Design notes"); starting at 2^-4 and doubling every FP16_GROWTH_INTERVAL good steps finds the
+largest safe scale from below."""
 FP16_GROWTH_INTERVAL = 200
 MAX_SKIPPED_STEPS_IN_A_ROW = 20
 """An fp16 run whose GradScaler skips more consecutive steps than this is not learning: its

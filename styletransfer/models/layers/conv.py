@@ -39,7 +39,7 @@ class ConvLayer(nn.Sequential):
             return super().forward(x)
         conv, upsample = self[-1], (self[0] if len(self) == 3 else None)
         if uses_fast_path(x) and rewrites_enabled():
-            if upsample is not None and upsample_conv_applies(conv, pad.padding, nearest_scale(upsample) or 0):
+            if upsample is not None and upsample_conv_applies(conv, pad.padding, nearest_scale(upsample)):
                 return upsample_conv(conv, x)
             if upsample is None and narrow_conv_applies(conv):
                 return pad.conv(functools.partial(narrow_conv, conv), x)

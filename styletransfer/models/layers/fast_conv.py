@@ -75,7 +75,7 @@ def _plain(conv: nn.Module) -> bool:
             and conv.padding == (0, 0) and conv.padding_mode == "zeros")
 
 
-def upsample_conv_applies(conv: nn.Module, padding: tuple[int, ...], scale: int) -> bool:
+def upsample_conv_applies(conv: nn.Module, padding: tuple[int, ...], scale: int | None) -> bool:
     """Whether ``conv(reflect_pad(upsample(x)))`` is a 3×3 stride-1 ``nn.Conv2d`` after a 1-pixel
     reflection pad of a nearest 2× upsampling: the case :func:`upsample_conv` rewrites."""
     return (_plain(conv) and conv.kernel_size == (3, 3) and conv.stride == (1, 1)
