@@ -334,9 +334,33 @@ def test_pixels_to_image_from_planes_and_from_interleaved_pixels_agree() -> None
     assert planes.mode == "RGB" and planes.size == (11, 7)
     assert planes.tobytes() == interleaved.tobytes() == pixels.permute(1, 2, 0).contiguous().numpy().tobytes()
     assert strided.tobytes() == pixels[:, :, ::2].permute(1, 2, 0).contiguous().numpy().tobytes()
+    hwc = pixels.permute(1, 2, 0).contiguous()
+    interleaved = pixels_to_image(hwc.permute(2, 0, 1))
     saved = planes.tobytes()
-    pixels.zero_()  # the image is a copy
-    assert planes.tobytes() == saved != bytes(len(saved))
+    pixels.zero_()  # the images are copies
+    hwc.zero_()
+    assert planes.tobytes() == interleaved.tobytes() == saved != bytes(len(saved))
+
+
+def _rounded_the_plain_way(t: torch.Tensor) -> torch.Tensor:
+    return t.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_float_to_pixels_rounds_every_16_bit_value_as_round_does(dtype: torch.dtype) -> None:
+    """All 65,536 bit patterns (NaN aside): the bias trick agrees with round-half-to-even,
+    including the tie 0.5 → 127.5 → 128 and everything outside 0..1."""
+    values = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(dtype)
+    values = values[~torch.isnan(values)]
+    assert torch.equal(float_to_pixels(values), _rounded_the_plain_way(values))
+
+
+def test_float_to_pixels_rounds_float32_as_round_does() -> None:
+    torch.manual_seed(0)
+    ties = (torch.arange(256, dtype=torch.float32) + 0.5) / 255  # near k + 0.5 after scaling
+    near = torch.cat([ties, torch.nextafter(ties, torch.zeros(())), torch.nextafter(ties, torch.ones(()))])
+    values = torch.cat([near, torch.rand(100_000), torch.tensor([-1.0, 0.0, 1.0, 2.0, float("inf"), -float("inf")])])
+    assert torch.equal(float_to_pixels(values), _rounded_the_plain_way(values))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])

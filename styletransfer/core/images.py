@@ -276,12 +276,22 @@ def pixels_to_float(pixels: torch.Tensor, dtype: torch.dtype = torch.float32) ->
     return pixels.float().div_(255).to(dtype)
 
 
+_ROUNDING_BIAS = float(2 ** 23)
+"""Added to a float32 in 0..255, it leaves round-half-to-even of that value in the low byte of
+the sum's bits: float32 numbers in [2**23, 2**24) are spaced exactly 1 apart."""
+
+
 def float_to_pixels(t: torch.Tensor) -> torch.Tensor:
     """Float RGB nominally in 0..1 (any shape, dtype, device) → uint8 on the same device:
-    computed in float32, clamped, scaled to 0..255 and rounded; ``t`` is not changed (one
-    float32 copy is worked on in place)."""
+    computed in float32, clamped, scaled to 0..255 and rounded (half to even); ``t`` is not
+    changed (one float32 copy is worked on in place).
+
+    The rounding and the conversion are one addition and one integer narrowing: ``x + 2**23``
+    holds round(x) in the low byte of its bits (:data:`_ROUNDING_BIAS`), and narrowing int32 to
+    uint8 keeps that byte. Same result as ``round()`` then ``to(uint8)``, in two fewer passes;
+    PyTorch's float → uint8 conversion is the slowest of them on a CPU (3.4 ms for 1080p)."""
     x = t.clamp(0, 1) if t.dtype == torch.float32 else t.float().clamp_(0, 1)
-    return x.mul_(255).round_().to(torch.uint8)
+    return x.mul_(255).add_(_ROUNDING_BIAS).view(torch.int32).to(torch.uint8)
 
 
 def pixels_to_image(pixels: torch.Tensor) -> Image.Image:
@@ -293,8 +303,8 @@ def pixels_to_image(pixels: torch.Tensor) -> Image.Image:
     pixels = pixels.cpu()
     height, width = pixels.shape[1:]
     hwc = pixels.permute(1, 2, 0)
-    if hwc.is_contiguous():
-        return Image.frombytes("RGB", (width, height), hwc.numpy().tobytes())
+    if hwc.is_contiguous():  # Pillow copies RGB from the buffer into its own 4-byte pixels
+        return Image.frombuffer("RGB", (width, height), hwc.numpy(), "raw", "RGB", 0, 1)
     planes = pixels.contiguous()
     return Image.merge("RGB", [Image.frombuffer("L", (width, height), planes[c].numpy(), "raw", "L", 0, 1)
                                for c in range(3)])
