@@ -45,26 +45,46 @@ class _Measured(Exception):
 
 
 class MomentSums:
-    """Running per-channel sums of x and x² (float64) and the number of positions summed."""
+    """Running per-channel sums of x − shift and (x − shift)² and the number of positions summed.
+
+    Each part is summed in float32 (one float32 copy, shifted as it is made, squared in place;
+    channels-last maps are summed as a (positions, C) matrix) and the parts' sums are added in
+    float64. The shift, a per-channel mean of a sparse sample of the first part, keeps
+    E[(x − shift)²] − E[x − shift]² from cancelling when a channel's mean is large against its
+    spread. Three to four times faster on a CPU than summing a float64 copy, which held the
+    tiled default's time outside the network at 1080p to about 340 ms."""
+
+    SAMPLE_STEP = 8
+    """The shift is the mean over every 8th row and column of the first part."""
 
     def __init__(self) -> None:
+        self.shift: torch.Tensor | None = None
         self.sum: torch.Tensor | None = None
         self.sum_of_squares: torch.Tensor | None = None
         self.count = 0
 
     def add(self, features: torch.Tensor) -> None:
-        """Add (1, C, h, w) features (any dtype)."""
-        flat = features[0].flatten(1).double()
-        sums, squares = flat.sum(dim=1), flat.square().sum(dim=1)
-        self.sum = sums if self.sum is None else self.sum + sums
+        """Add (1, C, h, w) features (any float dtype, any memory format)."""
+        channels = features.shape[1]
+        if self.shift is None:
+            sample = features[0, :, :: self.SAMPLE_STEP, :: self.SAMPLE_STEP]
+            self.shift = sample.float().mean(dim=(1, 2)).view(1, channels, 1, 1)
+        shifted = features - self.shift  # float32 (the shift's dtype), the features' memory format
+        if shifted.is_contiguous(memory_format=torch.channels_last):
+            rows = shifted.permute(0, 2, 3, 1).reshape(-1, channels)  # a view: (h·w, C)
+            sums, squares = rows.sum(dim=0), rows.square_().sum(dim=0)
+        else:
+            sums, squares = shifted.sum(dim=(0, 2, 3)), shifted.square_().sum(dim=(0, 2, 3))
+        self.sum = sums.double() if self.sum is None else self.sum + sums.double()
+        squares = squares.double()
         self.sum_of_squares = squares if self.sum_of_squares is None else self.sum_of_squares + squares
-        self.count += flat.shape[1]
+        self.count += features.shape[2] * features.shape[3]
 
     def mean_and_variance(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(C,) float32 mean and biased variance (clamped at 0)."""
-        mean = self.sum / self.count
-        variance = (self.sum_of_squares / self.count - mean.square()).clamp_min(0)
-        return mean.float(), variance.float()
+        shifted_mean = self.sum / self.count
+        variance = (self.sum_of_squares / self.count - shifted_mean.square()).clamp_min(0)
+        return (self.shift.flatten().double() + shifted_mean).float(), variance.float()
 
 
 def _feature_span(start: int, end: int, crop_start: int, image_length: int, crop_length: int,
