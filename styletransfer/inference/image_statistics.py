@@ -195,7 +195,7 @@ def _stages(module: nn.Module, inputs: list[torch.Tensor]
         return inputs.pop()
     if isinstance(module, ResidualBlock):
         x = inputs.pop()
-        branch = [F.relu((yield from _stages(module.norm1, [module.conv1(x)])))]
+        branch = [F.relu((yield from _stages(module.norm1, [module.conv1(x)])), inplace=True)]
         branch = [(yield from _stages(module.norm2, [module.conv2(branch.pop())]))]
         return x + (yield from _stages(module.attention, branch))
     if isinstance(module, TransformerNet):

@@ -72,5 +72,5 @@ class ResidualBlock(nn.Module):
         self.attention = create_attention(attention, channels) or nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch = F.relu(self.norm1(self.conv1(x)))
+        branch = F.relu(self.norm1(self.conv1(x)), inplace=True)  # a fresh tensor (the norm's or the conv's)
         return x + self.attention(self.norm2(self.conv2(branch)))
