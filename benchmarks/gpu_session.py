@@ -54,7 +54,7 @@ SWEEP_PAINTINGS = ("the_scream.jpg", "great_wave.jpg", "irises.jpg")
 SWEEP: dict[str, dict] = {
     "base": {},
     "content4": {"content_weight": 4.0},
-    "content4-relu3": {"content_weight": 4.0, "content_layers": ["relu2_2", "relu3_3"]},
+    "content20": {"content_weight": 20.0},  # the CPU fine-tunes' best structure (docs/judge.md, CPU sweep)
     "nocolor": {"color_weight": 0.0},
     "style384": {"style_size": 384},
     "tv-low": {"tv_weight": 1e5},
