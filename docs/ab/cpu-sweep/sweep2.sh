@@ -1,0 +1,14 @@
+#!/bin/bash
+# round 2 of the CPU mini-sweep on The Great Wave, against its rings: starts when round 1 ends
+while [ ! -f /tmp/ft/sweep.done ]; do sleep 10; done
+cd /work/main && source .venv/bin/activate
+S=great_wave
+run() { name=$1; shift
+  python train_transfer.py --style .gpu/session/paintings/$S.jpg --images .gpu/session/photos \
+    --out /tmp/ft/$S-$name --init $S --steps 200 --batch-size 4 --lr 2e-4 --style-size 512 \
+    --val-images 0 --checkpoint-every 50 --preview-every 0 --val-every 0 --seed 1 "$@" > /tmp/ft/$S-$name.log 2>&1
+}
+run c20s256 --content-weight 20 --style-size 256
+run c20nodeep --content-weight 20 --style-layers relu1_1,relu2_1,relu3_1
+run c40tv1 --content-weight 40 --tv-weight 1e5
+echo done > /tmp/ft/sweep2.done
