@@ -75,8 +75,8 @@ class MomentSums:
             sums, squares = rows.sum(dim=0), rows.square_().sum(dim=0)
         else:
             sums, squares = shifted.sum(dim=(0, 2, 3)), shifted.square_().sum(dim=(0, 2, 3))
-        self.sum = sums.double() if self.sum is None else self.sum + sums.double()
-        squares = squares.double()
+        sums, squares = sums.double(), squares.double()
+        self.sum = sums if self.sum is None else self.sum + sums
         self.sum_of_squares = squares if self.sum_of_squares is None else self.sum_of_squares + squares
         self.count += features.shape[2] * features.shape[3]
 

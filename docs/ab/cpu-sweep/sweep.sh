@@ -1,6 +1,8 @@
 #!/bin/bash
-# CPU mini-sweep on The Great Wave: fine-tunes from the shipped weights, judge photos kept out.
-cd /work/main && source .venv/bin/activate
+# The CPU sweep of The Great Wave: six fine-tunes from the shipped weights, one recipe change each,
+# judge photos kept out (.gpu/session/photos holds the 341 training photos). Run from the repository root.
+set -e
+source .venv/bin/activate
 S=great_wave
 run() { name=$1; shift
   python train_transfer.py --style .gpu/session/paintings/$S.jpg --images .gpu/session/photos \
@@ -10,4 +12,6 @@ run() { name=$1; shift
 run same
 run c20 --content-weight 20
 run c20tv1 --content-weight 20 --tv-weight 1e5
-echo done > /tmp/ft/sweep.done
+run c20s256 --content-weight 20 --style-size 256
+run c20nodeep --content-weight 20 --style-layers relu1_1,relu2_1,relu3_1
+run c40tv1 --content-weight 40 --tv-weight 1e5
