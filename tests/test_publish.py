@@ -60,3 +60,27 @@ def test_publishing_an_unfinished_run_is_a_clear_error(tmp_path: Path, capsys) -
     (tmp_path / "run").mkdir()
     assert main(["publish", str(tmp_path / "run"), "--name", "x", "-o", str(tmp_path / "styles")]) == 2
     assert "no model.safetensors; is the run finished?" in capsys.readouterr().err
+
+
+def test_publish_records_the_images_a_fine_tune_has_seen_in_all(tmp_path: Path, monkeypatch) -> None:
+    """A fine-tune trained before model files recorded images_seen gets it when published: its
+    steps × batch size plus its init model's (found by name among the installed styles); a
+    model from scratch gets its own steps × batch size; an init that cannot be found leaves it out."""
+    monkeypatch.setenv("STYLETRANSFER_HOME", str(tmp_path / "home"))
+    installed = tmp_path / "home" / "models"
+    installed.mkdir(parents=True)
+    painting = tmp_path / "waves.jpg"
+    Image.new("RGB", (40, 30), "navy").save(painting, "JPEG")
+    save_model(TransformerNet().eval(), installed / "waves_base.safetensors", steps=709, batch_size=8)
+    run = fake_run(tmp_path / "runs" / "tuned", painting, "batch", "srm")
+    net = load_model(run / "model.safetensors")
+    save_model(net, run / "model.safetensors", steps=100, batch_size=4, init="waves_base")
+    styles = tmp_path / "styles"
+    assert main(["publish", str(run), "--name", "waves", "-o", str(styles)]) == 0
+    assert load_model(styles / "waves.safetensors").metadata["images_seen"] == 709 * 8 + 100 * 4
+    save_model(net, run / "model.safetensors", steps=100, batch_size=4)
+    assert main(["publish", str(run), "--name", "fresh", "-o", str(styles)]) == 0
+    assert load_model(styles / "fresh.safetensors").metadata["images_seen"] == 400
+    save_model(net, run / "model.safetensors", steps=100, batch_size=4, init="gone")
+    assert main(["publish", str(run), "--name", "orphan", "-o", str(styles)]) == 0
+    assert "images_seen" not in load_model(styles / "orphan.safetensors").metadata

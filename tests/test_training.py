@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.training.checkpoint import load_checkpoint
 from styletransfer.modelfiles.catalogue import load_model
+from styletransfer.modelfiles.format import save_model
 from styletransfer.models.transformer import SIZES, TransformerNet, count_parameters
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError
@@ -198,6 +199,30 @@ def test_a_fine_tune_of_the_same_painting_keeps_the_models_credits(photos, style
     Image.open(style).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
     elsewhere = load_model(train(tiny(other, tmp_path / "elsewhere", **common)).model_path).metadata
     assert (elsewhere["title"], elsewhere["artist"], elsewhere["licence"]) == ("elsewhere", None, None)
+
+
+def test_a_fine_tune_records_the_training_images_its_weights_have_seen_in_all(photos, style, tmp_path):
+    """images_seen: steps × batch from scratch; a fine-tune adds its init model's count (from its
+    images_seen, or its steps × batch for a model that predates the field); given by hand, that
+    count wins; from an init model whose count is unknown, the field is left out."""
+    common = dict(images=str(photos), val_every=0, preview_every=0, checkpoint_every=0)
+    base = train(tiny(style, tmp_path / "base", steps=2, **common)).model_path
+    assert load_model(base).metadata["images_seen"] == 2 * 2
+    tuned = train(tiny(style, tmp_path / "tuned", init=str(base), steps=3, batch_size=4, **common)).model_path
+    assert load_model(tuned).metadata["images_seen"] == 2 * 2 + 3 * 4
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_images_seen"] == 4
+    again = train(tiny(style, tmp_path / "again", init=str(tuned), steps=1, **common)).model_path
+    assert load_model(again).metadata["images_seen"] == 2 * 2 + 3 * 4 + 1 * 2
+    net = load_model(base)
+    old = {key: value for key, value in net.metadata.items() if key not in ("images_seen", "path")}
+    save_model(net, tmp_path / "old.safetensors", **old)  # a model file of an older version
+    from_old = train(tiny(style, tmp_path / "from_old", init=str(tmp_path / "old.safetensors"), steps=1, **common))
+    assert load_model(from_old.model_path).metadata["images_seen"] == 2 * 2 + 1 * 2
+    by_hand = train(tiny(style, tmp_path / "by_hand", init=str(base), init_images_seen=160_000, steps=1, **common))
+    assert load_model(by_hand.model_path).metadata["images_seen"] == 160_000 + 2
+    save_model(net, tmp_path / "unknown.safetensors", **{k: v for k, v in old.items() if k != "steps"})
+    unknown = train(tiny(style, tmp_path / "unknown", init=str(tmp_path / "unknown.safetensors"), steps=1, **common))
+    assert "images_seen" not in load_model(unknown.model_path).metadata
 
 
 def test_starting_from_a_model_of_another_network_is_refused_with_the_options_to_give(finished_run, photos,

@@ -1,7 +1,7 @@
 """Publishing a trained model into a style folder (``styles/`` or the user models folder).
 
 A published style is ``<folder>/<name>.safetensors`` (the model, with ``name``, ``variant``,
-``style_image`` and, for an SRM model and its no-SRM twin, ``twin`` in its metadata), the
+``style_image``, ``images_seen`` when known and, for an SRM model and its no-SRM twin, ``twin`` in its metadata), the
 painting beside it as ``<folder>/<name>.<ext>`` (a painting already in the folder, such as the
 full model's for a slim twin, is referred to instead of copied), and, when the run folder is given, the run's
 ``metrics.csv``, ``val.csv`` and ``curves.png`` in ``<folder>/runs/<name>/`` for the app's
@@ -15,12 +15,29 @@ from pathlib import Path
 
 import torch
 
-from styletransfer.modelfiles.catalogue import load_model
+from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
 
-from styletransfer.modelfiles.format import MODEL_SUFFIX, save_model
+from styletransfer.modelfiles.format import MODEL_SUFFIX, ModelFileError, images_seen, read_header, save_model
 from styletransfer.models.transformer import variant_name
 
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
+
+
+def _images_seen(metadata: dict) -> int | None:
+    """A model's ``images_seen``; for a fine-tune trained before models recorded it, its own
+    steps × batch size plus its init model's count, when that model (named in ``init``) is
+    still installed; None when unknown."""
+    seen = images_seen(metadata)
+    if seen is not None or not metadata.get("init"):
+        return seen
+    try:
+        _, init_metadata = read_header(resolve_model_path(metadata["init"]))
+    except ModelFileError:
+        return None
+    before = images_seen(init_metadata)
+    if before is None or metadata.get("steps") is None or metadata.get("batch_size") is None:
+        return None
+    return before + int(metadata["steps"]) * int(metadata["batch_size"])
 
 
 def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name: str, *,
@@ -49,6 +66,9 @@ def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name
         shutil.copyfile(painting, painting_copy)
     metadata.update(name=name, variant=variant_name(net.config.norm, net.config.attention),
                     style_image=painting_copy.name)
+    seen = _images_seen(metadata)
+    if seen is not None:
+        metadata["images_seen"] = seen
     if twin:
         metadata["twin"] = twin
     if run_dir is not None:

@@ -58,6 +58,17 @@ def library_version() -> str:
     return __version__
 
 
+def images_seen(metadata: dict[str, Any]) -> int | None:
+    """The training images a model's weights have seen in all, from its metadata: its
+    ``images_seen`` (written since fine-tunes record their init's), else ``steps × batch_size``
+    (a model trained from scratch by an older version); None when neither is there."""
+    if metadata.get("images_seen") is not None:
+        return int(metadata["images_seen"])
+    if metadata.get("steps") is not None and metadata.get("batch_size") is not None and not metadata.get("init"):
+        return int(metadata["steps"]) * int(metadata["batch_size"])
+    return None
+
+
 def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
                **metadata: Any) -> Path:
     """Write ``net``'s weights and ``metadata`` (JSON-serializable values) to ``path``.

@@ -151,6 +151,10 @@ class TrainingConfig:
     artist: str | None = None
     year: str | None = None
     licence: str | None = None
+    init_images_seen: int | None = None
+    """Training images the init model had seen before this run; None: read from its metadata
+    (its images_seen, else its steps × batch size). The model file's images_seen adds this
+    run's steps × batch size to it."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

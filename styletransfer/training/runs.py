@@ -39,7 +39,7 @@ from styletransfer.core.device import pick_device, pick_precision, precision_nam
 from styletransfer.training.distributed import start_distributed, stop_distributed, wait_for_all
 from styletransfer.core.images import ImageError, image_to_tensor, open_image, resize_longest
 from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
-from styletransfer.modelfiles.format import ModelFileError
+from styletransfer.modelfiles.format import ModelFileError, images_seen
 from styletransfer.models.transformer import TransformerNet, check_trainable_batch
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
@@ -218,6 +218,14 @@ def _credits_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) ->
     return dataclasses.replace(config, **missing)
 
 
+def _images_seen_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
+    """``config`` with ``init_images_seen`` read from the model it starts from, when not given:
+    a fine-tune's model file then says how many training images its weights have seen in all."""
+    if config.init is None or config.init_images_seen is not None or not init_metadata:
+        return config
+    return dataclasses.replace(config, init_images_seen=images_seen(init_metadata))
+
+
 def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
     """(absolute path, network) of the model an option names (a model file or an installed
     style's name), or (None, None) without one. Raises TrainingError naming the option, the
@@ -266,7 +274,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         net = TransformerNet.from_config(config.network_config())
         # A resumed run's weights come from its checkpoint; its init model is not read again.
         init_path, init_metadata = (config.init, {}) if resume else _initialize_from(net, config.init)
-        config = _credits_from_init(config, init_metadata)
+        config = _images_seen_from_init(_credits_from_init(config, init_metadata), init_metadata)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:

@@ -243,7 +243,9 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     """The metadata a run's model file carries (styletransfer.modelfiles.format): the style's credits,
     the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
-    weight; started from a model (``init``), that model's name."""
+    weight; started from a model (``init``), that model's name; ``images_seen``, the training
+    images the weights have seen in all (the init model's plus ``steps × batch_size``; left out
+    when the init model's count is unknown)."""
     if config.teacher is not None:
         extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight,
                  "distill_palette_weight": config.distill_palette_weight, **extra}
@@ -251,6 +253,8 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
         extra = {"init": Path(config.init).stem, **extra}
     if config.data_seed is not None:
         extra = {"data_seed": config.data_seed, **extra}
+    if config.init is None or config.init_images_seen is not None:
+        extra = {"images_seen": steps * config.batch_size + (config.init_images_seen or 0), **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
