@@ -78,6 +78,10 @@ def test_publish_records_the_images_a_fine_tune_has_seen_in_all(tmp_path: Path, 
     styles = tmp_path / "styles"
     assert main(["publish", str(run), "--name", "waves", "-o", str(styles)]) == 0
     assert load_model(styles / "waves.safetensors").metadata["images_seen"] == 709 * 8 + 100 * 4
+    # The loss layers, which older model files leave out, come from the run's config.json.
+    defaults = TrainingConfig(style="p", out_dir="o")
+    assert load_model(styles / "waves.safetensors").metadata["style_layers"] == defaults.style_layers
+    assert load_model(styles / "waves.safetensors").metadata["content_layers"] == defaults.content_layers
     save_model(net, run / "model.safetensors", steps=100, batch_size=4)
     assert main(["publish", str(run), "--name", "fresh", "-o", str(styles)]) == 0
     assert load_model(styles / "fresh.safetensors").metadata["images_seen"] == 400

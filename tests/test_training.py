@@ -208,6 +208,8 @@ def test_a_fine_tune_records_the_training_images_its_weights_have_seen_in_all(ph
     common = dict(images=str(photos), val_every=0, preview_every=0, checkpoint_every=0)
     base = train(tiny(style, tmp_path / "base", steps=2, **common)).model_path
     assert load_model(base).metadata["images_seen"] == 2 * 2
+    assert load_model(base).metadata["style_layers"] == ["relu1_1", "relu2_1"]  # what trained it
+    assert load_model(base).metadata["content_layers"] == TrainingConfig(style="p", out_dir="o").content_layers
     tuned = train(tiny(style, tmp_path / "tuned", init=str(base), steps=3, batch_size=4, **common)).model_path
     assert load_model(tuned).metadata["images_seen"] == 2 * 2 + 3 * 4
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_images_seen"] == 4

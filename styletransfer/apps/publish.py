@@ -9,6 +9,7 @@ curves.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
 from styletransfer.modelfiles.format import MODEL_SUFFIX, ModelFileError, images_seen, read_header, save_model
 from styletransfer.models.transformer import variant_name
 
+LAYER_KEYS = ("content_layers", "style_layers")
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
 
 
@@ -66,6 +68,12 @@ def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name
         shutil.copyfile(painting, painting_copy)
     metadata.update(name=name, variant=variant_name(net.config.norm, net.config.attention),
                     style_image=painting_copy.name)
+    if run_dir is not None and (Path(run_dir) / "config.json").is_file():
+        # A model trained before its file recorded the loss layers: the run's config says them.
+        stored = json.loads((Path(run_dir) / "config.json").read_text())
+        for key in LAYER_KEYS:
+            if key not in metadata and stored.get(key) is not None:
+                metadata[key] = stored[key]
     seen = _images_seen(metadata)
     if seen is not None:
         metadata["images_seen"] = seen

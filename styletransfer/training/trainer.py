@@ -241,7 +241,7 @@ def prepare_teacher(teacher: TransformerNet, device: torch.device,
 def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int, dataset: str,
                    final_losses: dict[str, float], **extra: Any) -> dict[str, Any]:
     """The metadata a run's model file carries (styletransfer.modelfiles.format): the style's credits,
-    the loss weights and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
+    the loss weights, loss layers and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
     weight; started from a model (``init``), that model's name; ``images_seen``, the training
     images the weights have seen in all (the init model's plus ``steps × batch_size``; left out
@@ -258,6 +258,7 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
+                content_layers=list(config.content_layers), style_layers=list(config.style_layers),
                 size=size_name(network), style_size=config.style_size, image_size=config.image_size, steps=steps,
                 batch_size=config.batch_size, lr=config.lr, seed=config.seed, dataset=dataset,
                 final_losses=final_losses, **extra)
