@@ -1,0 +1,48 @@
+"""Fine-tune every shipped full-size style (the nine BN+SRM networks and the three BN twins) on
+the CPU with the recipe the Great Wave sweep chose (docs/ab/cpu-sweep/README.md: content weight
+20, style layers relu1_1, relu2_1, relu3_1, i.e. no relu4_1, whose Gram matrices painted the rings
+and blotches), one network after another.
+
+Not as one bank: on this 2-core CPU a bank of the twelve ran at 0.74 images/s in all (a step of
+48 images took 65 s, the process at 100 % system time and 14.5 GB resident: page faults of its
+large fresh tensors), a lone run at 1.4 images/s.
+
+The judge photos (every 12th photo by name) are not in .gpu/session/photos (``python3
+benchmarks/gpu_session.py prepare`` leaves them out). Run from the repository root:
+
+    .venv/bin/python docs/ab/cpu-finetune/finetune.py OUT_DIR [STEPS]
+
+Every network starts from its shipped weights (``init``) and keeps its norm and attention; the
+BN twins get exactly the same images, steps and recipe as their BN+SRM styles.
+"""
+import sys
+from pathlib import Path
+
+from styletransfer.training.config import TrainingConfig
+from styletransfer.training.runs import resume_training, train
+
+STYLES = ["composition_viii", "great_wave", "irises", "moulin_de_la_galette", "night_cafe",
+          "starry_night", "the_kiss", "the_scream", "wheat_field_with_cypresses"]
+TWINS = ["great_wave_bn", "starry_night_bn", "the_scream_bn"]
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    for name in STYLES + TWINS:
+        if (out / name / "model.safetensors").is_file():
+            continue
+        config = TrainingConfig(
+            style=f"styles/{name}.jpg", out_dir=str(out / name), images=".gpu/session/photos",
+            norm="batch", attention="none" if name.endswith("_bn") else "srm", init=name,
+            steps=steps, batch_size=4, lr=2e-4, content_weight=20.0,
+            style_layers=["relu1_1", "relu2_1", "relu3_1"], style_size=512, seed=1, workers=1,
+            val_images=0, val_every=0, preview_every=0, checkpoint_every=25, name=name)
+        # A stopped run continues from its own stored config (credits included), not this one.
+        resumable = (out / name / "checkpoint.pt").is_file()
+        result = resume_training(out / name) if resumable else train(config)
+        print(name, f"{result.images_per_second:.2f} images/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
