@@ -9,7 +9,6 @@ curves.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -20,26 +19,22 @@ from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
 
 from styletransfer.modelfiles.format import MODEL_SUFFIX, ModelFileError, images_seen, read_header, save_model
 from styletransfer.models.transformer import variant_name
+from styletransfer.training.runfolder import read_json
 
 LAYER_KEYS = ("content_layers", "style_layers")
 RUN_FILES = ("metrics.csv", "val.csv", "curves.png", "summary.json")
 
 
 def _images_seen(metadata: dict) -> int | None:
-    """A model's ``images_seen``; for a fine-tune trained before models recorded it, its own
-    steps × batch size plus its init model's count, when that model (named in ``init``) is
-    still installed; None when unknown."""
-    seen = images_seen(metadata)
-    if seen is not None or not metadata.get("init"):
-        return seen
-    try:
-        _, init_metadata = read_header(resolve_model_path(metadata["init"]))
-    except ModelFileError:
-        return None
-    before = images_seen(init_metadata)
-    if before is None or metadata.get("steps") is None or metadata.get("batch_size") is None:
-        return None
-    return before + int(metadata["steps"]) * int(metadata["batch_size"])
+    """A model's ``images_seen``; for a fine-tune trained before models recorded it, counted with
+    its init model's when that model (named in ``init``) is still installed; None when unknown."""
+    init_metadata = None
+    if metadata.get("images_seen") is None and metadata.get("init"):
+        try:
+            _, init_metadata = read_header(resolve_model_path(metadata["init"]))
+        except ModelFileError:
+            pass
+    return images_seen(metadata, init_metadata)
 
 
 def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name: str, *,
@@ -70,7 +65,7 @@ def publish_model(model_path: str | os.PathLike, folder: str | os.PathLike, name
                     style_image=painting_copy.name)
     if run_dir is not None and (Path(run_dir) / "config.json").is_file():
         # A model trained before its file recorded the loss layers: the run's config says them.
-        stored = json.loads((Path(run_dir) / "config.json").read_text())
+        stored = read_json(Path(run_dir) / "config.json")
         for key in LAYER_KEYS:
             if key not in metadata and stored.get(key) is not None:
                 metadata[key] = stored[key]

@@ -58,15 +58,21 @@ def library_version() -> str:
     return __version__
 
 
-def images_seen(metadata: dict[str, Any]) -> int | None:
+def images_seen(metadata: dict[str, Any], init_metadata: dict[str, Any] | None = None) -> int | None:
     """The training images a model's weights have seen in all, from its metadata: its
     ``images_seen`` (written since fine-tunes record their init's), else ``steps × batch_size``
-    (a model trained from scratch by an older version); None when neither is there."""
+    plus, for a fine-tune (``init``), its init model's count from ``init_metadata``; None when
+    unknown (no steps or batch size, or a fine-tune whose init model's count is unknown)."""
     if metadata.get("images_seen") is not None:
         return int(metadata["images_seen"])
-    if metadata.get("steps") is not None and metadata.get("batch_size") is not None and not metadata.get("init"):
-        return int(metadata["steps"]) * int(metadata["batch_size"])
-    return None
+    if metadata.get("steps") is None or metadata.get("batch_size") is None:
+        return None
+    before = 0
+    if metadata.get("init"):
+        before = images_seen(init_metadata) if init_metadata is not None else None
+        if before is None:
+            return None
+    return before + int(metadata["steps"]) * int(metadata["batch_size"])
 
 
 def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,

@@ -207,23 +207,22 @@ def _initialize_from(net: TransformerNet, init: str | None) -> tuple[str | None,
     return path, model.metadata
 
 
-def _credits_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
-    """``config`` with the credits it leaves out (title, artist, year, licence) taken from the
-    model it starts from, when that model was trained on the same painting (the same file name):
-    fine-tuning a shipped style keeps its title and licence."""
-    if init_metadata.get("style_image") != Path(config.style).name:
+def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
+    """``config`` with what it takes from the model it starts from (``init_metadata``; {} when
+    there is none or the run is resumed): the credits it leaves out (title, artist, year,
+    licence) when that model was trained on the same painting (the same file name), so that
+    fine-tuning a shipped style keeps its title and licence; and, unless given,
+    ``init_images_seen``, so that the fine-tune's model file says how many training images its
+    weights have seen in all."""
+    if not init_metadata:
         return config
-    missing = {key: init_metadata[key] for key in CREDITS
-               if getattr(config, key) is None and init_metadata.get(key) is not None}
-    return dataclasses.replace(config, **missing)
-
-
-def _images_seen_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
-    """``config`` with ``init_images_seen`` read from the model it starts from, when not given:
-    a fine-tune's model file then says how many training images its weights have seen in all."""
-    if config.init is None or config.init_images_seen is not None or not init_metadata:
-        return config
-    return dataclasses.replace(config, init_images_seen=images_seen(init_metadata))
+    changes: dict[str, Any] = {}
+    if init_metadata.get("style_image") == Path(config.style).name:
+        changes.update({key: init_metadata[key] for key in CREDITS
+                        if getattr(config, key) is None and init_metadata.get(key) is not None})
+    if config.init is not None and config.init_images_seen is None:
+        changes["init_images_seen"] = images_seen(init_metadata)
+    return dataclasses.replace(config, **changes)
 
 
 def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
@@ -274,7 +273,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
         net = TransformerNet.from_config(config.network_config())
         # A resumed run's weights come from its checkpoint; its init model is not read again.
         init_path, init_metadata = (config.init, {}) if resume else _initialize_from(net, config.init)
-        config = _images_seen_from_init(_credits_from_init(config, init_metadata), init_metadata)
+        config = _inherit_from_init(config, init_metadata)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:
