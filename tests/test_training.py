@@ -227,6 +227,24 @@ def test_a_fine_tune_records_the_training_images_its_weights_have_seen_in_all(ph
     assert "images_seen" not in load_model(unknown.model_path).metadata
 
 
+def test_a_fine_tune_resumed_with_a_fresh_config_keeps_what_it_took_from_its_init_model(photos, style, tmp_path):
+    """train(config, resume=True) with a config built afresh (as a script that restarts does):
+    the credits and the init model's count of images come from the run's stored config, not
+    lost because the init model is not read again on resume."""
+    common = dict(images=str(photos), val_every=0, preview_every=0, checkpoint_every=1)
+    credited = train(tiny(style, tmp_path / "credited", steps=2, title="Red Panda", artist="A. Painter",
+                          licence="public domain", **common)).model_path
+    stop = threading.Event()
+    fresh = tiny(style, tmp_path / "tuned", init=str(credited), steps=3, **common)
+    stopped = train(fresh, progress=lambda update: update.step == 1 and stop.set(), stop_event=stop)
+    assert not stopped.completed
+    done = train(tiny(style, tmp_path / "tuned", init=str(credited), steps=3, **common), resume=True)
+    metadata = load_model(done.model_path).metadata
+    assert (metadata["title"], metadata["artist"], metadata["licence"]) == ("Red Panda", "A. Painter", "public domain")
+    assert metadata["images_seen"] == 2 * 2 + 3 * 2
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_images_seen"] == 4
+
+
 def test_starting_from_a_model_of_another_network_is_refused_with_the_options_to_give(finished_run, photos,
                                                                                         style, tmp_path):
     _, result = finished_run

@@ -225,6 +225,19 @@ def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) ->
     return dataclasses.replace(config, **changes)
 
 
+def _inherit_from_stored_run(config: TrainingConfig) -> TrainingConfig:
+    """``config`` (of a run being resumed) with what the run took from its init model when it
+    started (:func:`_inherit_from_init`: the credits and ``init_images_seen``), read from the
+    config stored in its folder, for the fields ``config`` leaves out: a run resumed with a
+    freshly built config keeps its painting's credits and its whole count of images seen."""
+    if config.init is None or not (Path(config.out_dir) / CONFIG_FILE).is_file():
+        return config
+    stored = read_run_config(config.out_dir)
+    changes = {key: getattr(stored, key) for key in (*CREDITS, "init_images_seen")
+               if getattr(config, key) is None and getattr(stored, key) is not None}
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
     """(absolute path, network) of the model an option names (a model file or an installed
     style's name), or (None, None) without one. Raises TrainingError naming the option, the
@@ -271,9 +284,13 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
-        # A resumed run's weights come from its checkpoint; its init model is not read again.
-        init_path, init_metadata = (config.init, {}) if resume else _initialize_from(net, config.init)
-        config = _inherit_from_init(config, init_metadata)
+        # A resumed run's weights come from its checkpoint; its init model is not read again:
+        # what the run took from it then is in the run's stored config.
+        if resume:
+            init_path, config = config.init, _inherit_from_stored_run(config)
+        else:
+            init_path, init_metadata = _initialize_from(net, config.init)
+            config = _inherit_from_init(config, init_metadata)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:
