@@ -102,7 +102,10 @@ def test_strength_zero_returns_the_input_pixels_and_keeps_alpha():
     same = stylize(net, rgba, strength=0.0)
     assert same.mode == "RGBA" and same.tobytes() == rgba.tobytes()
     rgb = gradient((40, 30))
-    assert stylize(net, rgb, strength=0.0).tobytes() == rgb.tobytes()
+    unchanged = stylize(net, rgb, strength=0.0)
+    assert unchanged.tobytes() == rgb.tobytes()
+    unchanged.putpixel((0, 0), (1, 2, 3))  # the result is the caller's to change: a copy, not the input
+    assert rgb.getpixel((0, 0)) != (1, 2, 3) and stylize(net, rgb).getpixel((0, 0)) is not None
 
 
 def test_alpha_is_put_back_and_strength_blends():
