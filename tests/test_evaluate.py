@@ -358,6 +358,30 @@ def test_cli_table(photos_dir: Path, tiny_style: Path, capsys: pytest.CaptureFix
     assert lines[2].split()[0] == "tiny" and lines[2].split()[-1].endswith("tiny.jpg")
 
 
+def test_texture_can_be_left_out_and_the_other_scores_stay_the_same(photos_dir: Path, tiny_style: Path,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-texture: no VGG is built (the slow part on a CPU), texture is None / null / empty
+    / "-", and palette, structure and layout are exactly those of a full evaluation."""
+    full = evaluate(photos_dir, ["tiny"], size=SIZE)
+    import styletransfer.evaluation.evaluate as module
+
+    def no_vgg(*args, **kwargs):
+        raise AssertionError("VGG built without texture")
+
+    monkeypatch.setattr(module, "VGGFeatures", no_vgg)
+    quick = evaluate(photos_dir, ["tiny"], size=SIZE, texture=False)
+    (style,), (full_style,) = quick.styles, full.styles
+    assert style.texture is None and all(score.texture is None for score in style.photos)
+    assert [(s.palette, s.structure, s.layout) for s in style.photos] == [
+        (s.palette, s.structure, s.layout) for s in full_style.photos]
+    assert json.loads(quick.to_json())["styles"][0]["texture"] is None
+    assert list(csv.DictReader(io.StringIO(quick.to_csv())))[-1]["texture"] == ""
+    assert main(["evaluate", str(photos_dir), "--style", "tiny", "--size", str(SIZE), "--no-texture"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[0] == "tiny" and row[2] == "-" and float(row[1]) == pytest.approx(style.palette, abs=1e-3)
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     (["{tmp}/nope", "--style", "tiny"], "nope: no such folder of photos"),
     (["{tmp}/photos", "--style", "no_such_style"], "no_such_style: no such model file or style name"),

@@ -100,7 +100,8 @@ class PhotoScore:
     photo: str
     """The photo's file."""
     palette: float
-    texture: float
+    texture: float | None
+    """None when the evaluation was asked to leave texture out (``texture=False``)."""
     structure: float
     layout: float
     """Correlation of the output's and the photo's 32×32 luma thumbnails (:func:`layout_kept`)."""
@@ -128,8 +129,11 @@ class StyleScore:
         return sum(score.palette for score in self.photos) / len(self.photos)
 
     @property
-    def texture(self) -> float:
-        """Mean texture distance over the photos (lower is closer to the painting)."""
+    def texture(self) -> float | None:
+        """Mean texture distance over the photos (lower is closer to the painting); None when
+        texture was not measured."""
+        if any(score.texture is None for score in self.photos):
+            return None
         return sum(score.texture for score in self.photos) / len(self.photos)
 
     @property
@@ -167,14 +171,16 @@ class Evaluation:
 
     def to_csv(self) -> str:
         """CSV text: a header ``label,photo,palette,texture,structure,layout``, then per style
-        one row per photo and a row whose photo is ``mean``."""
+        one row per photo and a row whose photo is ``mean``; texture is empty where it was not
+        measured."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["label", "photo", "palette", "texture", "structure", "layout"])
         for style in self.styles:
             mean = PhotoScore("mean", style.palette, style.texture, style.structure, style.layout)
             for score in (*style.photos, mean):
-                writer.writerow([style.label, score.photo, f"{score.palette:.6f}", f"{score.texture:.6f}",
+                writer.writerow([style.label, score.photo, f"{score.palette:.6f}",
+                                 "" if score.texture is None else f"{score.texture:.6f}",
                                  f"{score.structure:.6f}", f"{score.layout:.6f}"])
         return text.getvalue()
 
@@ -303,7 +309,7 @@ def to_working_size(image: Image.Image, size: int) -> Image.Image:
 class _Painting:
     path: Path
     pixels: torch.Tensor  # (1, 3, h, w) RGB 0..1 at the working size
-    features: list[torch.Tensor]
+    features: list[torch.Tensor] | None  # None when texture is not measured
 
 
 def evaluate(
@@ -316,6 +322,7 @@ def evaluate(
     device: str | torch.device | None = None,
     precision: str | None = None,
     on_output: Callable[[str, Path, Image.Image], None] | None = None,
+    texture: bool = True,
 ) -> Evaluation:
     """Score styles on a set of photos (see the module docs for the four scores; palette is
     not a target on its own, it is what the color loss trains).
@@ -332,6 +339,8 @@ def evaluate(
             scores themselves are always computed in float32.
         on_output: called as ``on_output(label, photo, output)`` after each output is scored,
             with the output at the working size (for progress bars and contact sheets).
+        texture: measure texture (a VGG19 pass to relu5_1 per output and painting, most of
+            the time on a CPU after the stylizing); False leaves it None and loads no VGG.
 
     Returns:
         The styles in the order given (``styles`` first, then ``outputs``).
@@ -363,14 +372,14 @@ def evaluate(
 
     photo_images = [to_working_size(open_image(file), size) for file in photo_files]
     photo_tensors = [image_to_tensor(image) for image in photo_images]
-    vgg = VGGFeatures(TEXTURE_LAYERS).to(torch_device)
+    vgg = VGGFeatures(TEXTURE_LAYERS).to(torch_device) if texture else None
     paintings: dict[Path, _Painting] = {}
 
     def painting_for(path: Path) -> _Painting:
         key = path.resolve()
         if key not in paintings:
             pixels = image_to_tensor(to_working_size(open_image(path), size))
-            paintings[key] = _Painting(path, pixels, texture_features(vgg, pixels))
+            paintings[key] = _Painting(path, pixels, texture_features(vgg, pixels) if vgg is not None else None)
         return paintings[key]
 
     def score(label: str, photo_index: int, output: Image.Image, reference: _Painting) -> PhotoScore:
@@ -382,7 +391,8 @@ def evaluate(
         result = PhotoScore(
             photo=str(photo_files[photo_index]),
             palette=palette_distance(pixels, reference.pixels),
-            texture=texture_feature_distance(texture_features(vgg, pixels), reference.features),
+            texture=(texture_feature_distance(texture_features(vgg, pixels), reference.features)
+                     if vgg is not None else None),
             structure=structure_kept(pixels, photo_tensors[photo_index]),
             layout=layout_kept(pixels, photo_tensors[photo_index]),
         )

@@ -47,6 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--csv", type=Path, metavar="FILE", help="also write the per-photo scores as CSV")
     evaluate.add_argument("--sheet", type=Path, metavar="FILE.png",
                           help="also write a contact sheet: photos as columns, a row per style")
+    evaluate.add_argument("--no-texture", dest="texture", action="store_false",
+                          help="leave the texture score out (it runs VGG19 to relu5_1 on every output, "
+                               "most of the time on a CPU); shown as - and null in --json")
     evaluate.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     evaluate.add_argument("--precision", choices=tuple(PRECISIONS),
                           help="the models' precision (default: the fastest safe one for the device)")
@@ -109,7 +112,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     with tqdm(total=len(photos) * (len(args.style) + len(outputs)), desc="evaluate", unit="image") as bar:
         result = evaluate(photos, args.style, outputs, painting=args.painting[0] if args.painting else None,
                           size=args.size, device=pick_device(args.device), precision=args.precision,
-                          on_output=on_output)
+                          on_output=on_output, texture=args.texture)
     report = sys.stderr if args.json else sys.stdout
     if args.csv:
         write_atomic(args.csv, result.to_csv().encode())  # a failed write names args.csv
@@ -126,7 +129,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
           "structure and layout: higher keeps more of the photo")
     print(f"{'style':<{width}}  palette  texture  structure  layout  painting")
     for style in result.styles:
-        print(f"{style.label:<{width}}  {style.palette:7.3f}  {style.texture:7.3f}  {style.structure:9.3f}  "
+        texture = "      -" if style.texture is None else f"{style.texture:7.3f}"
+        print(f"{style.label:<{width}}  {style.palette:7.3f}  {texture}  {style.structure:9.3f}  "
               f"{style.layout:6.3f}  {style.painting}")
     return EXIT_OK
 
