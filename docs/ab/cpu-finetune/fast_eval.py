@@ -1,6 +1,7 @@
 """evaluate without the texture score (VGG relu5_1 at 512 px is most of evaluate's time on 2
 cores): palette, structure, layout exactly as styletransfer evaluate computes them; texture NaN.
-usage: fast_eval.py PHOTOS OUT.json MODEL..."""
+usage: fast_eval.py PHOTOS OUT.json MODEL...
+Superseded since session 12 by `styletransfer evaluate --no-texture`, which gives the same three scores."""
 import sys, math
 import torch
 import styletransfer.evaluation.evaluate as ev
