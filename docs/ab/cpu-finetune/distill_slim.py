@@ -14,8 +14,11 @@ TEACHERS_DIR holds the fine-tuned full models as published (``<name>.safetensors
 import sys
 from pathlib import Path
 
+from styletransfer.core.device import keep_freed_memory
 from styletransfer.training.config import TrainingConfig
 from styletransfer.training.runs import resume_training, train
+
+keep_freed_memory()  # as the CLI does: about 30 % faster on this CPU (docs/training.md)
 
 NAMES = ["starry_night", "the_scream", "great_wave", "the_kiss", "composition_viii", "night_cafe",
          "irises", "moulin_de_la_galette",

@@ -6,6 +6,9 @@ and blotches), one network after another.
 Not as one bank: on this 2-core CPU a bank of the twelve ran at 0.74 images/s in all (a step of
 48 images took 65 s, the process at 100 % system time and 14.5 GB resident: page faults of its
 large fresh tensors), a lone run at 1.4 images/s.
+(Session 12: this script then ran without keep_freed_memory(), which the CLI calls and which cut
+a lone fine-tune's system time from 15-20 s to 4 s per 12 steps, about 30 % faster; the bank's
+100 % system time was probably the same cause, not measured again. It calls it now.)
 
 The judge photos (every 12th photo by name) are not in .gpu/session/photos (``python3
 benchmarks/gpu_session.py prepare`` leaves them out). Run from the repository root:
@@ -18,8 +21,11 @@ BN twins get exactly the same images, steps and recipe as their BN+SRM styles.
 import sys
 from pathlib import Path
 
+from styletransfer.core.device import keep_freed_memory
 from styletransfer.training.config import TrainingConfig
 from styletransfer.training.runs import resume_training, train
+
+keep_freed_memory()  # as the CLI does: about 30 % faster on this CPU (docs/training.md)
 
 STYLES = ["composition_viii", "great_wave", "irises", "moulin_de_la_galette", "night_cafe",
           "starry_night", "the_kiss", "the_scream", "wheat_field_with_cypresses"]
