@@ -14,10 +14,8 @@ def wrap(mod, name):
     def g(*a, **k):
         t = time.perf_counter(); r = f(*a, **k); acc[name] = acc.get(name, 0) + time.perf_counter() - t; return r
     setattr(mod, name, g)
-for n in ["image_to_pixels", "_to_image", "split_alpha", "merge_alpha", "resize_longest", "prepare_model", "_forward", "float_to_pixels", "pixels_to_image", "_check_finite"]:
+for n in ["image_to_pixels", "_to_image", "split_alpha", "merge_alpha", "resize_longest", "prepare_model", "network_input", "_forward", "float_to_pixels", "pixels_to_image", "_check_finite"]:
     wrap(S, n)
-wrap(S, "network_input") if hasattr(S, "network_input") else None
-orig_net_input = P.network_input
 img = common.example_image(1920, 1080)
 print(img.mode, type(img), img.info.keys())
 net = P.prepare_model("the_scream", torch.device("cpu"), torch.bfloat16)
@@ -26,7 +24,6 @@ def fwd(self, x):
     t = time.perf_counter(); r = of(self, x); acc["NET"] = acc.get("NET", 0) + time.perf_counter() - t; return r
 cls.forward = fwd
 S.stylize("the_scream", img, tile_pixels=1920*1080)
-tot = []
 rows = []
 for _ in range(9):
     acc.clear(); t = time.perf_counter(); S.stylize("the_scream", img, tile_pixels=1920*1080); total = time.perf_counter() - t

@@ -265,8 +265,8 @@ def stylize(
     run = _runner(check_acceleration(acceleration or default_acceleration(torch_device), torch_device))
     image = resize_longest(image, max_size) if scale is None else scale_image(image, scale)
     rgb, alpha = split_alpha(image)
-    if strength == 0.0:  # a new image, never the caller's own object
-        return merge_alpha(rgb.copy(), alpha)
+    if strength == 0.0:  # a new image, never the caller's own object (merge_alpha copies one with alpha)
+        return rgb.copy() if alpha is None else merge_alpha(rgb, alpha)
     if isinstance(model, (StyleMix, Mapping)):
         net = prepare_mix(model, torch_device, dtype, blend=blend)
     else:

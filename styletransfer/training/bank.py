@@ -101,7 +101,7 @@ from styletransfer.training.distributed import torchrun_environment
 from styletransfer.training.curves import plot_curves
 from styletransfer.training.runfolder import (CHECKPOINT_FILE, CURVES_FILE, FINAL_LOSS_STEPS, SUMMARY_FILE, RunDirError, RunFolder, mean_rows, read_json,
                         write_json)
-from styletransfer.training.runs import (LoadedData, _cache_images, _inherit_from_init, _initialize_from, _load_trained_model, load_data,
+from styletransfer.training.runs import (LoadedData, _cache_images, _load_trained_model, _start_from_init, load_data,
                    load_style, read_run_config, resolve_config, resolve_speed_options)
 from styletransfer.training.trainer import (COMPILE_OPTIONS, LOSS_TERMS, PREVIEW_IMAGES, RunResult, _teacher_output, divergence_problem,
                       make_grad_scaler, model_metadata, prepare_teacher, restore_training_state, stop_on_signals,
@@ -589,9 +589,7 @@ def train_bank(configs: Sequence[TrainingConfig], *, options: BankOptions | None
     for config, checkpoint in zip(configs, checkpoints):
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
-        # A resumed network's weights come from its checkpoint; its init model is not read again.
-        init_path, init_metadata = (config.init, {}) if checkpoint is not None else _initialize_from(net, config.init)
-        config = _inherit_from_init(config, init_metadata)
+        init_path, config = _start_from_init(net, config, resumed=checkpoint is not None)
         try:
             check_trainable_batch(net, config.batch_size)
         except ValueError as error:

@@ -188,6 +188,10 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
 CREDITS = ("title", "artist", "year", "licence")
 """The painting's credits, which a fine-tune of the same painting takes from its init model."""
 
+INHERITED = (*CREDITS, "init_images_seen")
+"""What a run takes from its init model when it starts (:func:`_inherit_from_init`); kept in its
+stored config, where a resumed run finds it again (:func:`_inherit_from_stored_run`)."""
+
 
 def _initialize_from(net: TransformerNet, init: str | None) -> tuple[str | None, dict[str, Any]]:
     """Load the weights of the model ``init`` (a file or an installed style's name) into
@@ -209,7 +213,7 @@ def _initialize_from(net: TransformerNet, init: str | None) -> tuple[str | None,
 
 def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) -> TrainingConfig:
     """``config`` with what it takes from the model it starts from (``init_metadata``; {} when
-    there is none or the run is resumed): the credits it leaves out (title, artist, year,
+    there is none): the credits it leaves out (title, artist, year,
     licence) when that model was trained on the same painting (the same file name), so that
     fine-tuning a shipped style keeps its title and licence; and, unless given,
     ``init_images_seen``, so that the fine-tune's model file says how many training images its
@@ -233,9 +237,21 @@ def _inherit_from_stored_run(config: TrainingConfig) -> TrainingConfig:
     if config.init is None or not (Path(config.out_dir) / CONFIG_FILE).is_file():
         return config
     stored = read_run_config(config.out_dir)
-    changes = {key: getattr(stored, key) for key in (*CREDITS, "init_images_seen")
+    changes = {key: getattr(stored, key) for key in INHERITED
                if getattr(config, key) is None and getattr(stored, key) is not None}
-    return dataclasses.replace(config, **changes) if changes else config
+    return dataclasses.replace(config, **changes)
+
+
+def _start_from_init(net: TransformerNet, config: TrainingConfig, *,
+                     resumed: bool) -> tuple[str | None, TrainingConfig]:
+    """(the init model's path, ``config`` with what it takes from that model) for a run starting
+    (``net`` gets the init model's weights) or resumed: then its weights come from its
+    checkpoint, the init model is not read again, and what the run took from it when it
+    started is in its stored config. Both trainers (one run, a bank) start every network here."""
+    if resumed:
+        return config.init, _inherit_from_stored_run(config)
+    init_path, init_metadata = _initialize_from(net, config.init)
+    return init_path, _inherit_from_init(config, init_metadata)
 
 
 def _load_trained_model(option: str, path_or_name: str | None) -> tuple[str | None, TransformerNet | None]:
@@ -284,13 +300,7 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: ProgressCal
                                 f"{context.world_size} processes")
         torch.manual_seed(config.seed)
         net = TransformerNet.from_config(config.network_config())
-        # A resumed run's weights come from its checkpoint; its init model is not read again:
-        # what the run took from it then is in the run's stored config.
-        if resume:
-            init_path, config = config.init, _inherit_from_stored_run(config)
-        else:
-            init_path, init_metadata = _initialize_from(net, config.init)
-            config = _inherit_from_init(config, init_metadata)
+        init_path, config = _start_from_init(net, config, resumed=resume)
         try:
             check_trainable_batch(net, config.batch_size // context.world_size, per="process")
         except ValueError as error:

@@ -25,6 +25,20 @@ NAMES = ["starry_night", "the_scream", "great_wave", "the_kiss", "composition_vi
          "starry_night_bn", "the_scream_bn", "great_wave_bn"]
 
 
+def slim_config(name: str, run_dir: Path, teacher: str | Path, steps: int) -> TrainingConfig:
+    """The distillation of ``<name>_slim`` from ``teacher``, starting from its shipped weights."""
+    slim = f"{name}_slim"
+    recipe = dict(content_weight=0.0, style_weight=0.0, color_weight=0.0, batch_size=8, lr=3e-4)
+    if name == "the_kiss":
+        recipe = dict(content_weight=0.0, style_weight=0.0, color_weight=1e9, distill_weight=5e8,
+                      image_size=384, batch_size=4, lr=1e-4)
+    return TrainingConfig(
+        style=f"styles/{name}.jpg", out_dir=str(run_dir), images=".gpu/session/photos",
+        norm="batch", attention="none" if name.endswith("_bn") else "srm", width=12, residual_blocks=3,
+        init=slim, teacher=str(teacher), steps=steps, seed=1, workers=1,
+        val_images=0, val_every=0, preview_every=0, checkpoint_every=20, name=slim, **recipe)
+
+
 def main() -> None:
     teachers, out = Path(sys.argv[1]), Path(sys.argv[2])
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 60
@@ -32,15 +46,7 @@ def main() -> None:
         slim = f"{name}_slim"
         if (out / slim / "model.safetensors").is_file():
             continue
-        recipe = dict(content_weight=0.0, style_weight=0.0, color_weight=0.0, batch_size=8, lr=3e-4)
-        if name == "the_kiss":
-            recipe = dict(content_weight=0.0, style_weight=0.0, color_weight=1e9, distill_weight=5e8,
-                          image_size=384, batch_size=4, lr=1e-4)
-        config = TrainingConfig(
-            style=f"styles/{name}.jpg", out_dir=str(out / slim), images=".gpu/session/photos",
-            norm="batch", attention="none" if name.endswith("_bn") else "srm", width=12, residual_blocks=3,
-            init=slim, teacher=str(teachers / f"{name}.safetensors"), steps=steps, seed=1, workers=1,
-            val_images=0, val_every=0, preview_every=0, checkpoint_every=20, name=slim, **recipe)
+        config = slim_config(name, out / slim, teachers / f"{name}.safetensors", steps)
         # A stopped run continues from its own stored config (credits included), not this one.
         resumable = (out / slim / "checkpoint.pt").is_file()
         result = resume_training(out / slim) if resumable else train(config)

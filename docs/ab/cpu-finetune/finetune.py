@@ -32,18 +32,25 @@ STYLES = ["composition_viii", "great_wave", "irises", "moulin_de_la_galette", "n
 TWINS = ["great_wave_bn", "starry_night_bn", "the_scream_bn"]
 
 
+def finetune_config(style: str, run_dir: Path, steps: int, *, name: str | None = None,
+                    **changes) -> TrainingConfig:
+    """The CPU fine-tune of the shipped ``style`` from its shipped weights (``changes``: recipe
+    fields over this one, as the probes in docs/ab/cpu-probes use)."""
+    recipe = dict(content_weight=20.0, style_layers=["relu1_1", "relu2_1", "relu3_1"]) | changes
+    return TrainingConfig(
+        style=f"styles/{style}.jpg", out_dir=str(run_dir), images=".gpu/session/photos",
+        norm="batch", attention="none" if style.endswith("_bn") else "srm", init=style,
+        steps=steps, batch_size=4, lr=2e-4, style_size=512, seed=1, workers=1,
+        val_images=0, val_every=0, preview_every=0, checkpoint_every=25, name=name or style, **recipe)
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     for name in STYLES + TWINS:
         if (out / name / "model.safetensors").is_file():
             continue
-        config = TrainingConfig(
-            style=f"styles/{name}.jpg", out_dir=str(out / name), images=".gpu/session/photos",
-            norm="batch", attention="none" if name.endswith("_bn") else "srm", init=name,
-            steps=steps, batch_size=4, lr=2e-4, content_weight=20.0,
-            style_layers=["relu1_1", "relu2_1", "relu3_1"], style_size=512, seed=1, workers=1,
-            val_images=0, val_every=0, preview_every=0, checkpoint_every=25, name=name)
+        config = finetune_config(name, out / name, steps)
         # A stopped run continues from its own stored config (credits included), not this one.
         resumable = (out / name / "checkpoint.pt").is_file()
         result = resume_training(out / name) if resumable else train(config)

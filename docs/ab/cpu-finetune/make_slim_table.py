@@ -5,15 +5,10 @@ from the painting than the full model's, structure within 10 % of it.
 
     .venv/bin/python docs/ab/cpu-finetune/make_slim_table.py [scores_slim.json]
 """
-import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def by_label(path: Path) -> dict:
-    return {Path(style["label"]).stem: style for style in json.loads(path.read_text())["styles"]}
+from make_table import HERE, by_label  # the folder of this script is on sys.path when it runs
 
 
 def main() -> None:
