@@ -12,9 +12,11 @@ import torch
 from PIL import Image, ImageFile
 
 from fixtures_images import gradient, jpeg_bytes, png_header_only, write_truncated_jpeg
+import styletransfer.core.images as images
 from styletransfer.core.images import (
     DEFAULT_MAX_PIXELS,
     float_to_pixels,
+    image_to_pixels,
     pixels_to_float,
     pixels_to_image,
     IMAGE_SUFFIXES,
@@ -343,6 +345,24 @@ def test_pixels_to_image_from_planes_and_from_interleaved_pixels_agree() -> None
     assert planes.tobytes() == interleaved.tobytes() == saved != bytes(len(saved))
 
 
+@pytest.mark.parametrize("size", [(1, 1), (7, 5), (640, 3), (3, 640)])
+@pytest.mark.parametrize("private_api", ["works", "missing"])
+def test_image_to_pixels_reads_every_pixel_with_or_without_pillows_raw_encoder(size, private_api, monkeypatch, tmp_path):
+    """The one-piece read through Pillow's raw encoder gives exactly ``tobytes()``; when that
+    private API is gone or changed, the public ``tobytes()`` is used instead."""
+    if private_api == "missing":
+        monkeypatch.setattr(images, "_raw_encoder", None)
+    torch.manual_seed(0)
+    data = torch.randint(0, 256, (size[1], size[0], 3), dtype=torch.uint8)
+    made = Image.frombytes("RGB", size, data.numpy().tobytes())
+    made.save(tmp_path / "photo.png")
+    for img in (made, Image.open(tmp_path / "photo.png"), made.convert("L").convert("RGB")):  # a lazily loaded file too
+        pixels = image_to_pixels(img)
+        assert pixels.shape == (3, size[1], size[0])
+        assert pixels.permute(1, 2, 0).contiguous().numpy().tobytes() == img.tobytes()
+    assert torch.equal(image_to_pixels(made), data.permute(2, 0, 1))
+
+
 def _rounded_the_plain_way(t: torch.Tensor) -> torch.Tensor:
     return t.float().clamp(0, 1).mul(255).round().to(torch.uint8)
 
@@ -362,6 +382,27 @@ def test_float_to_pixels_rounds_float32_as_round_does() -> None:
     near = torch.cat([ties, torch.nextafter(ties, torch.zeros(())), torch.nextafter(ties, torch.ones(()))])
     values = torch.cat([near, torch.rand(100_000), torch.tensor([-1.0, 0.0, 1.0, 2.0, float("inf"), -float("inf")])])
     assert torch.equal(float_to_pixels(values), _rounded_the_plain_way(values))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("layout", ["planes", "interleaved", "batch"])
+def test_float_to_pixels_converts_a_large_image_row_chunk_by_row_chunk(dtype, layout, monkeypatch):
+    """On a CPU the rows go through one float32 buffer a few at a time: here 7 rows per chunk of
+    a 30-row image, so the last chunk is short. Same result and memory order as the whole image
+    at once, and a NaN anywhere (here in the short last chunk) is found."""
+    monkeypatch.setattr(images, "_CHUNK_BYTES", 4 * 3 * 50 * 7)
+    torch.manual_seed(0)
+    t = (torch.rand(3, 30, 50) * 1.4 - 0.2).to(dtype)
+    if layout == "interleaved":
+        t = t.permute(1, 2, 0).contiguous().permute(2, 0, 1)
+    elif layout == "batch":
+        t = t[None].contiguous(memory_format=torch.channels_last)
+    out = float_to_pixels(t, nan_error="NaN here")
+    assert out.stride() == t.stride() and torch.equal(out, _rounded_the_plain_way(t))
+    t[..., 1, 29, 49] = float("nan")
+    assert torch.equal(float_to_pixels(t)[..., :28, :], out[..., :28, :])  # no check asked for: no error
+    with pytest.raises(ValueError, match="^NaN here$"):
+        float_to_pixels(t, nan_error="NaN here")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])

@@ -8,6 +8,7 @@ from PIL import Image, ImageChops, ImageStat
 from fixtures_images import gradient
 from styletransfer import TransformerNet, save_model
 from styletransfer.core.device import pick_precision
+from styletransfer.core.images import float_to_pixels
 from styletransfer.inference.prepare import _load_prepared, prepare_model
 from styletransfer.inference.stylize import _eager, _run_tiled, stylize
 from styletransfer.inference.tiling import BLEND_PIXELS, receptive_field, split_axis, tile_context
@@ -218,10 +219,23 @@ def test_a_bad_stroke_scale_is_a_one_line_value_error(stroke_scale):
 
 
 def test_nan_check_catches_any_nan_and_only_nan():
-    from styletransfer.inference.stylize import _check_finite
-    _check_finite(torch.rand(3, 8, 8, dtype=torch.bfloat16))
-    _check_finite(torch.tensor([float("inf"), 0.5]))  # infinities are clamped later, not NaN
-    _check_finite(torch.tensor([float("inf"), float("-inf")]))  # a NaN sum, but no NaN value
+    from styletransfer.inference.stylize import NAN_ERROR
+    float_to_pixels(torch.rand(3, 8, 8, dtype=torch.bfloat16), nan_error=NAN_ERROR)
+    float_to_pixels(torch.tensor([float("inf"), 0.5]), nan_error=NAN_ERROR)  # infinities are clamped, not NaN
+    float_to_pixels(torch.tensor([float("inf"), float("-inf")]), nan_error=NAN_ERROR)  # a NaN sum, but no NaN value
     for bad in ([0.5, float("nan")], [float("inf"), float("nan")]):
         with pytest.raises(ValueError, match="NaN"):
-            _check_finite(torch.tensor(bad))
+            float_to_pixels(torch.tensor(bad), nan_error=NAN_ERROR)
+
+@pytest.mark.parametrize("tile_pixels", [None, 128 * 128])
+def test_a_network_that_outputs_nan_is_a_one_line_error_whole_or_tiled(tile_pixels):
+    """A damaged model (here: one NaN weight in the last layer) must not become a black or
+    speckled picture: stylize() refuses it, whether the image is one tile or many."""
+    net = TransformerNet(norm="batch", attention="none", residual_blocks=1).eval()
+    with torch.no_grad():
+        last = [p for p in net.parameters() if p.dim() == 4][-1]
+        last[0, 0, 0, 0] = float("nan")
+    kwargs = {} if tile_pixels is None else {"tile_pixels": tile_pixels}
+    with pytest.raises(ValueError, match="the network produced NaN values") as raised:
+        stylize(net, gradient((300, 130)), precision="fp32", **kwargs)
+    assert "\n" not in str(raised.value)

@@ -144,27 +144,20 @@ def _assemble(rows: list[Segment], columns: list[Segment], size: tuple[int, int]
                           column.keep_start - column.crop_start: column.keep_end - column.crop_start]
             accumulator[:, :, column.keep_start: column.keep_end] += kept * (row_weights[:, None] * weights[None, :])
         final_rows = (rows[index + 1].keep_start if index + 1 < len(rows) else row.keep_end) - row.keep_start
-        _check_finite(accumulator[:, :final_rows])
-        result[:, row.keep_start: row.keep_start + final_rows] = float_to_pixels(accumulator[:, :final_rows]).cpu()
+        result[:, row.keep_start: row.keep_start + final_rows] = float_to_pixels(accumulator[:, :final_rows],
+                                                                                 nan_error=NAN_ERROR).cpu()
         carried = accumulator[:, final_rows:]
     return pixels_to_image(result)
 
 
-def _check_finite(styled: torch.Tensor) -> None:
-    """Raise if ``styled`` holds a NaN. A finite sum (one reduction) proves there is none; only
-    a non-finite sum pays for the element-wise test. bfloat16 and float32 are summed in their
-    own dtype (5× faster on a CPU than asking for float32 from bfloat16; values near 0..1 cannot
-    overflow either); float16, whose range ends at 65504, in float32."""
-    total = styled.sum(dtype=torch.float32) if styled.dtype == torch.float16 else styled.sum()
-    if not torch.isfinite(total) and torch.isnan(styled).any():
-        raise ValueError("the network produced NaN values (is the model file damaged?)")
+NAN_ERROR = "the network produced NaN values (is the model file damaged?)"
+"""What :func:`stylize` raises (a ValueError) when a network's output holds a NaN."""
 
 
 def _to_image(styled: torch.Tensor) -> Image.Image:
     """(3, h, w) float RGB 0..1 (any float dtype) on any device → Pillow image, converted to
     uint8 on its device."""
-    _check_finite(styled)
-    return pixels_to_image(float_to_pixels(styled))
+    return pixels_to_image(float_to_pixels(styled, nan_error=NAN_ERROR))
 
 
 def _keep_colors(stylized: Image.Image, original: Image.Image) -> Image.Image:
