@@ -199,3 +199,33 @@ def test_tiles_that_would_hold_too_much_memory_are_measured_first_instead(monkey
 def test_the_memory_budget_is_a_quarter_of_the_machines_memory():
     budget = in_step_memory_budget(CPU)
     assert 2 ** 28 <= budget <= 2 ** 44
+
+
+@pytest.mark.parametrize(("memory", "one_pass"), [(16 * 1024 ** 3, True), (8 * 1024 ** 3, True),
+                                                  (4 * 1024 ** 3, False), (None, False)])
+def test_the_default_tile_follows_the_image_and_the_machines_memory(memory, one_pass, monkeypatch):
+    """A photo of up to 2048² goes through in one pass where memory allows (8 GiB or more); a
+    larger one, or any on a small machine or one whose memory is unknown, in 1024² tiles; CUDA
+    always takes 2048²."""
+    import styletransfer.inference.tiling as tiling
+    monkeypatch.setattr(tiling, "machine_memory", lambda: memory)
+    for device in (CPU, torch.device("mps")):
+        for pixels in (512 * 512, 1920 * 1080, 2048 * 2048):
+            assert tiling.default_tile_pixels(device, pixels) == (2048 * 2048 if one_pass else 1024 * 1024)
+        assert tiling.default_tile_pixels(device, 2048 * 2048 + 1) == 1024 * 1024
+        assert tiling.default_tile_pixels(device) == 1024 * 1024
+    assert tiling.default_tile_pixels(torch.device("cuda"), 6000 * 4000) == 2048 * 2048
+    assert tiling.in_step_memory_budget(CPU) == (memory or 8 * 1024 ** 3) // 4
+
+
+def test_a_1080p_photo_goes_through_the_network_in_one_pass_by_default(monkeypatch):
+    import styletransfer.inference.tiling as tiling
+    stylize_module = importlib.import_module("styletransfer.inference.stylize")
+    monkeypatch.setattr(tiling, "machine_memory", lambda: 16 * 1024 ** 3)
+    net = TransformerNet(norm="batch", attention="none", residual_blocks=1, width=4).eval()
+    folded = prepare_model(net, CPU)
+    shapes = []
+    folded.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0].shape)))
+    monkeypatch.setattr(stylize_module, "prepare_model", lambda model, device, dtype=torch.float32: folded)
+    stylize(net, Image.new("RGB", (1920, 1080)), precision="fp32")
+    assert shapes == [(1, 3, 1080, 1920)]

@@ -179,7 +179,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
                      help="largest area stylized in one pass; larger images are tiled "
-                          "(default: 1024x1024 on CPU, 2048x2048 on CUDA)")
+                          "(default: 2048x2048 on CUDA; on a CPU, images up to 2048x2048 whole given 8 GiB of memory, "
+                          "larger ones in 1024x1024 tiles)")
     run.add_argument("--tile-statistics", choices=TILE_STATISTICS, default=DEFAULT_TILE_STATISTICS,
                      help="on tiled images, SRM statistics of the whole image with the tiles run in step (the "
                           "result equals the untiled one; more memory), of each tile (tiles may differ in tone), "
