@@ -218,7 +218,8 @@ class NetworkClock:
 
 def outside_table(report, args, device, model_path) -> None:
     """Time per stylize() call spent outside the network, at 512² and 1920×1080 (untiled, and
-    in 1024² tiles: the CPU default of a machine with less than 8 GiB), with the default precision."""
+    in 1024² tiles: the CPU's default tiles, for images above 2048² or machines under 8 GiB), with the default
+    precision."""
     dtype = pick_precision(device)
     net = prepare_model(model_path, device, dtype)  # the cached object stylize() will run
     cases = [(64, 64, "one pass")] if args.quick else [(512, 512, "one pass"), (1920, 1080, "one pass"),

@@ -336,29 +336,26 @@ def float_to_pixels(t: torch.Tensor, *, nan_error: str | None = None) -> torch.T
             in the cache, and clamping keeps NaN, so a finite sum proves there is none.
     """
     out = torch.empty_like(t, dtype=torch.uint8)
-    if t.device.type == "cpu" and t.dim() >= 2 and t.numel():
-        step = max(1, _CHUNK_BYTES // (4 * t.narrow(-2, 0, 1).numel()))
-    else:
-        step = max(1, t.shape[-2] if t.dim() >= 2 else 1)
-    rows = t.shape[-2] if t.dim() >= 2 else 1
-    buffer = None
+    rows_of, out_rows = (t, out) if t.dim() >= 2 else (t.reshape(1, -1), out.view(1, -1))  # one code path
+    rows = rows_of.shape[-2]
+    step = max(1, min(rows, _CHUNK_BYTES // max(1, 4 * rows_of[..., :1, :].numel())
+                      if t.device.type == "cpu" else rows))
+    buffer = torch.empty_like(rows_of.narrow(-2, 0, min(step, rows)), dtype=torch.float32)
     sums = []
     for start in range(0, rows, step):
-        part = t.narrow(-2, start, min(step, rows - start)) if t.dim() >= 2 else t
+        part = rows_of.narrow(-2, start, min(step, rows - start))
+        x = buffer.narrow(-2, 0, part.shape[-2])
         if t.dtype == torch.float32:
-            x = part.clamp(0, 1) if buffer is None else torch.clamp(part, 0, 1, out=buffer.narrow(-2, 0, part.shape[-2]))
+            torch.clamp(part, 0, 1, out=x)
         else:
-            x = part.float() if buffer is None else buffer.narrow(-2, 0, part.shape[-2]).copy_(part)
-            x.clamp_(0, 1)
-        if buffer is None and step < rows:
-            buffer = x
+            x.copy_(part).clamp_(0, 1)
         if nan_error is not None:
             sums.append(x.sum())
         if t.dtype in (torch.bfloat16, torch.float16):
             torch.add(torch.tensor(_ROUNDING_BIAS), x, alpha=255, out=x)  # a 0-dim CPU tensor: a scalar on any device
         else:
             x.mul_(255).add_(_ROUNDING_BIAS)
-        (out.narrow(-2, start, part.shape[-2]) if t.dim() >= 2 else out).copy_(x.view(torch.int32))
+        out_rows.narrow(-2, start, part.shape[-2]).copy_(x.view(torch.int32))
     if sums and not torch.isfinite(torch.stack(sums).sum()):
         raise ValueError(nan_error)
     return out

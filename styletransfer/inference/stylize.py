@@ -267,8 +267,7 @@ def stylize(
     seen = rgb if stroke_scale == 1.0 else scale_image(rgb, 1 / stroke_scale)
     with torch.inference_mode():
         tile_pixels = tile_pixels or default_tile_pixels(torch_device, seen.width * seen.height)
-        stylized = _run_tiled(net, seen, torch_device, tile_pixels, run,
-                              tile_statistics)
+        stylized = _run_tiled(net, seen, torch_device, tile_pixels, run, tile_statistics)
     if stylized.size != rgb.size:
         stylized = stylized.resize(rgb.size, Image.Resampling.LANCZOS)
     if preserve_color:

@@ -30,6 +30,9 @@ from styletransfer.inference.blend import OutputBlend
 BLEND_PIXELS = 32
 """Width in pixels of the zone where two neighbouring tiles cross-fade."""
 
+ONE_PASS_PIXELS = 2048 * 2048
+"""Largest image a CPU or MPS machine with :data:`ONE_PASS_MEMORY` stylizes whole, and CUDA's tile."""
+
 ONE_PASS_MEMORY = 8 * 1024 ** 3
 """Machine memory (bytes) from which a CPU or MPS stylizes an image of up to 2048² pixels in one
 pass: 4 megapixels need about 1.1 GB on top of the model (docs/performance.md#memory)."""
@@ -51,11 +54,9 @@ def default_tile_pixels(device: torch.device, image_pixels: int | None = None) -
     that a larger image's tiles keep its memory low (24 MP: about 2.4 GB instead of 3.8 GB with
     2048² tiles)."""
     if device.type == "cuda":
-        return 2048 * 2048
-    memory = machine_memory()
-    if image_pixels is not None and image_pixels <= 2048 * 2048 and memory is not None and memory >= ONE_PASS_MEMORY:
-        return 2048 * 2048
-    return 1024 * 1024
+        return ONE_PASS_PIXELS
+    fits = image_pixels is not None and image_pixels <= ONE_PASS_PIXELS
+    return ONE_PASS_PIXELS if fits and (machine_memory() or 0) >= ONE_PASS_MEMORY else 1024 * 1024
 
 
 def in_step_memory_budget(device: torch.device) -> int:
