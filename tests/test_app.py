@@ -119,7 +119,15 @@ def mean_difference(first: Image.Image, second: Image.Image) -> float:
 def test_endpoints_have_stable_names(client: gradio_client.Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/stylize", "/srm_compare", "/srm_curves", "/train_start", "/train_cancel",
-            "/train_status", "/webcam"} <= set(endpoints)
+            "/train_status", "/train_estimate", "/webcam"} <= set(endpoints)
+
+
+def test_the_train_tab_says_how_long_training_takes(client: gradio_client.Client) -> None:
+    text = client.predict(20, 128, ["bn+srm", "bn"], api_name="/train_estimate")
+    assert text.startswith("**About ") and f"on this {pick_device('auto').type.upper()}" in text
+    assert "20 steps × 2 photos = 40 images at 128 px, 2 networks one after the other (BN + SRM " in text
+    assert "would take ~" in text
+    assert client.predict(20, 128, [], api_name="/train_estimate").startswith("Choose at least one variant")
 
 
 def test_stylize_with_each_control(client: gradio_client.Client, home: Path) -> None:

@@ -111,6 +111,8 @@ def test_page_stylizes_offline_and_screenshots_every_tab(app_url: str, browser: 
 
     # Train: a few steps on the bundled photos, with live progress and previews, then cancel.
     page.get_by_role("tab", name="Train").click()
+    page.locator("#train-estimate").get_by_text("About").wait_for()  # how long it takes, before it starts
+    assert f"on this {pick_device('auto').type.upper()}" in page.locator("#train-estimate").inner_text()
     painting = next(iter(sorted((REPO / "styles").glob("*.jpg"))), PHOTO.with_name("red_panda.jpg"))
     page.locator("#painting input[type=file]").set_input_files(str(painting))
     page.locator("#train-start").click()

@@ -37,6 +37,7 @@ from styletransfer.evaluation.plots import plot_comparison
 from styletransfer.training.runfolder import METRICS_FILE, PREVIEWS_DIR
 from styletransfer.inference.stylize import stylize
 from styletransfer.training import TrainingConfig, TrainingError, train
+from styletransfer.training.estimate import TrainingRate, measure_training_rate
 from styletransfer.apps.publish import publish_model
 
 APP_MAX_PIXELS = 50_000_000
@@ -207,6 +208,9 @@ TRAINABLE_VARIANTS = ("bn+srm", "bn")
 """The variants the app trains: with SRM, and its plain BatchNorm twin."""
 TRAIN_BATCH_SIZE = 2
 """Small batches: the bundled examples are only 4 photos (one is held out for previews)."""
+OBSERVED_RATE_AFTER = 3
+"""A job's own images/s replaces the measured training rate from this step on (the first steps
+carry start-up costs)."""
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,28 @@ class TrainingManager:
         self._status = TrainingStatus()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rates: dict[tuple[int, str], TrainingRate] = {}
+        self._measuring = threading.Lock()  # one measurement at a time
+
+    def training_rate(self, image_size: int, variant: str, device: torch.device) -> TrainingRate | None:
+        """How fast ``variant`` trains at ``image_size`` px with the app's batch on ``device``:
+        the rate a job of this manager observed, else one measured now (a few steps, seconds on a
+        CPU; :func:`~styletransfer.training.estimate.measure_training_rate`), kept for next time.
+        None while a job runs and nothing is known yet: a measurement would share the machine with
+        it and mislead."""
+        if variant not in TRAINABLE_VARIANTS:
+            raise TrainingError(f"unknown variant {variant!r}; expected one of {', '.join(TRAINABLE_VARIANTS)}")
+        key = (int(image_size), variant)
+        with self._measuring:
+            with self._lock:
+                known, busy = self._rates.get(key), self._status.active
+            if known is not None or busy:
+                return known
+            norm, attention = VARIANTS[variant]
+            rate = measure_training_rate(device, image_size=key[0], batch_size=TRAIN_BATCH_SIZE, norm=norm,
+                                         attention=attention)
+            with self._lock:
+                return self._rates.setdefault(key, rate)
 
     def status(self) -> TrainingStatus:
         with self._lock:
@@ -369,10 +395,14 @@ class TrainingManager:
                 self._status.step = 0
             self._update(message=f"Training {model_name} ({variant}): starting")
 
-            def progress(update: Any, label: str = f"{model_name} ({variant})") -> None:
+            def progress(update: Any, label: str = f"{model_name} ({variant})", variant: str = variant) -> None:
                 losses = ", ".join(f"{term} {update.losses[term]:.3g}" for term in LOSS_SERIES
                                    if term in update.losses)
                 with self._lock:
+                    if update.step >= OBSERVED_RATE_AFTER and update.images_per_second > 0:
+                        self._rates[(request.image_size, variant)] = TrainingRate(
+                            request.image_size, TRAIN_BATCH_SIZE, TRAIN_BATCH_SIZE / update.images_per_second,
+                            "observed")
                     self._status.step = update.step
                     if self._status.state == "running":
                         self._status.message = (f"Training {label}: step {update.step} of {update.total_steps}"

@@ -10,7 +10,8 @@ Modules: :mod:`.config` (TrainingConfig, defaults, errors), :mod:`.data` (photo 
 COCO, crops, data order), :mod:`.trainer` (the state and loop of one run), :mod:`.runfolder`
 (the files of a run folder), :mod:`.checkpoint`, :mod:`.distributed` (torchrun/DDP),
 :mod:`.runs` (train, resume), :mod:`.bank` (banks of networks; :mod:`.bank_loss`,
-:mod:`.bank_data`); comparing variants is :mod:`styletransfer.evaluation.variants`.
+:mod:`.bank_data`), :mod:`.estimate` (how long a budget takes here, measured before it starts);
+comparing variants is :mod:`styletransfer.evaluation.variants`.
 """
 from styletransfer.training.bank import BankOptions, BankResult, BankUpdate, is_bank, resume_bank, train_bank
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,

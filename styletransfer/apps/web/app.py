@@ -35,9 +35,12 @@ from styletransfer.apps.jobs import (TrainingManager, TrainingRequest, check_mod
                    default_output_size, new_output_dir, open_upload, plot_runs, stylize_live_frame, stylize_photo)
 from styletransfer.apps.web import tabs  # noqa: E402
 from styletransfer.apps.web.tabs import example_photos, gallery_items, pair_choices, catalogue_note, style_choices  # noqa: E402,F401
+from styletransfer.training.estimate import describe_training_time  # noqa: E402
 from styletransfer.apps.web.options import DEFAULT_HOST, DEFAULT_PORT, TRAIN_IMAGES_ENV  # noqa: E402
 from styletransfer.apps.zerogpu import gpu_function  # noqa: E402
 
+VARIANT_LABELS = {"bn+srm": "BN + SRM", "bn": "BN"}
+"""The Train tab's variants as it names them."""
 COMPARISON_DIR = "comparison"
 """Sub-folder of the shipped styles with the variant comparison (figure.jpg, comparison.png/.md, and
 summary.md: what it shows, in words)."""
@@ -241,6 +244,20 @@ class WebApp:
                      interactive=False, elem_id="variant-figure")
             gr.Image(str(curves), label="Losses: mean over seeds, min-max band", interactive=False)
             gr.Markdown(table.read_text(encoding="utf-8"))
+
+    def training_estimate(self, steps: float, image_size: float, variants: list[str] | None) -> str:
+        """How long the Train tab's choice takes on this machine, said before it starts (the
+        first time for a size and variant, a few steps are timed: seconds on a CPU)."""
+        chosen = [variant for variant in (variants or []) if variant in VARIANT_LABELS]
+        if not chosen:
+            return "Choose at least one variant to see how long training takes here."
+        rates = {}
+        for variant in chosen:
+            rate = self.jobs.training_rate(int(image_size), variant, self.device)
+            if rate is None:
+                return "How long this takes is measured once the running job has finished."
+            rates[VARIANT_LABELS[variant]] = rate
+        return describe_training_time(int(steps), rates, self.device)
 
     def training_data_note(self) -> str:
         """Where the Train tab's photos come from and where new models go."""

@@ -180,7 +180,7 @@ def train_tab(app: WebApp, catalogue: Catalogue) -> dict[str, Any]:
     """A new style from a painting, trained in the background with live previews: the
     ``train_start`` and ``train_cancel`` endpoints (``train_status`` is wired by the page, since
     it refreshes the other tabs' style lists too)."""
-    with gr.Tab("Train", id="train"):
+    with gr.Tab("Train", id="train") as tab:
         data_note = gr.Markdown(app.training_data_note())
         with gr.Row():
             with gr.Column():
@@ -196,6 +196,7 @@ def train_tab(app: WebApp, catalogue: Catalogue) -> dict[str, Any]:
                                       label="Training image size (px)")
                 variants = gr.CheckboxGroup([("BN + SRM", "bn+srm"), ("BN without SRM (its twin)", "bn")],
                                             value=["bn+srm"], label="Variants")
+                estimate = gr.Markdown(elem_id="train-estimate")
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary", elem_id="train-start")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -210,5 +211,13 @@ def train_tab(app: WebApp, catalogue: Catalogue) -> dict[str, Any]:
     start.click(app.start_training, [painting, shipped, title, artist, steps, image_size, variants],
                 training_outputs, api_name="train_start", preprocess=False)
     cancel.click(app.cancel_training, None, training_outputs, api_name="train_cancel")
+    # How long the chosen budget takes here, said when the tab is opened (a few steps are timed
+    # the first time for a size and variant: seconds on a CPU) and again on every change.
+    choice = [steps, image_size, variants]
+    tab.select(app.training_estimate, choice, estimate, api_name="train_estimate", concurrency_id="train_estimate",
+               show_progress="minimal")
+    for control in choice:
+        control.change(app.training_estimate, choice, estimate, api_visibility="private",
+                       concurrency_id="train_estimate", show_progress="minimal")
     return {"status": status_html, "curves": live_curves, "preview": preview, "timer": timer, "shipped": shipped,
             "data_note": data_note}
