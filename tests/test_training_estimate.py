@@ -123,3 +123,16 @@ def test_the_manager_does_not_measure_while_a_job_runs_and_keeps_what_the_job_ob
         release.set()
         assert manager.wait(timeout=30)
     assert manager.training_rate(64, "bn", CPU) == observed  # kept after the job
+
+
+def test_the_app_says_so_in_one_line_when_it_cannot_measure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from styletransfer.apps.web.app import WebApp
+
+    def broken(*args: object, **kwargs: object) -> TrainingRate:
+        raise RuntimeError("CUDA error: no device attached")
+
+    monkeypatch.setattr(jobs, "measure_training_rate", broken)
+    app = WebApp(train_images=REPO / "examples", device=CPU)
+    assert app.training_estimate(100, 128, ["bn+srm"]) == (
+        "How long training takes could not be measured here: CUDA error: no device attached")
+    assert app.training_estimate(100, 128, []).startswith("Choose at least one variant")

@@ -253,7 +253,10 @@ class WebApp:
             return "Choose at least one variant to see how long training takes here."
         rates = {}
         for variant in chosen:
-            rate = self.jobs.training_rate(int(image_size), variant, self.device)
+            try:
+                rate = self.jobs.training_rate(int(image_size), variant, self.device)
+            except (RuntimeError, StyleTransferError) as error:  # e.g. a GPU that is not attached right now
+                return f"How long training takes could not be measured here: {error}"
             if rate is None:
                 return "How long this takes is measured once the running job has finished."
             rates[VARIANT_LABELS[variant]] = rate
