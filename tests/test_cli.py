@@ -397,3 +397,21 @@ def test_stroke_scale_keeps_the_size_and_a_bad_one_is_one_line_exit_2(tmp_path: 
         assert error.strip().splitlines() == [
             f"styletransfer: error: --stroke-scale must be a number between 0.25 and 4, not {bad}"], error
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("emulated", [True, False])
+def test_an_emulated_precision_asked_for_gets_one_note(tmp_path: Path, model_file: Path, emulated: bool,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from styletransfer.core import device as device_module
+    monkeypatch.setattr(device_module, "emulated_precision", lambda device, dtype: emulated and dtype != torch.float32)
+    image = tmp_path / "good.jpg"
+    image.write_bytes(jpeg_bytes((40, 30)))
+    out = str(tmp_path / "out")
+    assert main(["stylize", "--style", "tiny", str(image), "-o", out, "--precision", "bf16", "--device", "cpu"]) == 0
+    note = ("styletransfer: note: this CPU has no native bf16 arithmetic, so --precision bf16 is emulated and many "
+            "times slower than fp32; leave --precision out for the fastest")
+    assert (note in capsys.readouterr().err) is emulated
+    for plain in (["--precision", "fp32"], []):  # fp32, or the default: never a note
+        assert main(["stylize", "--style", "tiny", str(image), "-o", out, "--overwrite", *plain]) == 0
+        assert "note:" not in capsys.readouterr().err

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from styletransfer.core import device as device_module
-from styletransfer.core.device import autocast, pick_device, pick_precision
+from styletransfer.core.device import autocast, emulated_precision, pick_device, pick_precision
 
 
 def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch):
@@ -76,3 +76,22 @@ print(sorted(faults[1:])[3])  # the median pass after the first (the heap settle
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout.strip().splitlines()[-1]) < 1000
+
+
+def test_emulated_precision(monkeypatch):
+    cpu = torch.device("cpu")
+    assert not emulated_precision(cpu, torch.float32)
+    assert not emulated_precision(torch.device("cuda"), torch.bfloat16)
+    assert not emulated_precision(torch.device("mps"), torch.float16)
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)
+    assert not emulated_precision(cpu, torch.bfloat16)
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: False)
+    assert emulated_precision(cpu, torch.bfloat16)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(device_module, "_cpu_flags", lambda: "flags : fpu avx2 fma")
+    assert emulated_precision(cpu, torch.float16)
+    monkeypatch.setattr(device_module, "_cpu_flags", lambda: "flags : fpu avx2 avx512_fp16 fma")
+    assert not emulated_precision(cpu, torch.float16)
+    monkeypatch.setattr(device_module, "_cpu_flags", lambda: "flags : fpu avx2 fma")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AMX")
+    assert not emulated_precision(cpu, torch.float16)

@@ -63,6 +63,28 @@ def cpu_has_fast_bf16() -> bool:
     return False
 
 
+def _cpu_flags() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line for line in cpuinfo if line.startswith("flags")), "")
+    return ""
+
+
+def emulated_precision(device: torch.device, dtype: torch.dtype) -> bool:
+    """True when ``dtype`` has no native arithmetic on ``device``: bf16 on a CPU without
+    AVX512-BF16 or AMX (:func:`cpu_has_fast_bf16`), fp16 on a CPU without AVX512-FP16 or AMX-FP16.
+    There PyTorch converts the values to float32 and back around every operation: many times
+    slower than fp32 (bf16 took 20x fp32's time at 512 px on an AVX2 CPU,
+    docs/benchmarks/cpu-2core-avx2-session14.md). The front ends warn when it was asked for."""
+    if device.type != "cpu" or dtype == torch.float32:
+        return False
+    if dtype == torch.bfloat16:
+        return not cpu_has_fast_bf16()
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
+    return capability not in ("AMX", "AVX512_AMX") and not any(
+        flag in _cpu_flags().split() for flag in ("avx512_fp16", "amx_fp16"))
+
+
 def cuda_has_fast_bf16(device: torch.device) -> bool:
     """True when the CUDA GPU ``device`` has bf16 tensor cores (compute capability 8.0+)."""
     return torch.cuda.get_device_capability(device)[0] >= 8

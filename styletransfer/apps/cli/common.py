@@ -74,6 +74,19 @@ def _error(message: str) -> None:
     tqdm.write(f"{_prog}: {message}", file=sys.stderr)
 
 
+def note_emulated_precision(device_name: str | None, precision: str | None) -> None:
+    """One line on standard error when ``--precision`` names a precision that ``--device`` only
+    emulates (bf16 or fp16 on most CPUs: many times slower than fp32); nothing otherwise."""
+    if precision in (None, "auto"):
+        return
+    from styletransfer.core.device import PRECISIONS, emulated_precision, pick_device
+
+    device = pick_device(device_name)
+    if emulated_precision(device, PRECISIONS[precision]):
+        _error(f"note: this CPU has no native {precision} arithmetic, so --precision {precision} is emulated and "
+               f"many times slower than fp32; leave --precision out for the fastest")
+
+
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2))
 

@@ -14,7 +14,7 @@ from styletransfer.core.device import DEVICE_NAMES, PRECISIONS, pick_device
 from styletransfer.core.images import (SAVE_SUFFIXES, open_image, save_image_atomic)
 from styletransfer.core.files import write_atomic
 
-from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _positive_int, _writing)
+from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _positive_int, _writing, note_emulated_precision)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -98,6 +98,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     outputs = [OutputFolder(folder, painting, label)
                for folder, painting, label in zip(args.outputs, paintings, labels)]
     photos = find_photos(args.photos)
+    if args.style:
+        note_emulated_precision(args.device, args.precision)
     rows: list[tuple[str, list[Image.Image]]] = []  # the sheet's rows, one per style
 
     def on_output(label: str, photo: Path, output: Image.Image) -> None:

@@ -30,7 +30,7 @@ from styletransfer.inference.stylize import (DEFAULT_TILE_STATISTICS, STROKE_SCA
 from styletransfer.inference.tiling import receptive_field, split_axis, tile_context
 
 from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, STDIO, Item, UsageError, _error, _positive_float,
-    _positive_int, _print_json, _quality, _require, _strength, _writing)
+    _positive_int, _print_json, _quality, _require, _strength, _writing, note_emulated_precision)
 
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -232,6 +232,8 @@ def run_stylize(args: argparse.Namespace) -> int:
             raise UsageError(f"-o - writes one image to standard output, but the inputs give {len(items)}")
     items = share_of_process(items, rank, world_size)
     dtype = pick_precision(device, args.precision)
+    if rank == 0:
+        note_emulated_precision(str(device), args.precision)
     style = parse_style(args.style)  # StyleMixError: exit 2
     net = prepare_model(style, device, dtype, blend=args.blend)  # ModelFileError: exit 2 first
     if args.tile_pixels is not None:

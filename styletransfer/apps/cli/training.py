@@ -38,6 +38,7 @@ from styletransfer.models.transformer import NORM_NAMES, VARIANTS
 from styletransfer.training import (BankOptions, BankResult, BankUpdate, ProgressUpdate, RunResult, TrainingConfig,
                                     is_bank, resume_bank, resume_training, train, train_bank)
 from styletransfer.training.distributed import torchrun_environment
+from styletransfer.apps.cli.common import note_emulated_precision
 
 NORM_ABBREVIATIONS = {"bn": "batch", "in": "instance"}
 
@@ -389,6 +390,8 @@ def run_train(args: argparse.Namespace) -> int:
             args.parser.error(f"--resume takes only --steps (the run keeps its stored options), not "
                               f"{', '.join('--' + name.replace('_', '-') for name in extra)}")
         return run_resume(args)
+    if torchrun_environment()[0] == 0:
+        note_emulated_precision(getattr(args, "device", None), getattr(args, "precision", None))
     styles = getattr(args, "style", None) or []
     if len(styles) > 1:
         return run_train_bank(args, styles)

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from styletransfer.inference.blend import BLEND_MODES, parse_style
 from styletransfer.core.device import DEVICE_NAMES, PRECISIONS
 
-from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _momentum, _positive_int)
+from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _momentum, _positive_int, note_emulated_precision)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -65,6 +65,7 @@ def run_video(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"{args.output} exists; add --overwrite to replace it")
     style = parse_style(args.style)
+    note_emulated_precision(args.device, args.precision)
     stability = Stability(statistics_momentum=args.hold_statistics, blend_weight=Stability().blend_weight
                           if args.stable else 0.0)
     # Shown after a second: an error in the first moments (an unwritable output) prints no empty bar.
