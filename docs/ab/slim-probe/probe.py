@@ -9,6 +9,9 @@ Johnson content loss with the teacher's picture as the target, not the photo). W
 OUT/NAME_slim.safetensors (int8, the shipped file's metadata, ``steps`` added) and OUT/log.json.
 
     .venv/bin/python docs/ab/slim-probe/probe.py NAME STEPS OUT [--features W]
+
+``--init FILE --start-step N`` continues from an earlier probe's model file, with the photos'
+order continued from step N (Adam starts afresh).
 """
 import argparse, json, random, sys, time
 from pathlib import Path
@@ -29,16 +32,18 @@ parser = argparse.ArgumentParser()
 parser.add_argument("name"); parser.add_argument("steps", type=int); parser.add_argument("out", type=Path)
 parser.add_argument("--features", type=float, default=0.0)
 parser.add_argument("--lr", type=float, default=3e-4)
+parser.add_argument("--init", help="start from this model file instead of the shipped twin")
+parser.add_argument("--start-step", type=int, default=0, help="continue the photos' order from this step")
 args = parser.parse_args()
 torch.manual_seed(1); random.seed(1)
-student = load_model(f"styles/{args.name}_slim.safetensors").train()
+student = load_model(args.init or f"styles/{args.name}_slim.safetensors").train()
 teacher = fold_batchnorm(load_model(f"styles/{args.name}.safetensors")).eval().requires_grad_(False)
 vgg = VGGFeatures(["relu2_2"]) if args.features else None
 data = ImageFolderDataset(".gpu/session/photos", 256)
 order = torch.randperm(len(data)).tolist()
 opt = torch.optim.Adam(student.parameters(), lr=args.lr)
 log, started = [], time.time()
-for step in range(args.steps):
+for step in range(args.start_step, args.start_step + args.steps):
     idx = [order[(step * 8 + i) % len(order)] for i in range(8)]
     photos = torch.stack([data[i] for i in idx])
     with torch.no_grad():
@@ -60,6 +65,7 @@ for step in range(args.steps):
         print(log[-1], flush=True)
 args.out.mkdir(parents=True, exist_ok=True)
 _, meta = read_header(f"styles/{args.name}_slim.safetensors")
-meta = dict(meta, probe=f"{args.steps} steps, features {args.features:g}, lr {args.lr:g}")
+meta = dict(meta, probe=f"steps {args.start_step}-{args.start_step + args.steps}, features {args.features:g}, "
+                        f"lr {args.lr:g}")
 save_model(student.eval(), args.out / f"{args.name}_slim.safetensors", dtype=torch.int8, **meta)
 (args.out / "log.json").write_text(json.dumps(log))
