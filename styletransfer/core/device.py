@@ -51,23 +51,25 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX)."""
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
-    if capability in ("AVX512_BF16", "AMX", "AVX512_AMX"):
-        return True
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
-        return " avx512_bf16" in flags or " amx_bf16" in flags
-    return False
+def _cpu_capability() -> str:
+    """PyTorch's name for the CPU's vector instructions ("AVX2", "AVX512_BF16", "AMX", ...)."""
+    return getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
 
 
 def _cpu_flags() -> str:
+    """The "flags" line of /proc/cpuinfo ("" where there is none)."""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as cpuinfo:
             return next((line for line in cpuinfo if line.startswith("flags")), "")
     return ""
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX)."""
+    if _cpu_capability() in ("AVX512_BF16", "AMX", "AVX512_AMX"):
+        return True
+    flags = _cpu_flags().split()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def emulated_precision(device: torch.device, dtype: torch.dtype) -> bool:
@@ -80,9 +82,8 @@ def emulated_precision(device: torch.device, dtype: torch.dtype) -> bool:
         return False
     if dtype == torch.bfloat16:
         return not cpu_has_fast_bf16()
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
-    return capability not in ("AMX", "AVX512_AMX") and not any(
-        flag in _cpu_flags().split() for flag in ("avx512_fp16", "amx_fp16"))
+    flags = _cpu_flags().split()
+    return _cpu_capability() not in ("AMX", "AVX512_AMX") and "avx512_fp16" not in flags and "amx_fp16" not in flags
 
 
 def cuda_has_fast_bf16(device: torch.device) -> bool:
