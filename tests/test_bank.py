@@ -117,6 +117,42 @@ def test_the_bank_loss_gives_each_network_its_own_perceptual_loss_and_gradients(
     assert single.shape == (1, 5) and torch.allclose(single[0], terms[1].detach())
 
 
+def test_the_bank_loss_gives_the_distillation_feature_term_of_each_network_alone():
+    """Networks with a teacher and the feature term (with and without the perceptual terms, on
+    different layers) beside one without: each row and each gradient is its own
+    PerceptualLoss's, and the feature term needs the VGG even when content and style are 0."""
+    torch.manual_seed(1)
+    styles = [torch.rand(1, 3, 40, 48), torch.rand(1, 3, 36, 30), torch.rand(1, 3, 32, 32)]
+    common = dict(images="p", style_layers=["relu1_1", "relu2_1"], distill_palette_weight=0.0)
+    configs = [TrainingConfig(style="a", out_dir="a", **common),
+               TrainingConfig(style="b", out_dir="b", teacher="t", content_weight=0.0, style_weight=0.0,
+                              distill_weight=2.0, distill_feature_weight=5.0, **common),
+               TrainingConfig(style="c", out_dir="c", teacher="t", distill_feature_weight=0.5,
+                              distill_feature_layers=["relu1_1", "relu2_2"], **common)]
+    bank = BankLoss(styles, configs)
+    assert {"relu1_1", "relu2_2"} <= set(bank.vgg.layer_index)
+    photos = torch.rand(2, 3, 32, 32)
+    teachers = [None, torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)]
+    nets = [TransformerNet(width=8, residual_blocks=1) for _ in configs]
+    alone = [copy.deepcopy(net) for net in nets]
+    terms = bank([0, 1, 2], photos, [net(photos) for net in nets], teachers)
+    terms.sum().backward()
+    assert terms[1, 0] == 0 and terms[1, 1] == 0 and terms[1, 4] > 0 and terms[0, 4] == 0
+    for index, (style, config, net) in enumerate(zip(styles, configs, alone)):
+        loss = PerceptualLoss(style, content_weight=config.content_weight, style_weight=config.style_weight,
+                              tv_weight=config.tv_weight, color_weight=config.color_weight,
+                              distill_weight=config.distill_weight, distill_palette_weight=0.0,
+                              distill_feature_weight=config.distill_feature_weight,
+                              distill_feature_layers=config.distill_feature_layers,
+                              content_layers=config.content_layers, style_layers=config.style_layers, vgg=bank.vgg)
+        own = loss(net(photos), photos, teachers[index])
+        expected = torch.stack([own.content, own.style, own.tv, own.color, own.distill])
+        assert torch.equal(terms[index].detach(), expected.detach()), (index, terms[index], expected)
+        own.total.backward()
+        for (name, a), b in zip(net.named_parameters(), nets[index].parameters()):
+            assert torch.equal(a.grad, b.grad), (index, name)
+
+
 def test_device_crops_are_the_crops_the_loader_reads(photos):
     """The photos cached on the device (here the CPU) give the loader's crops, pixel for pixel,
     already channels-last."""

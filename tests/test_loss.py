@@ -73,3 +73,36 @@ def test_the_distillation_term_is_the_weighted_pixel_mse_to_the_teacher_output(v
     target = teacher.clone().requires_grad_()
     loss(student, photo, target).total.backward()
     assert student.grad.abs().sum() > 0 and target.grad is None  # the teacher output is a fixed target
+
+
+def test_the_distillation_feature_term_is_the_weighted_vgg_feature_mse_to_the_teacher_output(vgg):
+    """distill_feature_weight × the MSE of the chosen VGG layers' features of the output and of
+    the teacher's output, in the distill term: none without a teacher, 0 for the teacher's own
+    picture, no gradient into the teacher, and the same value whether or not the content and
+    style pass already ran the VGG."""
+    style, photo, output, teacher = (torch.rand(1, 3, 64, 64), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32),
+                                     torch.rand(2, 3, 32, 32))
+    layers = ["relu1_1", "relu2_2"]
+    expected = sum(torch.mean((vgg(output, [name])[name] - vgg(teacher, [name])[name]) ** 2) for name in layers)
+    only = PerceptualLoss(style, content_weight=0, style_weight=0, distill_feature_weight=3.0,
+                          distill_feature_layers=layers, vgg=vgg)
+    assert only(output, photo).distill.item() == 0
+    assert only(output, photo, teacher).distill.item() == pytest.approx(3.0 * expected.item(), rel=1e-5)
+    assert only(teacher, photo, teacher).distill.item() == 0
+    full = PerceptualLoss(style, distill_weight=5.0, distill_feature_weight=3.0, distill_feature_layers=layers, vgg=vgg)
+    pixel = PerceptualLoss(style, distill_weight=5.0, vgg=vgg)(output, photo, teacher).distill
+    assert full(output, photo, teacher).distill.item() == pytest.approx(pixel.item() + 3.0 * expected.item(), rel=1e-5)
+    student, target = output.clone().requires_grad_(), teacher.clone().requires_grad_()
+    only(student, photo, target).total.backward()
+    assert student.grad.abs().sum() > 0 and target.grad is None
+
+
+def test_the_feature_term_builds_its_layers_into_the_loss_network():
+    """Without a given VGG, the loss network covers the feature layers too; weight 0 adds none."""
+    style = torch.rand(1, 3, 32, 32)
+    loss = PerceptualLoss(style, content_layers=["relu1_2"], style_layers=["relu1_1"],
+                          distill_feature_weight=1.0, distill_feature_layers=["relu3_1"])
+    assert set(loss.vgg.layer_index) == {"relu1_1", "relu1_2", "relu3_1"}
+    off = PerceptualLoss(style, content_layers=["relu1_2"], style_layers=["relu1_1"],
+                         distill_feature_layers=["relu3_1"])
+    assert set(off.vgg.layer_index) == {"relu1_1", "relu1_2"}

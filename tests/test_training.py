@@ -153,6 +153,23 @@ def test_a_slim_network_learns_from_a_teacher(photos, style, tmp_path):
     assert config["teacher"] == str(teacher.resolve())
 
 
+def test_the_feature_term_distils_and_is_recorded_in_the_model_file(photos, style, tmp_path):
+    """--distill-feature-weight: the VGG feature MSE towards the teacher's output joins the distill
+    term (the only term here, so it must fall), and the model file records its weight and layers;
+    without it the metadata has neither."""
+    teacher = train(tiny(style, tmp_path / "teacher", images=str(photos), steps=2)).model_path
+    result = train(tiny(style, tmp_path / "student", images=str(photos), **SIZES["slim"], teacher=str(teacher),
+                        distill_weight=0.0, distill_palette_weight=0.0, distill_feature_weight=1.0,
+                        distill_feature_layers=["relu1_2", "relu2_2"], content_weight=0, style_weight=0,
+                        tv_weight=0, color_weight=0, steps=30, checkpoint_every=0, val_every=0, preview_every=0,
+                        lr=1e-2))
+    distill = [row["distill"] for row in read_csv(tmp_path / "student" / "metrics.csv")]
+    assert distill[0] > 0 and sum(distill[-5:]) / 5 < 0.7 * sum(distill[:5]) / 5, distill
+    meta = load_model(result.model_path).metadata
+    assert (meta["distill_feature_weight"], meta["distill_feature_layers"]) == (1.0, ["relu1_2", "relu2_2"])
+    assert "distill_feature_weight" not in load_model(teacher).metadata
+
+
 def test_a_run_can_start_from_a_trained_model(finished_run, photos, style, tmp_path):
     """--init: the network starts from a model's weights (fine-tuning), so before any step it
     stylizes exactly as that model does; the model file names where it started."""
@@ -394,6 +411,10 @@ def test_run_folder_with_a_checkpoint_is_not_overwritten(finished_run, photos, s
     (dict(batch_size=1), "need at least 2 images per process"),
     (dict(images=None), "no training images"),
     (dict(norm="group"), "unknown norm 'group'"),
+    (dict(content_layers=["relu9_9"]), "unknown VGG19 layer.s. relu9_9 for the content loss"),
+    (dict(distill_feature_layers=["conv2_2", "relu6_1"]), "unknown VGG19 layer.s. relu6_1 for the distill feature loss"),
+    (dict(distill_feature_weight=-1.0), "distill_feature_weight must not be negative"),
+    (dict(distill_feature_weight=1.0, distill_feature_layers=[]), "feature term needs at least one VGG layer"),
 ])
 def test_bad_options_fail_with_one_clear_line(photos, style, tmp_path, change, message):
     config = dataclasses.replace(tiny(style, tmp_path / "run", images=str(photos)), **change)

@@ -5,7 +5,9 @@ MSE to a teacher network's output (Hinton et al. 2015's knowledge distillation, 
 images; issue 14's slim networks learn from the full one this way), plus the distance between
 the output's colors and the teacher output's (:func:`~styletransfer.losses.color.paired_color_distance`,
 a histogram loss in the sense of Risser et al. 2017), which keeps the minor colors a small
-student would otherwise average away.
+student would otherwise average away, and the MSE between the VGG features of the output and the
+teacher's output (the content loss with the teacher's picture as its target), which asks a small
+student for the edges a pixel MSE lets it blur.
 """
 from __future__ import annotations
 
@@ -84,14 +86,16 @@ class PerceptualLoss(nn.Module):
             (the distillation term; 0 without a teacher output).
         distill_palette_weight: multiplier of the color distance to ``teacher_output``
             (:func:`~styletransfer.losses.color.paired_color_distance`), added to the distillation term.
+        distill_feature_weight: multiplier of the MSE between the ``distill_feature_layers`` VGG
+            features of the output and of ``teacher_output``, added to the distillation term (0: left out).
         content_layers: VGG layers for the content term (default relu2_2, as Johnson et al.).
         style_layers: VGG layers for the style term; ``style_layer_weights`` weights each
             (default 1 each); a mapping or a sequence in the same order.
         backbone: ``"vgg19"`` (default) or ``"vgg16"``, see :mod:`styletransfer.models.vgg`.
         vgg: an already-built :class:`VGGFeatures` covering these layers (tests pass random ones).
 
-    With ``content_weight`` and ``style_weight`` both 0 the VGG network is not run at all (their
-    terms are then 0): a distillation fine-tune from the teacher alone costs a fraction of a
+    With ``content_weight``, ``style_weight`` and ``distill_feature_weight`` all 0 the VGG network is
+    not run at all (their terms are then 0): a distillation fine-tune from the teacher alone costs a fraction of a
     perceptual step on a CPU.
 
     The defaults are tuned for VGG19 Caffe-range features (0–255 inputs), on which relu2_2 MSE
@@ -108,6 +112,8 @@ class PerceptualLoss(nn.Module):
     def __init__(self, style_image: torch.Tensor, *, content_weight: float = 1.0,
                  style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
                  distill_weight: float = 0.0, distill_palette_weight: float = 0.0,
+                 distill_feature_weight: float = 0.0,
+                 distill_feature_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
@@ -129,8 +135,11 @@ class PerceptualLoss(nn.Module):
         self.color_weight = color_weight
         self.distill_weight = distill_weight
         self.distill_palette_weight = distill_palette_weight
+        self.distill_feature_weight = distill_feature_weight
+        self.distill_feature_layers = tuple(distill_feature_layers) if distill_feature_weight else ()
         self.color_loss: ColorDistributionLoss | None = None
-        self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers)), backbone)
+        self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers
+                                                 + self.distill_feature_layers)), backbone)
         self.set_style(style_image)
 
     def set_style(self, style_image: torch.Tensor) -> None:
@@ -155,10 +164,24 @@ class PerceptualLoss(nn.Module):
             features = self.vgg(content, self.content_layers)
         return {name: features[name] for name in self.content_layers}
 
+    def feature_distance(self, output: torch.Tensor, teacher_output: torch.Tensor,
+                         features: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Sum over ``distill_feature_layers`` of the MSE between the VGG features of the (N, 3, H, W)
+        ``output`` and of ``teacher_output`` (no gradient flows into it): a float32 scalar.
+        ``features`` are the output's features when already computed (the content/style pass)."""
+        layers = self.distill_feature_layers
+        with torch.no_grad():
+            wanted = self.vgg(teacher_output.detach(), layers)
+        if features is None or any(name not in features for name in layers):
+            features = self.vgg(output, layers)
+        with full_precision(output.device):
+            return sum(F.mse_loss(features[name].float(), wanted[name].float()) for name in layers)
+
     def forward(self, output: torch.Tensor, content: torch.Tensor,
                 teacher_output: torch.Tensor | None = None) -> LossTerms:
         zero = output.new_zeros((), dtype=torch.float32)
         content_loss = style_loss = zero
+        features: dict[str, torch.Tensor] = {}
         if self.content_weight or self.style_weight:
             targets = self.content_targets(content)
             features = self.vgg(output)
@@ -171,6 +194,10 @@ class PerceptualLoss(nn.Module):
                     weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
                     for name, weight in zip(self.style_layers, self.style_layer_weights)
                 )
+        elif teacher_output is not None and self.distill_feature_layers:
+            # Run the loss network on the output first, as the content/style pass does, so the
+            # gradients reach the output in the same order as in a bank (BankLoss): the same bits.
+            features = self.vgg(output, self.distill_feature_layers)
         with full_precision(output.device):
             color_loss = self.color_weight * self.color_loss(output) if self.color_loss is not None else zero
             distill_loss = zero
@@ -179,6 +206,9 @@ class PerceptualLoss(nn.Module):
                 if self.distill_palette_weight:
                     distill_loss = distill_loss + self.distill_palette_weight * paired_color_distance(
                         output, teacher_output)
+        if teacher_output is not None and self.distill_feature_layers:
+            distill_loss = distill_loss + self.distill_feature_weight * self.feature_distance(
+                output, teacher_output, features)
         return LossTerms(content=self.content_weight * content_loss,
                          style=self.style_weight * style_loss,
                          tv=self.tv_weight * total_variation(output), color=color_loss, distill=distill_loss)

@@ -40,7 +40,8 @@ class BankLoss(nn.Module):
     Args:
         styles: per network its painting, (1, 3, H, W) RGB 0..1 at its style size.
         configs: per network its options; the loss weights (content, style, tv, color, distill,
-            distill_palette) and the content and style layers are read from them.
+            distill_palette, distill_feature) and the content, style and distillation feature layers
+            are read from them.
         backbone: the VGG of the loss (as PerceptualLoss).
         vgg: an already-built VGGFeatures covering every network's layers (tests pass random ones).
 
@@ -60,7 +61,10 @@ class BankLoss(nn.Module):
         order = layer_names(backbone)
         self.content_layers = tuple(sorted({name for c in configs for name in c.content_layers}, key=order.get))
         self.style_layers = tuple(sorted({name for c in configs for name in c.style_layers}, key=order.get))
-        self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers), key=order.get), backbone)
+        self.feature_layers = tuple(sorted({name for c in configs if c.distill_feature_weight
+                                            for name in c.distill_feature_layers}, key=order.get))
+        self.vgg = vgg or VGGFeatures(sorted(set(self.content_layers + self.style_layers + self.feature_layers),
+                                             key=order.get), backbone)
         self.count = len(configs)
         self.configs = [_Weights.of(config) for config in configs]
         # Every network's Gram targets, stacked per layer (zeros where a network leaves the layer out).
@@ -105,7 +109,9 @@ class BankLoss(nn.Module):
         weights = [self.configs[k] for k in members]
         # The costly parts once for all networks: the photos' content features, the outputs' VGG
         # features and Gram matrices, and the sorted color projections.
-        with_vgg = [row for row, w in enumerate(weights) if w.content_weight or w.style_weight]
+        with_vgg = [row for row, w in enumerate(weights)
+                    if w.content_weight or w.style_weight or (w.distill_feature_weight and teacher_outputs is not None
+                                                              and teacher_outputs[row] is not None)]
         features: dict[str, torch.Tensor] = {}
         grams: dict[str, torch.Tensor] = {}
         if with_vgg:
@@ -114,6 +120,15 @@ class BankLoss(nn.Module):
             features = self.vgg(torch.cat([outputs[row] for row in with_vgg]) if len(with_vgg) > 1
                                 else outputs[with_vgg[0]])
             grams = {name: gram_matrix(features[name]) for name in self.style_layers}
+        # The teachers' features for the feature term, as one batch too (no gradient: targets).
+        with_features = [row for row in with_vgg if weights[row].distill_feature_weight
+                         and teacher_outputs is not None and teacher_outputs[row] is not None]
+        wanted: dict[str, torch.Tensor] = {}
+        if with_features:
+            with torch.no_grad():
+                wanted = self.vgg(torch.cat([teacher_outputs[row].detach() for row in with_features])
+                                  if len(with_features) > 1 else teacher_outputs[with_features[0]].detach(),
+                                  self.feature_layers)
         colored = [row for row, k in enumerate(members) if str(k) in self.colors]
         if colored:
             with full_precision(device):
@@ -146,6 +161,12 @@ class BankLoss(nn.Module):
                     distill = w.distill_weight * F.mse_loss(output.float(), teacher.detach().float())
                     if w.distill_palette_weight:
                         distill = distill + w.distill_palette_weight * paired_color_distance(output, teacher)
+                    if row in with_features:
+                        at = slice(with_vgg.index(row) * batch, (with_vgg.index(row) + 1) * batch)
+                        mine = slice(with_features.index(row) * batch, (with_features.index(row) + 1) * batch)
+                        distill = distill + w.distill_feature_weight * sum(
+                            F.mse_loss(features[name][at].float(), wanted[name][mine].float())
+                            for name in w.distill_feature_layers)
             rows.append(torch.stack([w.content_weight * content_loss, w.style_weight * style_loss,
                                      w.tv_weight * total_variation(output), color, distill]))
         return torch.stack(rows)
@@ -161,11 +182,14 @@ class _Weights:
     color_weight: float
     distill_weight: float
     distill_palette_weight: float
+    distill_feature_weight: float
+    distill_feature_layers: tuple[str, ...]
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
 
     @classmethod
     def of(cls, config: TrainingConfig) -> _Weights:
         return cls(config.content_weight, config.style_weight, config.tv_weight, config.color_weight,
-                   config.distill_weight, config.distill_palette_weight, tuple(config.content_layers),
+                   config.distill_weight, config.distill_palette_weight, config.distill_feature_weight,
+                   tuple(config.distill_feature_layers), tuple(config.content_layers),
                    tuple(config.style_layers))

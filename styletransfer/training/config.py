@@ -11,6 +11,7 @@ from styletransfer.core.device import PRECISIONS
 from styletransfer.errors import StyleTransferError
 from styletransfer.losses.perceptual import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from styletransfer.models.transformer import NetworkConfig
+from styletransfer.models.vgg import layer_names
 
 
 class TrainingError(StyleTransferError, ValueError):
@@ -44,6 +45,9 @@ DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
 (styletransfer.losses.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
 term: a pixel MSE alone lets a small student average away its teacher's minor colours
 (measurements: docs/slim.md and docs/training.md, "Design notes")."""
+DEFAULT_DISTILL_FEATURE_LAYERS = ("relu2_2",)
+"""VGG layers of the distillation's feature term (TrainingConfig.distill_feature_weight): the
+content layer, so the term is the content loss with the teacher's picture as the target."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512
@@ -92,6 +96,13 @@ class TrainingConfig:
     distill_palette_weight: float = DEFAULT_DISTILL_PALETTE_WEIGHT
     """Weight of the color-distribution distance to the teacher's output (only with a teacher;
     0 leaves it out): it keeps the minor colors that a pixel MSE lets a small student average away."""
+    distill_feature_weight: float = 0.0
+    """Weight of the MSE between the VGG features of the output and of the teacher's output, at the
+    distillation feature layers (only with a teacher; 0, the default, leaves it out): a pixel MSE lets
+    a small student blur the edges it cannot place exactly, a feature term asks for them (the slim
+    twins' structure, docs/slim.md)."""
+    distill_feature_layers: list[str] = field(default_factory=lambda: list(DEFAULT_DISTILL_FEATURE_LAYERS))
+    """VGG layers of the feature term (default relu2_2, the content layer)."""
     init: str | None = None
     """Start from the weights of a trained model (a model file, or the name of an installed
     style) instead of random ones: fine-tuning, e.g. training a shipped style further. Its network
@@ -203,7 +214,8 @@ class TrainingConfig:
                          "preview_every": self.preview_every, "content_weight": self.content_weight,
                          "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                          "color_weight": self.color_weight, "distill_weight": self.distill_weight,
-                         "distill_palette_weight": self.distill_palette_weight}
+                         "distill_palette_weight": self.distill_palette_weight,
+                         "distill_feature_weight": self.distill_feature_weight}
         for name, value in positive.items():
             if value is not None and value < 1:
                 raise TrainingError(f"{name} must be at least 1, not {value}")
@@ -214,3 +226,12 @@ class TrainingConfig:
             raise TrainingError(f"the learning rate must be positive, not {self.lr}")
         if self.precision != "auto" and self.precision not in PRECISIONS:
             raise TrainingError(f"unknown precision {self.precision!r}; expected auto, {', '.join(PRECISIONS)}")
+        known_layers = layer_names("vgg19")
+        for name, layers in (("content", self.content_layers), ("style", self.style_layers),
+                             ("distill feature", self.distill_feature_layers)):
+            unknown = [layer for layer in layers if layer not in known_layers]
+            if unknown:
+                raise TrainingError(f"unknown VGG19 layer(s) {', '.join(unknown)} for the {name} loss; "
+                                    f"expected names like relu2_2 or relu4_1")
+        if self.distill_feature_weight and not self.distill_feature_layers:
+            raise TrainingError("the distillation's feature term needs at least one VGG layer")

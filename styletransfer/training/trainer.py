@@ -243,12 +243,15 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     """The metadata a run's model file carries (styletransfer.modelfiles.format): the style's credits,
     the loss weights, loss layers and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
-    weight; started from a model (``init``), that model's name; ``images_seen``, the training
+    weights (and the feature term's layers when it has one); started from a model (``init``), that model's name; ``images_seen``, the training
     images the weights have seen in all (the init model's plus ``steps × batch_size``; left out
     when the init model's count is unknown)."""
     if config.teacher is not None:
         extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight,
                  "distill_palette_weight": config.distill_palette_weight, **extra}
+        if config.distill_feature_weight:
+            extra = {"distill_feature_weight": config.distill_feature_weight,
+                     "distill_feature_layers": list(config.distill_feature_layers), **extra}
     if config.init is not None:
         extra = {"init": Path(config.init).stem, **extra}
     if config.data_seed is not None:
@@ -308,6 +311,8 @@ class Trainer:
                                       style_weight=config.style_weight, tv_weight=config.tv_weight,
                                       color_weight=config.color_weight, distill_weight=config.distill_weight,
                                       distill_palette_weight=config.distill_palette_weight,
+                                      distill_feature_weight=config.distill_feature_weight,
+                                      distill_feature_layers=config.distill_feature_layers,
                                       content_layers=config.content_layers,
                                       style_layers=config.style_layers).to(device, memory_format=memory_format)
         if config.compile:

@@ -72,7 +72,7 @@ GROUPS = {
     "data": ("style", "images", "coco_root", "coco_annotations", "coco_categories", "max_images", "image_size",
              "style_size", "val_images", "workers"),
     "network": ("norm", "attention", "width", "residual_blocks", "init", "teacher", "distill_weight",
-                "distill_palette_weight"),
+                "distill_palette_weight", "distill_feature_weight", "distill_feature_layers"),
     "length and optimization": ("steps", "epochs", "batch_size", "lr", "content_weight", "style_weight",
                                 "tv_weight", "content_layers", "style_layers", "seed", "device", "precision"),
     "output": ("out_dir", "checkpoint_every", "val_every", "preview_every"),
