@@ -5,7 +5,8 @@ the teacher's output, no content, style, colour or TV term, batch 8 at 256 px, l
 400 steps, the 341 training photos (the judge photos left out). Then the run is published as an
 int8 candidate and scored on the 32 judge photos at 512 px.
 
-Run from the repository root (a stopped run continues where it stopped):
+Run from the repository root (a stopped run, Ctrl-C or killed, continues from its last
+checkpoint, every 50 steps, when run again):
 
     .venv/bin/python docs/ab/slim-distill/distill.py NAME [STEPS] [OUT]
 
@@ -32,7 +33,8 @@ if not (run / "model.safetensors").is_file():
                         "--residual-blocks", "3", "--attention", attention, "--content-weight", "0",
                         "--style-weight", "0", "--color-weight", "0", "--tv-weight", "0",
                         "--distill-feature-weight", "50", "--steps", str(steps), "--batch-size", "8",
-                        "--lr", "3e-4", "--seed", "1", "--name", slim], check=True)
+                        "--lr", "3e-4", "--seed", "1", "--name", slim, "--checkpoint-every", "50"],
+                       check=True)
 candidates = out / "candidates"
 subprocess.run([cli, "publish", str(run), "--name", slim, "--int8", "-o", str(candidates)], check=True)
 scores = subprocess.run([cli, "evaluate", ".gpu/session/judge", "--style", str(candidates / f"{slim}.safetensors"),
