@@ -24,6 +24,9 @@ from styletransfer.models.vgg import VGGFeatures
 
 DEFAULT_CONTENT_LAYERS = ("relu2_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+DEFAULT_DISTILL_FEATURE_LAYERS = DEFAULT_CONTENT_LAYERS
+"""Layers of the distillation's feature term: the content layer, so the term is the content loss
+with the teacher's picture as its target instead of the photo."""
 
 
 def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
@@ -113,7 +116,7 @@ class PerceptualLoss(nn.Module):
                  style_weight: float = 1.0, tv_weight: float = 0.0, color_weight: float = 0.0,
                  distill_weight: float = 0.0, distill_palette_weight: float = 0.0,
                  distill_feature_weight: float = 0.0,
-                 distill_feature_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
+                 distill_feature_layers: Sequence[str] = DEFAULT_DISTILL_FEATURE_LAYERS,
                  content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS,
                  style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS,
                  style_layer_weights: Mapping[str, float] | Sequence[float] | None = None,
@@ -182,6 +185,7 @@ class PerceptualLoss(nn.Module):
         zero = output.new_zeros((), dtype=torch.float32)
         content_loss = style_loss = zero
         features: dict[str, torch.Tensor] = {}
+        feature_term = teacher_output is not None and bool(self.distill_feature_layers)
         if self.content_weight or self.style_weight:
             targets = self.content_targets(content)
             features = self.vgg(output)
@@ -194,7 +198,7 @@ class PerceptualLoss(nn.Module):
                     weight * F.mse_loss(grams[name], self.style_gram(name).expand(output.shape[0], -1, -1))
                     for name, weight in zip(self.style_layers, self.style_layer_weights)
                 )
-        elif teacher_output is not None and self.distill_feature_layers:
+        elif feature_term:
             # Run the loss network on the output first, as the content/style pass does, so the
             # gradients reach the output in the same order as in a bank (BankLoss): the same bits.
             features = self.vgg(output, self.distill_feature_layers)
@@ -206,7 +210,7 @@ class PerceptualLoss(nn.Module):
                 if self.distill_palette_weight:
                     distill_loss = distill_loss + self.distill_palette_weight * paired_color_distance(
                         output, teacher_output)
-        if teacher_output is not None and self.distill_feature_layers:
+        if feature_term:
             distill_loss = distill_loss + self.distill_feature_weight * self.feature_distance(
                 output, teacher_output, features)
         return LossTerms(content=self.content_weight * content_loss,

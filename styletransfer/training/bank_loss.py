@@ -109,9 +109,11 @@ class BankLoss(nn.Module):
         weights = [self.configs[k] for k in members]
         # The costly parts once for all networks: the photos' content features, the outputs' VGG
         # features and Gram matrices, and the sorted color projections.
-        with_vgg = [row for row, w in enumerate(weights)
-                    if w.content_weight or w.style_weight or (w.distill_feature_weight and teacher_outputs is not None
-                                                              and teacher_outputs[row] is not None)]
+        # Networks with the distillation's feature term (and a teacher output this step) need the
+        # VGG of their output too, and of their teacher's.
+        with_features = [row for row, w in enumerate(weights) if w.distill_feature_weight
+                         and teacher_outputs is not None and teacher_outputs[row] is not None]
+        with_vgg = [row for row, w in enumerate(weights) if w.content_weight or w.style_weight or row in with_features]
         features: dict[str, torch.Tensor] = {}
         grams: dict[str, torch.Tensor] = {}
         if with_vgg:
@@ -121,8 +123,6 @@ class BankLoss(nn.Module):
                                 else outputs[with_vgg[0]])
             grams = {name: gram_matrix(features[name]) for name in self.style_layers}
         # The teachers' features for the feature term, as one batch too (no gradient: targets).
-        with_features = [row for row in with_vgg if weights[row].distill_feature_weight
-                         and teacher_outputs is not None and teacher_outputs[row] is not None]
         wanted: dict[str, torch.Tensor] = {}
         if with_features:
             with torch.no_grad():
@@ -141,20 +141,21 @@ class BankLoss(nn.Module):
         for row, (k, w) in enumerate(zip(members, weights)):
             output = outputs[row]
             content_loss = style_loss = zero
+            if row in with_vgg:
+                in_vgg = slice(with_vgg.index(row) * batch, (with_vgg.index(row) + 1) * batch)
             if w.content_weight or w.style_weight:
-                at = slice(with_vgg.index(row) * batch, (with_vgg.index(row) + 1) * batch)
                 with full_precision(device):
-                    content_loss = sum(F.mse_loss(features[name][at].float(), targets[name].float())
+                    content_loss = sum(F.mse_loss(features[name][in_vgg].float(), targets[name].float())
                                        for name in w.content_layers)
                     style_loss = sum(
-                        1.0 * F.mse_loss(grams[name][at], self.grams(name)[k:k + 1].expand(batch, -1, -1))
+                        1.0 * F.mse_loss(grams[name][in_vgg], self.grams(name)[k:k + 1].expand(batch, -1, -1))
                         for name in w.style_layers)
             with full_precision(device):
                 color = zero
                 if str(k) in self.colors:
-                    at = slice(colored.index(row) * batch, (colored.index(row) + 1) * batch)
+                    in_colors = slice(colored.index(row) * batch, (colored.index(row) + 1) * batch)
                     target = self._color_target(k, output.shape[-2] * output.shape[-1])
-                    color = w.color_weight * (projected[at] - target).square().mean()
+                    color = w.color_weight * (projected[in_colors] - target).square().mean()
                 distill = zero
                 teacher = None if teacher_outputs is None else teacher_outputs[row]
                 if teacher is not None:
@@ -162,10 +163,9 @@ class BankLoss(nn.Module):
                     if w.distill_palette_weight:
                         distill = distill + w.distill_palette_weight * paired_color_distance(output, teacher)
                     if row in with_features:
-                        at = slice(with_vgg.index(row) * batch, (with_vgg.index(row) + 1) * batch)
-                        mine = slice(with_features.index(row) * batch, (with_features.index(row) + 1) * batch)
+                        in_teachers = slice(with_features.index(row) * batch, (with_features.index(row) + 1) * batch)
                         distill = distill + w.distill_feature_weight * sum(
-                            F.mse_loss(features[name][at].float(), wanted[name][mine].float())
+                            F.mse_loss(features[name][in_vgg].float(), wanted[name][in_teachers].float())
                             for name in w.distill_feature_layers)
             rows.append(torch.stack([w.content_weight * content_loss, w.style_weight * style_loss,
                                      w.tv_weight * total_variation(output), color, distill]))

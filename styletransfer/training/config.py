@@ -9,7 +9,7 @@ from typing import Any
 
 from styletransfer.core.device import PRECISIONS
 from styletransfer.errors import StyleTransferError
-from styletransfer.losses.perceptual import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from styletransfer.losses.perceptual import DEFAULT_CONTENT_LAYERS, DEFAULT_DISTILL_FEATURE_LAYERS, DEFAULT_STYLE_LAYERS
 from styletransfer.models.transformer import NetworkConfig
 from styletransfer.models.vgg import layer_names
 
@@ -45,9 +45,6 @@ DEFAULT_DISTILL_PALETTE_WEIGHT = 3e9
 (styletransfer.losses.color.paired_color_distance, squared RGB 0..1 units), added to the distillation
 term: a pixel MSE alone lets a small student average away its teacher's minor colours
 (measurements: docs/slim.md and docs/training.md, "Design notes")."""
-DEFAULT_DISTILL_FEATURE_LAYERS = ("relu2_2",)
-"""VGG layers of the distillation's feature term (TrainingConfig.distill_feature_weight): the
-content layer, so the term is the content loss with the teacher's picture as the target."""
 DEFAULT_EPOCHS = 2
 """Epochs trained when neither steps nor epochs is given."""
 MAX_STYLE_SIZE = 512

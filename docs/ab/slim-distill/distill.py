@@ -19,7 +19,7 @@ from pathlib import Path
 
 name = sys.argv[1]
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 400
-out = Path(sys.argv[3] if len(sys.argv) > 3 else "/work/slim-distill")
+out = Path(sys.argv[3] if len(sys.argv) > 3 else ".gpu/slim-distill")  # git-ignored
 here = Path(__file__).resolve().parent
 cli = str(Path(sys.executable).with_name("styletransfer"))
 slim, run = f"{name}_slim", out / "runs" / f"{name}_slim"
