@@ -158,8 +158,9 @@ def test_a_slim_network_learns_from_a_teacher(photos, style, tmp_path):
 def test_the_feature_term_distils_and_is_recorded_in_the_model_file(photos, style, tmp_path):
     """--distill-feature-weight: the VGG feature MSE towards the teacher's output is the distill
     term here (nothing else), so 30 steps bring the student's pictures of the same photos closer
-    to the teacher's in those features than 1 step does (measured on fixed photos, in eval mode:
-    the per-step losses of random crops are too noisy to compare); the model file records the
+    to the teacher's in those features than 1 step does (measured on fixed photos, the teacher in
+    eval mode and the students with batch statistics as trained: the per-step losses of random
+    crops are too noisy to compare); the model file records the
     term's weight and layers, and a run without it has neither."""
     teacher = train(tiny(style, tmp_path / "teacher", images=str(photos), steps=2)).model_path
     layers = ["relu1_2", "relu2_2"]

@@ -34,6 +34,16 @@ LOSS_COLUMNS = ("content", "style", "tv", "color", "distill")
 """The columns of :meth:`BankLoss.forward`'s result."""
 
 
+def _stacked(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The (N, ...) tensors as one (len × N, ...) batch; a single one as it is (no copy)."""
+    return torch.cat(list(tensors)) if len(tensors) > 1 else tensors[0]
+
+
+def _slices(rows: Sequence[int], batch: int) -> dict[int, slice]:
+    """Where each of ``rows`` sits in a batch of their ``batch``-image blocks stacked in that order."""
+    return {row: slice(i * batch, (i + 1) * batch) for i, row in enumerate(rows)}
+
+
 class BankLoss(nn.Module):
     """The losses of N networks, each against its own painting, on one batch of photos.
 
@@ -119,53 +129,48 @@ class BankLoss(nn.Module):
         if with_vgg:
             with torch.no_grad():
                 targets = self.vgg(photos, self.content_layers)
-            features = self.vgg(torch.cat([outputs[row] for row in with_vgg]) if len(with_vgg) > 1
-                                else outputs[with_vgg[0]])
+            features = self.vgg(_stacked([outputs[row] for row in with_vgg]))
             grams = {name: gram_matrix(features[name]) for name in self.style_layers}
         # The teachers' features for the feature term, as one batch too (no gradient: targets).
         wanted: dict[str, torch.Tensor] = {}
         if with_features:
             with torch.no_grad():
-                wanted = self.vgg(torch.cat([teacher_outputs[row].detach() for row in with_features])
-                                  if len(with_features) > 1 else teacher_outputs[with_features[0]].detach(),
+                wanted = self.vgg(_stacked([teacher_outputs[row].detach() for row in with_features]),
                                   self.feature_layers)
         colored = [row for row, k in enumerate(members) if str(k) in self.colors]
         if colored:
             with full_precision(device):
-                images = torch.cat([outputs[row] for row in colored]) if len(colored) > 1 else outputs[colored[0]]
+                images = _stacked([outputs[row] for row in colored])
                 n, c, h, w = images.shape
                 projected = sorted_projections(images.float().reshape(n, c, h * w), self.directions)
         # Then each network's terms, as PerceptualLoss computes them (the same expressions on its
         # rows, so the same numbers and gradients).
+        in_vgg, in_colors, in_teachers = _slices(with_vgg, batch), _slices(colored, batch), _slices(with_features, batch)
         rows = []
         for row, (k, w) in enumerate(zip(members, weights)):
             output = outputs[row]
             content_loss = style_loss = zero
-            if row in with_vgg:
-                in_vgg = slice(with_vgg.index(row) * batch, (with_vgg.index(row) + 1) * batch)
             if w.content_weight or w.style_weight:
                 with full_precision(device):
-                    content_loss = sum(F.mse_loss(features[name][in_vgg].float(), targets[name].float())
+                    content_loss = sum(F.mse_loss(features[name][in_vgg[row]].float(), targets[name].float())
                                        for name in w.content_layers)
                     style_loss = sum(
-                        1.0 * F.mse_loss(grams[name][in_vgg], self.grams(name)[k:k + 1].expand(batch, -1, -1))
+                        1.0 * F.mse_loss(grams[name][in_vgg[row]], self.grams(name)[k:k + 1].expand(batch, -1, -1))
                         for name in w.style_layers)
             with full_precision(device):
                 color = zero
-                if str(k) in self.colors:
-                    in_colors = slice(colored.index(row) * batch, (colored.index(row) + 1) * batch)
+                if row in in_colors:
                     target = self._color_target(k, output.shape[-2] * output.shape[-1])
-                    color = w.color_weight * (projected[in_colors] - target).square().mean()
+                    color = w.color_weight * (projected[in_colors[row]] - target).square().mean()
                 distill = zero
                 teacher = None if teacher_outputs is None else teacher_outputs[row]
                 if teacher is not None:
                     distill = w.distill_weight * F.mse_loss(output.float(), teacher.detach().float())
                     if w.distill_palette_weight:
                         distill = distill + w.distill_palette_weight * paired_color_distance(output, teacher)
-                    if row in with_features:
-                        in_teachers = slice(with_features.index(row) * batch, (with_features.index(row) + 1) * batch)
+                    if row in in_teachers:
                         distill = distill + w.distill_feature_weight * sum(
-                            F.mse_loss(features[name][in_vgg].float(), wanted[name][in_teachers].float())
+                            F.mse_loss(features[name][in_vgg[row]].float(), wanted[name][in_teachers[row]].float())
                             for name in w.distill_feature_layers)
             rows.append(torch.stack([w.content_weight * content_loss, w.style_weight * style_loss,
                                      w.tv_weight * total_variation(output), color, distill]))

@@ -244,8 +244,8 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     the loss weights, loss layers and sizes of ``config``, the network's size name, ``steps``, ``dataset``,
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
     weights (and the feature term's layers when it has one); started from a model (``init``),
-    that model's name; ``images_seen``, the training images the weights have seen in all (the init model's plus ``steps × batch_size``; left out
-    when the init model's count is unknown)."""
+    that model's name; ``images_seen``, the training images the weights have seen in all (the
+    init model's plus ``steps × batch_size``; left out when the init model's count is unknown)."""
     if config.teacher is not None:
         extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight,
                  "distill_palette_weight": config.distill_palette_weight, **extra}
