@@ -150,3 +150,18 @@ def test_variant_comparison_table_gives_each_networks_parameters():
     assert {label.lower() for label in rows} == set(VARIANTS)
     for label, params in rows.items():
         assert int(params.replace(",", "")) == count_parameters(TransformerNet.variant(label.lower())), label
+
+
+def test_slim_scores_table_is_built_from_every_shipped_twins_scores():
+    """docs/slim.md, "Scores": the table is what docs/slim/make_current_table.py builds, and that
+    script names a score file for every slim twin in styles/ (a twin shipped without its row
+    fails here, as does a table edited by hand)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_current_table", DOCS / "slim" / "make_current_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped = {path.stem for path in (REPO / "styles").glob("*_slim.safetensors")}
+    assert set(module.SOURCES) == shipped
+    for line in module.table().splitlines():
+        assert line in _read(DOCS / "slim.md").splitlines(), line
