@@ -32,7 +32,7 @@ SOURCES = {
     # Wheat Field's fine-tune lost by eye and was not shipped: its full model and twin are older
     "wheat_field_with_cypresses_slim": ("slim/scores_wheat_field_with_cypresses_slim.json",
                                         "peer/scores_v2_ours.json"),
-    "irises_slim": (SLIM_SESSION12, FINETUNED),
+    "irises_slim": ("ab/slim-distill/scores_irises_slim.json", FINETUNED),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
     "starry_night_bn_slim": (SLIM_SESSION12, FINETUNED),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
