@@ -29,8 +29,8 @@ SOURCES = {
     "the_kiss_slim": (SLIM_SESSION12, FINETUNED),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", FINETUNED),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
-    # Wheat Field's fine-tune lost by eye and was not shipped: its full model and twin are older
-    "wheat_field_with_cypresses_slim": ("slim/scores_wheat_field_with_cypresses_slim.json",
+    # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
+    "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
                                         "peer/scores_v2_ours.json"),
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", FINETUNED),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
