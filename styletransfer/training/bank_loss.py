@@ -145,7 +145,9 @@ class BankLoss(nn.Module):
                 projected = sorted_projections(images.float().reshape(n, c, h * w), self.directions)
         # Then each network's terms, as PerceptualLoss computes them (the same expressions on its
         # rows, so the same numbers and gradients).
-        in_vgg, in_colors, in_teachers = _slices(with_vgg, batch), _slices(colored, batch), _slices(with_features, batch)
+        in_vgg = _slices(with_vgg, batch)
+        in_colors = _slices(colored, batch)
+        in_teachers = _slices(with_features, batch)
         rows = []
         for row, (k, w) in enumerate(zip(members, weights)):
             output = outputs[row]
