@@ -71,7 +71,7 @@ def test_shipped_styles_use_the_default_recipe():
     fine-tune of that whose file records its own recipe (``init``: the style itself); a
     slim twin is that, or a distillation fine-tune of it: started from the twin (``init``), with
     its teacher's pixel and palette terms and no content or style loss (the painting's colour loss
-    may be on: the_kiss_slim's)."""
+    may be on, as it was for the_kiss_slim before session 18)."""
     from styletransfer.training import TrainingConfig
     defaults = TrainingConfig(style="painting.jpg", out_dir="runs/x")
     for name in SHIPPED:
