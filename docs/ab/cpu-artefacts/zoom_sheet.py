@@ -1,0 +1,49 @@
+"""The 2x zoom check for the artefact probes: for each photo and size, the centre of the shipped
+style's output and of each probe's, magnified twice with nearest-neighbour pixels (as
+docs/make_zoom.py does for the gallery), one row per style. Run from the repository root:
+
+    .venv/bin/python docs/ab/cpu-artefacts/zoom_sheet.py -o SHEET.jpg --sizes 512,1024 \
+        --photos examples/mont_saint_michel.jpg,... the_kiss=styles/the_kiss.safetensors \
+        tv30x=.gpu/artefacts/the_kiss-tv30x/model.safetensors ...
+
+Each column is LABEL=MODEL (a style name or a model file); each row a photo at a size."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from make_zoom import CROP, LABEL  # noqa: E402  (docs/make_zoom.py)
+from styletransfer.inference.stylize import stylize  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", help="LABEL=MODEL, one column each")
+    parser.add_argument("--photos", required=True, help="comma list of photos, one row each per size")
+    parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args()
+    columns = [item.split("=", 1) for item in args.models]
+    rows = [(Path(p), int(s)) for p in args.photos.split(",") for s in args.sizes.split(",")]
+    cell = 2 * CROP
+    sheet = Image.new("RGB", (len(columns) * cell, len(rows) * (cell + LABEL)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (photo_path, size) in enumerate(rows):
+        photo = Image.open(photo_path).convert("RGB")
+        photo.thumbnail((size, size), Image.Resampling.LANCZOS)
+        for c, (label, model) in enumerate(columns):
+            out = stylize(model, photo)
+            left, top = (out.width - CROP) // 2, (out.height - CROP) // 2
+            crop = out.crop((left, top, left + CROP, top + CROP)).resize((cell, cell), Image.Resampling.NEAREST)
+            x, y = c * cell, r * (cell + LABEL)
+            draw.text((x + 4, y + 3), f"{label}, {photo_path.stem[:24]} at {size} px", fill="black")
+            sheet.paste(crop, (x, y + LABEL))
+    sheet.save(args.output, quality=88)
+
+
+if __name__ == "__main__":
+    main()
