@@ -29,7 +29,7 @@ ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned wit
 
 # twin -> (its scores, its full model's scores)
 SOURCES = {
-    "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", FINETUNED),
+    "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
     "great_wave_slim": ("ab/slim-distill/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
     "the_kiss_slim": ("ab/slim-distill/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
@@ -40,7 +40,7 @@ SOURCES = {
                                         "peer/scores_v2_ours.json"),
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", FINETUNED),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
-    "starry_night_bn_slim": (SLIM_SESSION12, FINETUNED),
+    "starry_night_bn_slim": (SLIM_SESSION12, ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
     "great_wave_bn_slim": ("ab/slim-distill/scores_great_wave_bn_slim.json", ARTEFACTS.format("great_wave_bn")),
 }
