@@ -1,6 +1,6 @@
 """The 2x zoom check for the artefact probes: for each photo and size, the centre of the shipped
 style's output and of each probe's, magnified twice with nearest-neighbour pixels (as
-docs/make_zoom.py does for the gallery), one row per style. Run from the repository root:
+docs/make_zoom.py does for the gallery), one column per network. Run from the repository root:
 
     .venv/bin/python docs/ab/cpu-artefacts/zoom_sheet.py -o SHEET.jpg --sizes 512,1024 \
         --photos examples/mont_saint_michel.jpg,... the_kiss=styles/the_kiss.safetensors \
