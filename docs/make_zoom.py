@@ -21,6 +21,12 @@ CROP = 160
 LABEL = 18
 
 
+def centre_zoom(image: Image.Image) -> Image.Image:
+    """The ``CROP``×``CROP`` centre of ``image``, magnified twice with nearest-neighbour pixels."""
+    left, top = (image.width - CROP) // 2, (image.height - CROP) // 2
+    return image.crop((left, top, left + CROP, top + CROP)).resize((2 * CROP, 2 * CROP), Image.Resampling.NEAREST)
+
+
 def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 4) -> Image.Image:
     """A grid of ``CROP``×``CROP`` centre crops of each style's output at ``size`` px, shown 2×."""
     photo = photo.convert("RGB")
@@ -30,9 +36,7 @@ def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 
     sheet = Image.new("RGB", (columns * cell, rows * (cell + LABEL)), "white")
     draw = ImageDraw.Draw(sheet)
     for index, name in enumerate(styles):
-        out = stylize(name, photo)
-        left, top = (out.width - CROP) // 2, (out.height - CROP) // 2
-        crop = out.crop((left, top, left + CROP, top + CROP)).resize((cell, cell), Image.Resampling.NEAREST)
+        crop = centre_zoom(stylize(name, photo))
         x, y = (index % columns) * cell, (index // columns) * (cell + LABEL)
         draw.text((x + 4, y + 3), name, fill="black")
         sheet.paste(crop, (x, y + LABEL))

@@ -12,21 +12,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cpu-finetune"))
-from finetune import finetune_config  # noqa: E402  (also calls keep_freed_memory())
-from styletransfer.training.runs import resume_training, train  # noqa: E402
+from finetune import run_probes  # noqa: E402  (also calls keep_freed_memory())
 
 RECIPES = {
     "tv1x": dict(),  # the control: 100 more steps of the shipped recipe, TV unchanged
     "tv30x": dict(tv_weight=1.5e7),
     "tv100x": dict(tv_weight=5e7),
 }
-style = sys.argv[1]
-names = sys.argv[2].split(",")
-out = Path(sys.argv[3] if len(sys.argv) > 3 else ".gpu/artefacts")
-for r in names:
-    d = out / f"{style}-{r}"
-    if (d / "model.safetensors").is_file():
-        continue
-    config = finetune_config(style, d, 100, name=f"{style}-{r}", **RECIPES[r])
-    res = resume_training(d) if (d / "checkpoint.pt").is_file() else train(config)
-    print(style, r, f"{res.images_per_second:.2f} img/s", flush=True)
+
+if __name__ == "__main__":
+    out = Path(sys.argv[3] if len(sys.argv) > 3 else ".gpu/artefacts")
+    run_probes(sys.argv[1], RECIPES, sys.argv[2].split(","), out)

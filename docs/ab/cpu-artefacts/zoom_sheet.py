@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from make_zoom import CROP, LABEL  # noqa: E402  (docs/make_zoom.py)
+from make_zoom import CROP, LABEL, centre_zoom  # noqa: E402  (docs/make_zoom.py)
 from styletransfer.inference.stylize import stylize  # noqa: E402
 
 
@@ -36,9 +36,7 @@ def main() -> None:
         photo = Image.open(photo_path).convert("RGB")
         photo.thumbnail((size, size), Image.Resampling.LANCZOS)
         for c, (label, model) in enumerate(columns):
-            out = stylize(model, photo)
-            left, top = (out.width - CROP) // 2, (out.height - CROP) // 2
-            crop = out.crop((left, top, left + CROP, top + CROP)).resize((cell, cell), Image.Resampling.NEAREST)
+            crop = centre_zoom(stylize(model, photo))
             x, y = c * cell, r * (cell + LABEL)
             draw.text((x + 4, y + 3), f"{label}, {photo_path.stem[:24]} at {size} px", fill="black")
             sheet.paste(crop, (x, y + LABEL))

@@ -44,6 +44,19 @@ def finetune_config(style: str, run_dir: Path, steps: int, *, name: str | None =
         val_images=0, val_every=0, preview_every=0, checkpoint_every=25, name=name or style, **recipe)
 
 
+def run_probes(style: str, recipes: dict[str, dict], names: list[str], out: Path, steps: int = 100) -> None:
+    """Fine-tune ``style`` once per probe in ``names`` (each a recipe change from ``recipes``, on
+    top of :func:`finetune_config`) into ``out/STYLE-PROBE``: a finished probe is skipped, a
+    stopped one resumes from its checkpoint (docs/ab/cpu-probes and docs/ab/cpu-artefacts)."""
+    for probe in names:
+        run_dir = out / f"{style}-{probe}"
+        if (run_dir / "model.safetensors").is_file():
+            continue
+        config = finetune_config(style, run_dir, steps, name=f"{style}-{probe}", **recipes[probe])
+        result = resume_training(run_dir) if (run_dir / "checkpoint.pt").is_file() else train(config)
+        print(style, probe, f"{result.images_per_second:.2f} img/s", flush=True)
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 100
