@@ -8,10 +8,11 @@ int8 candidate and scored on the 32 judge photos at 512 px.
 Run from the repository root (a stopped run, Ctrl-C or killed, continues from its last
 checkpoint, every 50 steps, when run again):
 
-    .venv/bin/python docs/ab/slim-distill/distill.py NAME [STEPS] [OUT]
+    .venv/bin/python docs/ab/slim-distill/distill.py NAME [STEPS] [OUT] [SCORES_DIR]
 
 writes OUT/runs/NAME_slim (the run folder), OUT/candidates/NAME_slim.safetensors and
-docs/ab/slim-distill/scores_NAME_slim.json (``styletransfer evaluate --json``).
+SCORES_DIR/scores_NAME_slim.json (``styletransfer evaluate --json``; SCORES_DIR defaults to this
+folder, new-teachers/ holds session 19's twins distilled again from changed full models).
 """
 import subprocess
 import sys
@@ -21,6 +22,7 @@ name = sys.argv[1]
 steps = int(sys.argv[2]) if len(sys.argv) > 2 else 400
 out = Path(sys.argv[3] if len(sys.argv) > 3 else ".gpu/slim-distill")  # git-ignored
 here = Path(__file__).resolve().parent
+scores_dir = Path(sys.argv[4]) if len(sys.argv) > 4 else here
 cli = str(Path(sys.executable).with_name("styletransfer"))
 slim, run = f"{name}_slim", out / "runs" / f"{name}_slim"
 attention = "none" if name.endswith("_bn") else "srm"
@@ -40,5 +42,6 @@ subprocess.run([cli, "publish", str(run), "--name", slim, "--int8", "-o", str(ca
 scores = subprocess.run([cli, "evaluate", ".gpu/session/judge", "--style", str(candidates / f"{slim}.safetensors"),
                          "--painting", f"styles/{name}.jpg", "--size", "512", "--no-texture", "--json"],
                         check=True, capture_output=True, text=True).stdout
-(here / f"scores_{slim}.json").write_text(scores)
+scores_dir.mkdir(parents=True, exist_ok=True)
+(scores_dir / f"scores_{slim}.json").write_text(scores)
 print(slim, scores[:400])
