@@ -32,7 +32,7 @@ SOURCES = {
     "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
     "great_wave_slim": ("ab/slim-distill/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
-    "the_kiss_slim": ("ab/slim-distill/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
+    "the_kiss_slim": ("ab/slim-distill/new-teachers/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", FINETUNED),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
     # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
