@@ -59,12 +59,18 @@ SWEEP: dict[str, dict] = {
     "nocolor": {"color_weight": 0.0},
     "style384": {"style_size": 384},
     "tv-low": {"tv_weight": 1e5},
+    "tv30x": {"tv_weight": 1.5e7},
+    "tv100x": {"tv_weight": 5e7},
     "in-srm": {"norm": "instance"},
 }
 """Recipe candidates: the name's suffix on each painting's network, and its TrainingConfig options.
 The content-weight and relu4_1 candidates come from the CPU fine-tunes of The Great Wave
 (docs/judge.md, "CPU fine-tunes"): without relu4_1 in the style loss its rings went, and
-a content weight of 20 kept more of the photo."""
+a content weight of 20 kept more of the photo. ``tv30x`` and ``tv100x`` (the default TV weight
+x 30 and x 100) come from session 18's CPU fine-tunes (docs/ab/cpu-artefacts): from the shipped
+weights, x 100 took The Kiss's grid and the hatching of The Great Wave and The Starry Night away at
+2x zoom and x 30 thinned them; whether either holds when a network learns from scratch, or smooths
+the strokes away, is what the sweep asks."""
 SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150
