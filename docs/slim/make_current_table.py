@@ -31,7 +31,7 @@ ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned wit
 SOURCES = {
     "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
-    "great_wave_slim": ("ab/slim-distill/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
+    "great_wave_slim": ("ab/slim-distill/new-teachers/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
     "the_kiss_slim": ("ab/slim-distill/new-teachers/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", FINETUNED),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
