@@ -29,7 +29,7 @@ ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned wit
 
 # twin -> (its scores, its full model's scores)
 SOURCES = {
-    "starry_night_slim": ("ab/slim-distill/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
+    "starry_night_slim": ("ab/slim-distill/new-teachers/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
     "great_wave_slim": ("ab/slim-distill/new-teachers/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
     "the_kiss_slim": ("ab/slim-distill/new-teachers/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
