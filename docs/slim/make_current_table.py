@@ -42,7 +42,7 @@ SOURCES = {
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
     "starry_night_bn_slim": (SLIM_SESSION12, ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
-    "great_wave_bn_slim": ("ab/slim-distill/scores_great_wave_bn_slim.json", ARTEFACTS.format("great_wave_bn")),
+    "great_wave_bn_slim": ("ab/slim-distill/new-teachers/scores_great_wave_bn_slim.json", ARTEFACTS.format("great_wave_bn")),
 }
 
 
