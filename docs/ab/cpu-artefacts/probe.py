@@ -13,11 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cpu-finetune"))
 from finetune import run_probes  # noqa: E402  (also calls keep_freed_memory())
+from styletransfer.training.config import DEFAULT_TV_WEIGHT  # noqa: E402  (5e5)
 
 RECIPES = {
     "tv1x": dict(),  # the control: 100 more steps of the shipped recipe, TV unchanged
-    "tv30x": dict(tv_weight=1.5e7),
-    "tv100x": dict(tv_weight=5e7),
+    "tv30x": dict(tv_weight=30 * DEFAULT_TV_WEIGHT),
+    "tv100x": dict(tv_weight=100 * DEFAULT_TV_WEIGHT),
 }
 
 if __name__ == "__main__":
