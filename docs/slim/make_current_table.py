@@ -34,7 +34,7 @@ SOURCES = {
     "great_wave_slim": (NEW_TEACHERS.format("great_wave"), ARTEFACTS.format("great_wave")),
     "the_kiss_slim": (NEW_TEACHERS.format("the_kiss"), ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", ARTEFACTS.format("composition_viii")),
-    "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", FINETUNED),
+    "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", ARTEFACTS.format("night_cafe")),
     # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
     "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
                                         "peer/scores_v2_ours.json"),
