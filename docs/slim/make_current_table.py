@@ -39,7 +39,7 @@ SOURCES = {
     "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
                                         "peer/scores_v2_ours.json"),
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", ARTEFACTS.format("irises")),
-    "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", FINETUNED),
+    "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", ARTEFACTS.format("moulin_de_la_galette")),
     "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
     "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
     "great_wave_bn_slim": (NEW_TEACHERS.format("great_wave_bn"), ARTEFACTS.format("great_wave_bn")),
