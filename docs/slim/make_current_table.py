@@ -35,9 +35,9 @@ SOURCES = {
     "the_kiss_slim": (NEW_TEACHERS.format("the_kiss"), ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", ARTEFACTS.format("composition_viii")),
     "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", ARTEFACTS.format("night_cafe")),
-    # Wheat Field's CPU fine-tune lost by eye and was not shipped: its full model is the GPU network
+    # Wheat Field's session-11 fine-tune lost by eye; its first CPU fine-tune shipped is session 20's TV one
     "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
-                                        "peer/scores_v2_ours.json"),
+                                        ARTEFACTS.format("wheat_field_with_cypresses")),
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", ARTEFACTS.format("irises")),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", ARTEFACTS.format("moulin_de_la_galette")),
     "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
