@@ -36,7 +36,7 @@ SOURCES = {
     "the_kiss_slim": NEW_TEACHERS.format("the_kiss"),
     "composition_viii_slim": "ab/slim-distill/scores_composition_viii_slim.json",
     "night_cafe_slim": "ab/slim-distill/scores_night_cafe_slim.json",
-    "wheat_field_with_cypresses_slim": "ab/slim-distill/scores_wheat_field_with_cypresses_slim.json",
+    "wheat_field_with_cypresses_slim": NEW_TEACHERS.format("wheat_field_with_cypresses"),
     "irises_slim": "ab/slim-distill/scores_irises_slim.json",
     "moulin_de_la_galette_slim": "ab/slim-distill/scores_moulin_de_la_galette_slim.json",
     "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
