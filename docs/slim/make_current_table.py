@@ -42,7 +42,7 @@ SOURCES = {
     "irises_slim": SLIM_DISTILL.format("irises"),
     "moulin_de_la_galette_slim": SLIM_DISTILL.format("moulin_de_la_galette"),
     "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
-    "the_scream_bn_slim": "ab/slim-probe/scores_features400.json",
+    "the_scream_bn_slim": NEW_TEACHERS.format("the_scream_bn"),
     "great_wave_bn_slim": NEW_TEACHERS.format("great_wave_bn"),
 }
 
