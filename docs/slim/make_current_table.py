@@ -37,7 +37,7 @@ SOURCES = {
     "great_wave_slim": NEW_TEACHERS.format("great_wave"),
     "the_kiss_slim": NEW_TEACHERS.format("the_kiss"),
     "composition_viii_slim": SLIM_DISTILL.format("composition_viii"),
-    "night_cafe_slim": SLIM_DISTILL.format("night_cafe"),
+    "night_cafe_slim": NEW_TEACHERS.format("night_cafe"),
     "wheat_field_with_cypresses_slim": NEW_TEACHERS.format("wheat_field_with_cypresses"),
     "irises_slim": SLIM_DISTILL.format("irises"),
     "moulin_de_la_galette_slim": SLIM_DISTILL.format("moulin_de_la_galette"),
