@@ -39,7 +39,7 @@ SOURCES = {
     "composition_viii_slim": SLIM_DISTILL.format("composition_viii"),
     "night_cafe_slim": NEW_TEACHERS.format("night_cafe"),
     "wheat_field_with_cypresses_slim": NEW_TEACHERS.format("wheat_field_with_cypresses"),
-    "irises_slim": SLIM_DISTILL.format("irises"),
+    "irises_slim": NEW_TEACHERS.format("irises"),
     "moulin_de_la_galette_slim": SLIM_DISTILL.format("moulin_de_la_galette"),
     "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
     "the_scream_bn_slim": NEW_TEACHERS.format("the_scream_bn"),
