@@ -40,7 +40,7 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
 DISTILLED_AGAIN = frozenset({"starry_night_slim", "great_wave_slim", "the_kiss_slim", "night_cafe_slim",
                              "wheat_field_with_cypresses_slim", "irises_slim", "starry_night_bn_slim",
                              "the_scream_bn_slim", "great_wave_bn_slim",
-                             "composition_viii_slim"})
+                             "composition_viii_slim", "moulin_de_la_galette_slim"})
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: (NEW_TEACHERS if twin in DISTILLED_AGAIN else SLIM_DISTILL).format(twin.removesuffix("_slim"))
