@@ -8,7 +8,7 @@ the session that shipped them. ``SOURCES`` names, for each twin, the ``styletran
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
 Run from the repository root after shipping a twin (add it to ``DISTILLED_AGAIN`` when its
-scores are in ``NEW_TEACHERS``)::
+scores are in ``NEW_TEACHERS``, or to ``LONGER`` with its own file)::
 
     python docs/slim/make_current_table.py
 
@@ -42,9 +42,12 @@ DISTILLED_AGAIN = frozenset({"starry_night_slim", "great_wave_slim", "the_kiss_s
                              "the_scream_bn_slim", "great_wave_bn_slim",
                              "composition_viii_slim", "moulin_de_la_galette_slim"})
 
+# twins distilled again for longer than 400 steps, by the folder that holds their scores
+LONGER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json"}
+
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
-SOURCES = {twin: (NEW_TEACHERS if twin in DISTILLED_AGAIN else SLIM_DISTILL).format(twin.removesuffix("_slim"))
-           for twin in TWINS}
+SOURCES = {twin: LONGER.get(twin, NEW_TEACHERS if twin in DISTILLED_AGAIN else SLIM_DISTILL)
+           .format(twin.removesuffix("_slim")) for twin in TWINS}
 
 
 def scores(relative: str) -> dict[str, dict]:
