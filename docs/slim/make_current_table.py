@@ -8,7 +8,8 @@ the session that shipped them. ``SOURCES`` names, for each twin, the ``styletran
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
 Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
-19-22), scored in ``NEW_TEACHERS``; one distilled for longer has its own file in ``LONGER``. Run
+19-22), scored in ``NEW_TEACHERS``; those distilled further since (600 steps at once, or a second
+round of 400 from the shipped twin, session 23) have their own files in ``LATER``. Run
 from the repository root after shipping a twin::
 
     python docs/slim/make_current_table.py
@@ -35,11 +36,12 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
          "composition_viii_slim", "night_cafe_slim", "wheat_field_with_cypresses_slim", "irises_slim",
          "moulin_de_la_galette_slim", "starry_night_bn_slim", "the_scream_bn_slim", "great_wave_bn_slim")
 
-# twins distilled again for longer than 400 steps, by the folder that holds their scores
-LONGER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json"}
+# twins distilled further than one 400-step round from their new teachers, by the file that scored them
+LATER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json",
+         "night_cafe_slim": "ab/slim-distill/round2/scores_{}_slim.json"}
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
-SOURCES = {twin: LONGER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
+SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
 
 
 def scores(relative: str) -> dict[str, dict]:
