@@ -39,7 +39,8 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
 # twins distilled further than one 400-step round from their new teachers, by the file that scored them
 LATER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json",
          "night_cafe_slim": "ab/slim-distill/round2/scores_{}_slim.json",
-         "moulin_de_la_galette_slim": "ab/slim-distill/round2/scores_{}_slim.json"}
+         "moulin_de_la_galette_slim": "ab/slim-distill/round2/scores_{}_slim.json",
+         "composition_viii_slim": "ab/slim-distill/round2/scores_{}_slim.json"}
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
