@@ -8,11 +8,13 @@ int8 candidate and scored on the 32 judge photos at 512 px.
 Run from the repository root (a stopped run, Ctrl-C or killed, continues from its last
 checkpoint, every 50 steps, when run again):
 
-    .venv/bin/python docs/ab/slim-distill/distill.py NAME [STEPS] [OUT] [SCORES_DIR]
+    .venv/bin/python docs/ab/slim-distill/distill.py NAME [STEPS] [OUT] [SCORES_DIR] [TRAINER OPTIONS...]
 
 writes OUT/runs/NAME_slim (the run folder), OUT/candidates/NAME_slim.safetensors and
 SCORES_DIR/scores_NAME_slim.json (``styletransfer evaluate --json``; SCORES_DIR defaults to this
 folder, new-teachers/ holds session 19's twins distilled again from changed full models).
+Anything after SCORES_DIR goes to ``styletransfer train`` after the recipe's options, so it
+overrides them (session 23: ``--distill-palette-weight 1e10``).
 """
 import subprocess
 import sys
@@ -23,6 +25,7 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 400
 out = Path(sys.argv[3] if len(sys.argv) > 3 else ".gpu/slim-distill")  # git-ignored
 here = Path(__file__).resolve().parent
 scores_dir = Path(sys.argv[4]) if len(sys.argv) > 4 else here
+extra = sys.argv[5:]  # trainer options after the recipe's, e.g. --distill-palette-weight 1e10
 cli = str(Path(sys.executable).with_name("styletransfer"))
 slim, run = f"{name}_slim", out / "runs" / f"{name}_slim"
 attention = "none" if name.endswith("_bn") else "srm"
@@ -35,7 +38,7 @@ if not (run / "model.safetensors").is_file():
                         "--residual-blocks", "3", "--attention", attention, "--content-weight", "0",
                         "--style-weight", "0", "--color-weight", "0", "--tv-weight", "0",
                         "--distill-feature-weight", "50", "--steps", str(steps), "--batch-size", "8",
-                        "--lr", "3e-4", "--seed", "1", "--name", slim, "--checkpoint-every", "50"],
+                        "--lr", "3e-4", "--seed", "1", "--name", slim, "--checkpoint-every", "50", *extra],
                        check=True)
 candidates = out / "candidates"
 subprocess.run([cli, "publish", str(run), "--name", slim, "--int8", "-o", str(candidates)], check=True)
