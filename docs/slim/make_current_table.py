@@ -37,10 +37,9 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
          "moulin_de_la_galette_slim", "starry_night_bn_slim", "the_scream_bn_slim", "great_wave_bn_slim")
 
 # twins distilled further than one 400-step round from their new teachers, by the file that scored them
+ROUND2 = "ab/slim-distill/round2/scores_{}_slim.json"  # a second 400-step round (session 23)
 LATER = {"the_scream_slim": "ab/slim-distill/new-teachers/steps600/scores_{}_slim.json",
-         "night_cafe_slim": "ab/slim-distill/round2/scores_{}_slim.json",
-         "moulin_de_la_galette_slim": "ab/slim-distill/round2/scores_{}_slim.json",
-         "composition_viii_slim": "ab/slim-distill/round2/scores_{}_slim.json"}
+         "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2}
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
