@@ -39,7 +39,8 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
 # twins distilled further than one 400-step round from their new teachers, by the file that scored them
 ROUND2 = "ab/slim-distill/round2/scores_{}_slim.json"  # a second 400-step round (sessions 23-24)
 LATER = {"the_scream_slim": ROUND2,  # 600 steps in session 22, then a second round (session 24)
-         "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2}
+         "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2,
+         "wheat_field_with_cypresses_slim": ROUND2}
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
