@@ -9,7 +9,7 @@ the session that shipped them. ``SOURCES`` names, for each twin, the ``styletran
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
 Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
 19-22), scored in ``NEW_TEACHERS``; those distilled further since (600 steps at once, or a second
-round of 400 from the shipped twin, sessions 23-24) have their own files in ``LATER``. Run
+or third round of 400 from the shipped twin, sessions 23-24) have their own files in ``LATER``. Run
 from the repository root after shipping a twin::
 
     python docs/slim/make_current_table.py
@@ -38,7 +38,8 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
 
 # twins distilled further than one 400-step round from their new teachers, by the file that scored them
 ROUND2 = "ab/slim-distill/round2/scores_{}_slim.json"  # a second 400-step round (sessions 23-24)
-LATER = {"the_scream_slim": ROUND2,  # 600 steps in session 22, then a second round (session 24)
+ROUND3 = "ab/slim-distill/round3/scores_{}_slim.json"  # a third 400-step round (session 24)
+LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more rounds of 400 (session 24)
          "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2,
          "wheat_field_with_cypresses_slim": ROUND2}
 
