@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from styletransfer.evaluation.ab_test import (CHOICES_FILE, KEY_FILE, SHEET_CELL, SHEETS_FOLDER, AbTestError, draw_sheet,
-                                   make_ab_test, plan_pairs, score_ab_test, sign_test)
+                                   make_ab_test, plan_pairs, read_key, score_ab_test, sign_test,
+                                   write_working_photos)
 from styletransfer.apps.cli import main
 from styletransfer.evaluation.evaluate import OutputFolder
 from styletransfer.errors import StyleTransferError
@@ -171,6 +172,58 @@ def test_make_checks_its_inputs_first(tmp_path: Path, photos_dir: Path, two_syst
     assert not (tmp_path / "ab").exists()
 
 
+def test_a_model_as_the_other_system_is_drawn_like_for_like(tmp_path: Path, photos_dir: Path,
+                                                            tiny_style: Path) -> None:
+    """The same model on both sides: both stylize the photo at the working size, so A and B
+    are the same pixels on every sheet (a folder made at the photo's own size would not be)."""
+    test = make_ab_test(tmp_path / "ab", photos_dir, styles=["tiny"], others=[tiny_style], names=("new", "old"),
+                        size=2 * SIZE)  # the 64 px photos are scaled up to 128 for both systems
+    assert test.scaled_up == (0, 0) and len(test.pairs) == 3
+    for pair in test.pairs:
+        sheet = Image.open(tmp_path / "ab" / pair.sheet).convert("RGB")
+        bottom = sheet.height - 16
+        a = sheet.crop((16, bottom - 64, 16 + SHEET_CELL, bottom))
+        b = sheet.crop((16 + SHEET_CELL + 16, bottom - 64, 16 + 2 * SHEET_CELL + 16, bottom))
+        assert a.tobytes() == b.tobytes()
+    with pytest.raises(AbTestError, match="nowhere: neither a folder of outputs nor a style name or model file"):
+        make_ab_test(tmp_path / "ab2", photos_dir, styles=["tiny"], others=[tmp_path / "nowhere"])
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(StyleTransferError, match="broken.safetensors"):
+        make_ab_test(tmp_path / "ab2", photos_dir, styles=["tiny"], others=[broken])
+    assert not (tmp_path / "ab2").exists()  # checked before any sheet is written
+
+
+def test_outputs_smaller_than_the_working_size_are_counted(tmp_path: Path, photos_dir: Path,
+                                                           two_systems: tuple[Path, Path]) -> None:
+    ours, peer = two_systems
+    for output in peer.iterdir():  # the peer drew at half the size: its outputs get scaled up
+        solid(BLUE, (32, 24)).save(output)
+    (ours / "cat.png").unlink()
+    solid(RED, (64, 64)).save(ours / "cat.png")  # the longer side at the working size: not scaled up
+    test = make_test(tmp_path / "ab", photos_dir, (ours, peer))
+    assert test.scaled_up == (0, 6)
+    assert json.loads((tmp_path / "ab" / KEY_FILE).read_text())["scaled_up"] == {"ours": 0, "peer": 6}
+    assert read_key(tmp_path / "ab" / KEY_FILE).scaled_up == (0, 6)
+    key = json.loads((tmp_path / "ab" / KEY_FILE).read_text())
+    del key["scaled_up"]  # a key written before the count was kept
+    (tmp_path / "ab" / KEY_FILE).write_text(json.dumps(key))
+    assert read_key(tmp_path / "ab" / KEY_FILE).scaled_up == (0, 0)
+
+
+@pytest.mark.parametrize("size", [2 * SIZE, SIZE // 2])
+def test_working_photos_are_scaled_up_or_down(tmp_path: Path, photos_dir: Path, size: int) -> None:
+    written = write_working_photos(photos_dir, tmp_path / "working", size)
+    assert [path.name for path in written] == ["cat.png", "eiffel_tower.png", "gradient.png"]
+    for path in written:
+        with Image.open(path) as image:
+            assert max(image.size) == size
+    with Image.open(written[2]) as image:  # the 64×40 gradient keeps its aspect
+        assert image.size == (size, round(40 * size / 64))
+    with pytest.raises(AbTestError, match="working: not empty"):
+        write_working_photos(photos_dir, tmp_path / "working", size)
+
+
 # --- the score ---------------------------------------------------------------------------------
 
 
@@ -296,7 +349,29 @@ def test_cli_make_and_score(tmp_path: Path, photos_dir: Path, tiny_style: Path, 
     assert sum(decoded["overall"]["wins"].values()) == 2
 
 
+def test_cli_ab_photos_then_a_like_for_like_test(tmp_path: Path, photos_dir: Path, tiny_style: Path,
+                                                 two_systems: tuple[Path, Path],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, peer = two_systems  # 64×48 outputs: smaller than a 128 px working size
+    working = tmp_path / "working"
+    assert main(["evaluate", str(photos_dir), "--ab-photos", str(working), "--size", str(2 * SIZE)]) == 0
+    assert f"wrote 3 photos at {2 * SIZE} px to {working}" in capsys.readouterr().out
+    assert sorted(path.name for path in working.iterdir()) == ["cat.png", "eiffel_tower.png", "gradient.png"]
+    assert main(["evaluate", str(working), "--style", "tiny", "--ab", str(peer), "--ab-make", str(tmp_path / "ab"),
+                 "--size", str(2 * SIZE)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: 3 of 3 outputs of other were smaller than {2 * SIZE} px and were scaled up" in out
+    assert main(["evaluate", str(working), "--style", "tiny", "--ab", "tiny", "--ab-make", str(tmp_path / "ab2"),
+                 "--ab-names", "new,old", "--size", str(2 * SIZE), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scaled_up"] == {"new": 0, "old": 0}
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
+    (["{tmp}/photos", "--ab-photos", "{tmp}/w", "--style", "tiny"], "--ab-photos only writes the photos"),
+    (["--ab-photos", "{tmp}/w"], "--ab-photos needs the PHOTOS_DIR"),
+    (["{tmp}/photos", "--ab-photos", "{tmp}/ab"], "ab: not empty"),
+    (["{tmp}/photos", "--outputs", "{tmp}/ours", "--painting", "{tmp}/photos/cat.jpg", "--ab", "{tmp}/nowhere",
+      "--ab-make", "{tmp}/new"], "nowhere: neither a folder of outputs nor a style name or model file"),
     (["--ab-score", "{tmp}/ab"], "ab/sheets/choices.csv line 3: 'maybe' for pair p002 is not A, B or ="),
     (["--ab-score", "{tmp}/nowhere"], "nowhere/key.json: no such A/B key file"),
     (["{tmp}/photos", "--ab-score", "{tmp}/ab"], "--ab-score tallies a filled-in A/B test; it takes no PHOTOS_DIR"),

@@ -54,6 +54,8 @@ from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, EvaluationError, Ou
 from styletransfer.core.images import open_image, save_image_atomic
 from styletransfer.core.files import write_atomic
 from styletransfer.inference.stylize import stylize
+from styletransfer.modelfiles.catalogue import resolve_model_path
+from styletransfer.modelfiles.format import ModelFileError, read_header
 
 DEFAULT_NAMES = ("ours", "other")
 """The names of the two systems when none are given: the evaluated one, the other tool."""
@@ -213,6 +215,11 @@ class AbTest:
     size: int
     pairs: tuple[AbPair, ...]
     """In sheet order."""
+    scaled_up: tuple[int, int] = (0, 0)
+    """Per system (in ``names`` order): how many of its outputs, read from a folder, were
+    smaller than the working size and were scaled up for the sheets. Such a pair is not like
+    for like: that system drew the photo at its own, smaller size (its strokes look larger and
+    softer); give it the photos at the working size (:func:`write_working_photos`)."""
 
     @property
     def sheets(self) -> Path:
@@ -228,7 +235,8 @@ class AbTest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": _KEY_FORMAT, "version": 1, "names": list(self.names), "styles": list(self.styles),
-                "seed": self.seed, "size": self.size, "pairs": [pair.to_dict() for pair in self.pairs]}
+                "seed": self.seed, "size": self.size, "scaled_up": dict(zip(self.names, self.scaled_up)),
+                "pairs": [pair.to_dict() for pair in self.pairs]}
 
 
 def _check_names(names: Sequence[str]) -> tuple[str, str]:
@@ -244,6 +252,49 @@ def _empty_folder(folder: Path) -> None:
     if folder.is_dir() and any(folder.iterdir()):
         raise AbTestError(f"{folder}: not empty; the A/B test needs a new or empty folder (an old test's "
                           "choices are never overwritten)")
+
+
+def _other_system(other: str | os.PathLike[str], photo_files: Sequence[Path]) -> list[Path] | Path:
+    """The second system of one style: its output files (``other`` a folder) or its model file
+    (``other`` a style name or model file, its header checked now, before the slow part)."""
+    if Path(other).is_dir():
+        return find_outputs(other, photo_files)
+    try:
+        model_path = resolve_model_path(other)
+    except ModelFileError:
+        raise AbTestError(f"{other}: neither a folder of outputs nor a style name or model file") from None
+    read_header(model_path)  # ModelFileError: one line naming the file
+    return model_path
+
+
+def write_working_photos(photos: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                         folder: str | os.PathLike[str], size: int = DEFAULT_SIZE) -> list[Path]:
+    """Write every photo at the working size (longer side ``size`` px, scaled up or down,
+    Lanczos) into a new or empty ``folder`` as ``<stem>.png``, for another tool to stylize.
+
+    Why: a tool that only shrinks (``--max-size``) leaves a photo smaller than the working size
+    as it is, so its output is scaled up on the sheets, with larger, softer strokes than the
+    system stylized at the working size. Given these photos, both systems draw the same pixels.
+
+    Returns:
+        The files written, in the photos' order.
+
+    Raises:
+        AbTestError: a folder that is not empty; EvaluationError: no photos; ImageError: a photo
+            that cannot be read (nothing is written before every photo is read).
+    """
+    folder = Path(folder)
+    if size < 16:
+        raise EvaluationError(f"the working size must be at least 16 px, not {size}")
+    _empty_folder(folder)
+    photo_files = find_photos(photos)
+    stems = [file.stem for file in photo_files]
+    for file in photo_files:
+        if stems.count(file.stem) > 1:
+            raise AbTestError(f"{file}: another photo has the same name stem, so their files would collide")
+    images = [to_working_size(open_image(file), size) for file in photo_files]
+    folder.mkdir(parents=True, exist_ok=True)
+    return [save_image_atomic(image, folder / f"{file.stem}.png") for file, image in zip(photo_files, images)]
 
 
 def make_ab_test(
@@ -266,9 +317,12 @@ def make_ab_test(
     The first system is given as :func:`~styletransfer.evaluate.evaluate` takes it: ``styles``
     (style names or model files, each stylizing every photo at the working size) and
     ``outputs`` (folders of another tool's outputs, each with its painting); ``others`` gives
-    the second system's outputs, one folder per style in the same order (``styles`` first, then
-    ``outputs``), each named like the photos. A pair is one photo in one style; its painting is
-    the first system's.
+    the second system, one per style in the same order (``styles`` first, then ``outputs``):
+    a folder of its outputs, named like the photos, or a style name or model file, which
+    stylizes every photo at the working size as ``styles`` do (so two of our models are
+    compared like for like). A pair is one photo in one style; its painting is the first
+    system's. Outputs read from a folder that are smaller than the working size are scaled up
+    for the sheets and counted in :attr:`AbTest.scaled_up`.
 
     Args:
         folder: a new or empty folder.
@@ -284,8 +338,8 @@ def make_ab_test(
         The test; its key is already written.
 
     Raises:
-        AbTestError: a folder that is not empty, a wrong number of ``others``, bad names or a
-            style label used twice.
+        AbTestError: a folder that is not empty, a wrong number of ``others``, bad names, a
+            style label used twice, or an ``others`` entry that is neither a folder nor a model.
         EvaluationError, ModelFileError, ImageError: as :func:`~styletransfer.evaluate.evaluate`.
     """
     folder = Path(folder)
@@ -315,13 +369,14 @@ def make_ab_test(
     for _, _, painting_path, _ in first:
         if not painting_path.is_file():
             raise EvaluationError(f"{painting_path}: no such painting file")
-    second = [find_outputs(other, photo_files) for other in others]
+    second = [_other_system(other, photo_files) for other in others]
 
     entries = [(label, str(photo), str(painting_path))
                for label, _, painting_path, _ in first for photo in photo_files]
     pairs = plan_pairs(entries, names, seed)
     by_entry = {(pair.style, pair.photo): pair for pair in pairs}
     photo_images = [to_working_size(open_image(file), size) for file in photo_files]
+    scaled_up = [0, 0]
     for (label, source, painting_path, output_files), other_files in zip(first, second):
         painting_image = to_working_size(open_image(painting_path), size)
         for index, photo in enumerate(photo_images):
@@ -329,7 +384,12 @@ def make_ab_test(
                 mine = stylize(source, photo, device=torch_device, precision=precision)
             else:
                 mine = open_image(output_files[index])
-            theirs = open_image(other_files[index])
+                scaled_up[0] += max(mine.size) < size
+            if isinstance(other_files, Path):  # a model: stylized like the first system's styles
+                theirs = stylize(other_files, photo, device=torch_device, precision=precision)
+            else:
+                theirs = open_image(other_files[index])
+                scaled_up[1] += max(theirs.size) < size
             mine, theirs = (to_working_size(image, size) for image in (mine, theirs))
             mine, theirs = (image if image.size == photo.size else image.resize(photo.size, Image.Resampling.LANCZOS)
                             for image in (mine, theirs))
@@ -338,7 +398,7 @@ def make_ab_test(
             save_image_atomic(draw_sheet(pair.pair, painting_image, photo, a, b), folder / pair.sheet, quality=95)
             if on_pair is not None:
                 on_pair(pair)
-    test = AbTest(str(folder), names, tuple(labels), seed, size, tuple(pairs))
+    test = AbTest(str(folder), names, tuple(labels), seed, size, tuple(pairs), (scaled_up[0], scaled_up[1]))
     form = io.StringIO()
     writer = csv.writer(form, lineterminator="\n")
     writer.writerow(["pair", "choice"])
@@ -369,7 +429,9 @@ def read_key(path: str | os.PathLike[str]) -> AbTest:
         pairs = tuple(AbPair(str(row["pair"]), str(row["style"]), str(row["photo"]), str(row["painting"]),
                              str(row["A"]), str(row["B"])) for row in data["pairs"])
         styles = tuple(str(style) for style in data["styles"])
-        test = AbTest(str(path.parent), names, styles, int(data["seed"]), int(data["size"]), pairs)
+        scaled = data.get("scaled_up", {})  # keys before session 25 have none
+        scaled_up = (int(scaled.get(names[0], 0)), int(scaled.get(names[1], 0)))
+        test = AbTest(str(path.parent), names, styles, int(data["seed"]), int(data["size"]), pairs, scaled_up)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
         raise AbTestError(f"{path}: not an A/B key file ({type(error).__name__}: {error})".replace("\n", " ")) \
             from None

@@ -4,8 +4,14 @@
         [--style the_scream --ab PEER/the_scream ...] --ab-make AB_DIR [--ab-names ours,peer] [--ab-seed N]
     styletransfer evaluate --ab-score AB_DIR [--json]
 
-``--ab`` gives the other system's outputs (named like the photos), once per ``--style`` or
-``--outputs`` in the order they are given (``--style`` ones first, as ``evaluate`` reports them).
+    styletransfer evaluate PHOTOS_DIR --ab-photos DIR [--size 512]
+
+``--ab`` gives the other system, once per ``--style`` or ``--outputs`` in the order they are
+given (``--style`` ones first, as ``evaluate`` reports them): a folder of its outputs (named like
+the photos), or a style name or model file, stylized at the working size like ``--style``.
+``--ab-photos`` writes the photos at the working size, for another tool to stylize, so that both
+sides of every pair are drawn at the same size; ``--ab-make`` prints a note when a folder's
+outputs were smaller than the working size.
 """
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from styletransfer.evaluation.ab_test import DEFAULT_NAMES, AbPair, make_ab_test, score_ab_test
+from styletransfer.evaluation.ab_test import (DEFAULT_NAMES, AbPair, make_ab_test, score_ab_test,
+                                              write_working_photos)
 from styletransfer.evaluation.evaluate import OutputFolder, find_photos
 from styletransfer.apps.cli.common import EXIT_OK, UsageError
 
@@ -25,9 +32,13 @@ def add_ab_options(evaluate: argparse.ArgumentParser) -> None:
     group = evaluate.add_argument_group(
         "blind A/B test", "compare two systems by eye: --ab-make writes sheets of pairs and a choices form to "
                           "hand to a chooser, --ab-score tallies the filled-in form against the key")
-    group.add_argument("--ab", action="append", default=[], type=Path, metavar="DIR",
-                       help="the other system's outputs, named like the photos, to compare with a --style or "
-                            "--outputs (once per style, in their order: --style ones first)")
+    group.add_argument("--ab", action="append", default=[], metavar="DIR|STYLE",
+                       help="the other system to compare with a --style or --outputs (once per style, in their "
+                            "order: --style ones first): a folder of its outputs, named like the photos, or a "
+                            "style name or model file, stylized at the working size like --style")
+    group.add_argument("--ab-photos", type=Path, metavar="DIR",
+                       help="write the photos at the working size (--size) into this new or empty folder, for the "
+                            "other system to stylize, so both sides of a pair are drawn at the same size; then stop")
     group.add_argument("--ab-make", type=Path, metavar="AB_DIR",
                        help="write the A/B test into this new or empty folder: AB_DIR/sheets/ (the sheets and "
                             "choices.csv, for the chooser) and AB_DIR/key.json (keep it from the chooser)")
@@ -42,20 +53,36 @@ def add_ab_options(evaluate: argparse.ArgumentParser) -> None:
 
 def wants_ab(args: argparse.Namespace) -> bool:
     """Whether the command line asks for an A/B step rather than scores."""
-    return bool(args.ab or args.ab_make or args.ab_score)
+    return bool(args.ab or args.ab_make or args.ab_score or args.ab_photos)
 
 
 def run_ab(args: argparse.Namespace) -> int:
     """Make or score an A/B test (the evaluate command's other mode)."""
     if args.ab_score:
         return _run_score(args)
+    if args.ab_photos:
+        return _run_photos(args)
     return _run_make(args)
+
+
+def _run_photos(args: argparse.Namespace) -> int:
+    if args.photos is None:
+        raise UsageError("--ab-photos needs the PHOTOS_DIR to write at the working size")
+    extra = [flag for flag, given in (("--style", args.style), ("--outputs", args.outputs), ("--ab", args.ab),
+                                      ("--ab-make", args.ab_make)) if given]
+    if extra:
+        raise UsageError(f"--ab-photos only writes the photos at the working size; it takes no {extra[0]}")
+    written = write_working_photos(args.photos, args.ab_photos, args.size)
+    print(f"wrote {len(written)} photos at {args.size} px to {args.ab_photos}: give them to the other system, "
+          f"then use that folder as PHOTOS_DIR of --ab-make")
+    return EXIT_OK
 
 
 def _run_score(args: argparse.Namespace) -> int:
     extra = [flag for flag, given in (("PHOTOS_DIR", args.photos), ("--style", args.style),
                                       ("--outputs", args.outputs), ("--ab", args.ab), ("--ab-make", args.ab_make),
-                                      ("--csv", args.csv), ("--sheet", args.sheet)) if given]
+                                      ("--ab-photos", args.ab_photos), ("--csv", args.csv), ("--sheet", args.sheet))
+             if given]
     if extra:
         raise UsageError(f"--ab-score tallies a filled-in A/B test; it takes no {extra[0]}")
     result = score_ab_test(args.ab_score)
@@ -103,11 +130,16 @@ def _run_make(args: argparse.Namespace) -> int:
                             painting=args.painting[0] if args.painting else None, names=names, seed=args.ab_seed,
                             size=args.size, device=args.device, precision=args.precision, on_pair=on_pair)
     summary = {"pairs": len(test.pairs), "names": list(test.names), "styles": list(test.styles),
-               "sheets": str(test.sheets), "choices": str(test.choices), "key": str(test.key)}
+               "sheets": str(test.sheets), "choices": str(test.choices), "key": str(test.key),
+               "scaled_up": dict(zip(test.names, test.scaled_up))}
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
     print(f"wrote {len(test.pairs)} sheets and {test.choices} to {test.sheets}: give the chooser that folder; "
           f"keep {test.key} from them")
+    for name, count in zip(test.names, test.scaled_up):
+        if count:
+            print(f"note: {count} of {len(test.pairs)} outputs of {name} were smaller than {test.size} px and were "
+                  f"scaled up, so those pairs are not like for like; make them from --ab-photos at {test.size} px")
     print(f"then: styletransfer evaluate --ab-score {args.ab_make}")
     return EXIT_OK
