@@ -165,3 +165,18 @@ def test_slim_scores_table_is_built_from_every_shipped_twins_scores(monkeypatch)
     assert set(module.SOURCES) == shipped
     for line in module.table().splitlines():
         assert line in _read(DOCS / "slim.md").splitlines(), line
+
+
+def test_the_zoom_pictures_scale_the_photo_to_their_size_up_or_down():
+    """docs/make_zoom.py (and zoom_sheet.py, which imports it): "at 1024 px" must mean the photo
+    stylized at 1024 px, also for the 640 px example photos (Image.thumbnail never scales up)."""
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("make_zoom", DOCS / "make_zoom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    photo = Image.new("RGB", (640, 360), "gray")
+    assert module.fit_longest(photo, 1024).size == (1024, 576)
+    assert module.fit_longest(photo, 320).size == (320, 180)
+    zoomed = module.centre_zoom(module.fit_longest(photo, 1024), crop=256)
+    assert zoomed.size == (512, 512)
