@@ -38,11 +38,12 @@ TWINS = ("starry_night_slim", "the_scream_slim", "great_wave_slim", "the_kiss_sl
          "moulin_de_la_galette_slim", "starry_night_bn_slim", "the_scream_bn_slim", "great_wave_bn_slim")
 
 # twins distilled further than one 400-step round from their new teachers, by the file that scored them
-ROUND2 = "ab/slim-distill/round2/scores_{}_slim.json"  # a second 400-step round (sessions 23-24)
+ROUND2 = "ab/slim-distill/round2/scores_{}_slim.json"  # a second 400-step round (sessions 23-25)
 ROUND3 = "ab/slim-distill/round3/scores_{}_slim.json"  # a third 400-step round (session 24)
 LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more rounds of 400 (session 24)
          "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2,
-         "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2}
+         "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2,
+         "great_wave_bn_slim": ROUND2}  # session 25
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
