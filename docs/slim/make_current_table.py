@@ -43,7 +43,7 @@ ROUND3 = "ab/slim-distill/round3/scores_{}_slim.json"  # a third 400-step round 
 LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more rounds of 400 (session 24)
          "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2,
          "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2,
-         "great_wave_bn_slim": ROUND2}  # session 25
+         "great_wave_bn_slim": ROUND2, "starry_night_bn_slim": ROUND2}  # session 25
 
 # twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
 SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
