@@ -32,10 +32,15 @@ def fit_longest(photo: Image.Image, size: int) -> Image.Image:
     return to_working_size(photo.convert("RGB"), size)
 
 
+def centre_crop(image: Image.Image, crop: int = CROP) -> Image.Image:
+    """The ``crop``×``crop`` centre of ``image``, at 1×."""
+    left, top = (image.width - crop) // 2, (image.height - crop) // 2
+    return image.crop((left, top, left + crop, top + crop))
+
+
 def centre_zoom(image: Image.Image, crop: int = CROP) -> Image.Image:
     """The ``crop``×``crop`` centre of ``image``, magnified twice with nearest-neighbour pixels."""
-    left, top = (image.width - crop) // 2, (image.height - crop) // 2
-    return image.crop((left, top, left + crop, top + crop)).resize((2 * crop, 2 * crop), Image.Resampling.NEAREST)
+    return centre_crop(image, crop).resize((2 * crop, 2 * crop), Image.Resampling.NEAREST)
 
 
 def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 4, crop: int = CROP) -> Image.Image:

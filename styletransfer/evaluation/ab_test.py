@@ -49,8 +49,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from styletransfer.core.device import pick_device
 from styletransfer.errors import StyleTransferError
-from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, EvaluationError, OutputFolder, find_outputs, find_photos,
-                                               style_and_painting, to_working_size)
+from styletransfer.evaluation.evaluate import (DEFAULT_SIZE, EvaluationError, OutputFolder, check_working_size,
+                                               find_outputs, find_photos, shared_stems, style_and_painting,
+                                               to_working_size)
 from styletransfer.core.images import open_image, save_image_atomic
 from styletransfer.core.files import write_atomic
 from styletransfer.inference.stylize import stylize
@@ -284,14 +285,12 @@ def write_working_photos(photos: str | os.PathLike[str] | Sequence[str | os.Path
             that cannot be read (nothing is written before every photo is read).
     """
     folder = Path(folder)
-    if size < 16:
-        raise EvaluationError(f"the working size must be at least 16 px, not {size}")
+    check_working_size(size)
     _empty_folder(folder)
     photo_files = find_photos(photos)
-    stems = [file.stem for file in photo_files]
-    for file in photo_files:
-        if stems.count(file.stem) > 1:
-            raise AbTestError(f"{file}: another photo has the same name stem, so their files would collide")
+    shared = shared_stems(photo_files)
+    if shared:
+        raise AbTestError(f"{shared[0]}: another photo has the same name stem, so their files would collide")
     images = [to_working_size(open_image(file), size) for file in photo_files]
     folder.mkdir(parents=True, exist_ok=True)
     return [save_image_atomic(image, folder / f"{file.stem}.png") for file, image in zip(photo_files, images)]
@@ -344,8 +343,7 @@ def make_ab_test(
     """
     folder = Path(folder)
     names = _check_names(names)
-    if size < 16:
-        raise EvaluationError(f"the working size must be at least 16 px, not {size}")
+    check_working_size(size)
     if not styles and not outputs:
         raise AbTestError("nothing to compare: give at least one style or folder of outputs")
     if len(others) != len(styles) + len(outputs):

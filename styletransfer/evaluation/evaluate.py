@@ -240,6 +240,20 @@ def find_painting(model_path: str | os.PathLike[str], metadata: dict[str, Any]) 
     return style_image if style_image.is_file() else None
 
 
+def shared_stems(photos: Sequence[Path]) -> list[Path]:
+    """The photos whose name stem another photo shares (sorted; empty when every stem is unique):
+    files named by stem, such as outputs, could not be told apart for them."""
+    stems = [photo.stem for photo in photos]
+    return sorted(photo for photo in photos if stems.count(photo.stem) > 1)
+
+
+def check_working_size(size: int, reason: str = "") -> None:
+    """Raise :class:`EvaluationError` for a working size under 16 px (``reason`` says why it
+    matters to the caller, e.g. VGG's deepest layer)."""
+    if size < 16:
+        raise EvaluationError(f"the working size must be at least 16 px{reason}, not {size}")
+
+
 def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list[Path]:
     """Each photo's output in ``folder``: the image file with the photo's stem.
 
@@ -250,8 +264,7 @@ def find_outputs(folder: str | os.PathLike[str], photos: Sequence[Path]) -> list
     folder = Path(folder)
     if not folder.is_dir():
         raise EvaluationError(f"{folder}: no such folder of outputs")
-    stems = [photo.stem for photo in photos]
-    shared = sorted(photo for photo in photos if stems.count(photo.stem) > 1)
+    shared = shared_stems(photos)
     if shared:
         raise EvaluationError(f"{shared[0]}: another photo has the same name stem ({shared[1].name}), so their "
                               "outputs cannot be told apart")
@@ -350,8 +363,7 @@ def evaluate(
         ModelFileError: an unknown style or an unusable model file.
         ImageError: a photo, output or painting that cannot be read.
     """
-    if size < 16:
-        raise EvaluationError(f"the working size must be at least 16 px (VGG's relu5_1 needs it), not {size}")
+    check_working_size(size, " (VGG's relu5_1 needs it)")
     if not styles and not outputs:
         raise EvaluationError("nothing to evaluate: give at least one style or folder of outputs")
     photo_files = find_photos(photos)

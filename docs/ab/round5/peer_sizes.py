@@ -12,23 +12,19 @@ below, the styles those of ``STYLES``."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from styletransfer.evaluation.evaluate import to_working_size
-from styletransfer.inference.stylize import stylize
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from make_zoom import centre_crop, fit_longest  # noqa: E402  (docs/make_zoom.py)
+from styletransfer.inference.stylize import stylize  # noqa: E402
 
 PHOTOS = ("gcompris_categorization_fishes_fish26", "gcompris_categorization_monuments_leMusee")
 STYLES = ("wheat_field_with_cypresses", "moulin_de_la_galette")
 JUDGE = Path(".gpu/session/judge")
 SIZE, CROP, LABEL = 512, 256, 18
-
-
-def centre(image: Image.Image) -> Image.Image:
-    image = to_working_size(image, SIZE)
-    left, top = (image.width - CROP) // 2, (image.height - CROP) // 2
-    return image.crop((left, top, left + CROP, top + CROP))
 
 
 def main() -> None:
@@ -42,14 +38,13 @@ def main() -> None:
     sheet = Image.new("RGB", (len(columns) * CROP, len(rows) * (CROP + LABEL)), "white")
     draw = ImageDraw.Draw(sheet)
     for r, (style, photo) in enumerate(rows):
-        source = Image.open(JUDGE / f"{photo}.jpg").convert("RGB")
-        cells = (Image.open(args.old / f"{style}_{photo.split('_')[-1]}.png").convert("RGB"),
-                 Image.open(args.new / style / f"{photo}.png").convert("RGB"),
-                 stylize(f"styles/{style}.safetensors", to_working_size(source, SIZE)))
+        cells = (Image.open(args.old / f"{style}_{photo.split('_')[-1]}.png"),
+                 Image.open(args.new / style / f"{photo}.png"),
+                 stylize(f"styles/{style}.safetensors", fit_longest(Image.open(JUDGE / f"{photo}.jpg"), SIZE)))
         for c, (label, image) in enumerate(zip(columns, cells)):
             x, y = c * CROP, r * (CROP + LABEL)
             draw.text((x + 4, y + 3), f"{label}, {style[:12]}", fill="black")
-            sheet.paste(centre(image), (x, y + LABEL))
+            sheet.paste(centre_crop(fit_longest(image, SIZE), CROP), (x, y + LABEL))
     sheet.save(args.output, quality=90)
 
 
