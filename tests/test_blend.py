@@ -144,7 +144,7 @@ def test_weight_blending_averages_every_weight_and_buffer():
 def test_weight_blending_of_files_is_one_network_of_the_same_architecture(styles):
     net = prepare_mix({"one": 0.5, "two": 0.5}, CPU, blend="weights")
     assert isinstance(net, TransformerNet)
-    assert net.metadata == {"name": "one-50+two-50", "path": None, "blend": "weights"}
+    assert net.metadata == {"name": "one-50+two-50", "path": None, "blend": "weights", "border_margin": 0}
     assert prepare_mix({"one": 0.5, "two": 0.5}, CPU, blend="weights") is net  # cached
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from styletransfer.core.files import atomic_path
+from styletransfer.inference.margin import WithMargin, network_margin
 from styletransfer.inference.prepare import prepare_model
 from styletransfer.models.transformer import TransformerNet
 
@@ -18,7 +19,10 @@ def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.P
 
     The graph takes ``image`` (N, 3, H, W) float32 RGB 0..1 and returns ``stylized`` of the
     same shape and range. H and W must be at least 8 px: the network's edge padding of
-    smaller inputs is a Python branch that tracing fixes to the not-taken side. The file is
+    smaller inputs is a Python branch that tracing fixes to the not-taken side. A network
+    whose model file records a border margin (:mod:`styletransfer.inference.margin`) is
+    exported with it in the graph (a reflection ``Pad`` and a crop), so H and W must then also
+    be larger than the margin. The file is
     written under a temporary name and renamed, so ``path`` never holds half a model.
 
     Raises:
@@ -26,6 +30,10 @@ def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.P
         OSError: ``path`` cannot be written.
     """
     net = prepare_model(model, torch.device("cpu"))
+    margin = network_margin(net)
+    if margin:
+        net = WithMargin(net, margin)
+    side = max(64, margin + 8)  # the traced input: reflection needs more pixels than the margin
     path = Path(path)
     axes = {0: "batch", 2: "height", 3: "width"}
     with atomic_path(path) as partial:
@@ -33,7 +41,7 @@ def export_onnx(model: TransformerNet | str | os.PathLike[str], path: str | os.P
             # The TorchScript exporter (the torch.export one needs onnxscript) warns that it is
             # deprecated and that the small-input branch is traced as a constant (see above).
             warnings.simplefilter("ignore")
-            torch.onnx.export(net, (torch.rand(1, 3, 64, 64),), str(partial), dynamo=False,
+            torch.onnx.export(net, (torch.rand(1, 3, side, side),), str(partial), dynamo=False,
                               input_names=["image"], output_names=["stylized"],
                               dynamic_axes={"image": axes, "stylized": axes}, opset_version=opset)
     return path

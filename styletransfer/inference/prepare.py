@@ -14,7 +14,9 @@ import torch.nn as nn
 
 from styletransfer.core.images import pixels_to_float
 from styletransfer.inference.blend import OutputBlend, StyleMix, check_blend, interpolate_networks, model_label
+from styletransfer.inference.margin import BORDER_MARGIN_KEY, recorded_margin
 from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
+from styletransfer.modelfiles.format import read_header
 from styletransfer.models.folding import fold_for_inference
 from styletransfer.models.transformer import TransformerNet
 
@@ -85,7 +87,8 @@ def network_input(net: TransformerNet, batch: torch.Tensor, device: torch.device
 def prepare_mix(mix: StyleMix | Mapping, device: torch.device, dtype: torch.dtype = torch.float32, *,
                 blend: str = "output") -> nn.Module:
     """A blend of styles ready for inference, with ``.metadata`` (``name``: the mix's label,
-    ``path``: None, ``blend``).
+    ``path``: None, ``blend``, ``border_margin``: the largest of the members',
+    :mod:`styletransfer.inference.margin`).
 
     A mix of one style is that style's prepared network. ``"output"``: an
     :class:`~styletransfer.inference.blend.OutputBlend` of the members prepared as by
@@ -111,8 +114,16 @@ def prepare_mix(mix: StyleMix | Mapping, device: torch.device, dtype: torch.dtyp
         paths = [resolve_model_path(model).resolve() for model in mix.models]
         files = tuple((str(path), path.stat().st_mtime_ns) for path in paths)
         prepared = _load_interpolated(files, tuple(mix.weights), device, dtype)
-    prepared.metadata = {"name": mix.label, "path": None, "blend": blend}
+    prepared.metadata = {"name": mix.label, "path": None, "blend": blend,
+                         BORDER_MARGIN_KEY: max(_member_margin(model) for model in mix.models)}
     return prepared
+
+
+def _member_margin(model: TransformerNet | str | os.PathLike[str]) -> int:
+    """The border margin a blend's member records (a network's ``.metadata``, a file's header)."""
+    if isinstance(model, nn.Module):
+        return recorded_margin(getattr(model, "metadata", None))
+    return recorded_margin(read_header(resolve_model_path(model))[1])
 
 
 @functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)

@@ -33,6 +33,7 @@ from styletransfer.core.images import (float_to_pixels, image_to_pixels, merge_a
 from styletransfer.inference.acceleration import accelerated, check_acceleration, default_acceleration
 from styletransfer.inference.blend import StyleMix, check_blend
 from styletransfer.inference.image_statistics import TilesInStepUnavailable, hold_image_statistics, tiles_in_step
+from styletransfer.inference.margin import check_margin, network_margin, pad_reflect
 from styletransfer.inference.prepare import network_input, prepare_mix, prepare_model
 from styletransfer.inference.tiling import (Segment, default_tile_pixels, in_step_memory_budget, receptive_field,
                                             split_axis, tile_context)
@@ -193,6 +194,7 @@ def stylize(
     blend: str = "output",
     tile_statistics: str = DEFAULT_TILE_STATISTICS,
     stroke_scale: float = 1.0,
+    margin: int | None = None,
 ) -> Image.Image:
     """Stylize a Pillow image.
 
@@ -233,13 +235,18 @@ def stylize(
             stylized images) or ``"weights"`` (one network with the weighted mean of the
             weights; only for networks fine-tuned from one network); see
             :mod:`styletransfer.inference.blend`.
+        margin: pixels (at the network's scale, after ``stroke_scale``) the image is mirrored
+            outwards before the network and cropped after, so that a band the network draws
+            along its own edges falls outside the picture (:mod:`styletransfer.inference.margin`);
+            None: the margin the model file records (``border_margin``; the largest of a
+            blend's), 0 where none is recorded.
 
     Returns:
         ``RGB`` image (``RGBA`` when the input had transparency) of the resized input's size.
 
     Raises:
-        ValueError: bad strength, size, scale, stroke scale, tile size, device, precision or
-            acceleration.
+        ValueError: bad strength, size, scale, stroke scale, tile size, device, precision,
+            acceleration or margin.
         ModelFileError: ``model`` names no usable model file.
         StyleMixError: a bad mix or ``blend`` (a ValueError).
     """
@@ -249,6 +256,7 @@ def stylize(
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
     stroke_scale = check_stroke_scale(stroke_scale)
+    margin = None if margin is None else check_margin(margin)
     if max_size is not None and scale is not None:
         raise ValueError("give max_size or scale, not both")
     if tile_pixels is not None and tile_pixels < 1:
@@ -265,9 +273,15 @@ def stylize(
     else:
         net = prepare_model(model, torch_device, dtype)
     seen = rgb if stroke_scale == 1.0 else scale_image(rgb, 1 / stroke_scale)
+    margin = network_margin(net) if margin is None else margin
+    if margin:
+        width, height = seen.size
+        seen = pixels_to_image(pad_reflect(image_to_pixels(seen), margin))
     with torch.inference_mode():
         tile_pixels = tile_pixels or default_tile_pixels(torch_device, seen.width * seen.height)
         stylized = _run_tiled(net, seen, torch_device, tile_pixels, run, tile_statistics)
+    if margin:
+        stylized = stylized.crop((margin, margin, margin + width, margin + height))
     if stylized.size != rgb.size:
         stylized = stylized.resize(rgb.size, Image.Resampling.LANCZOS)
     if preserve_color:

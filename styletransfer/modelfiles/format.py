@@ -131,6 +131,31 @@ def read_header(path: str | os.PathLike) -> tuple[NetworkConfig, dict[str, Any]]
     return config, metadata
 
 
+def update_metadata(path: str | os.PathLike, **changes: Any) -> dict[str, Any]:
+    """Rewrite the metadata of the model file at ``path`` with ``changes`` (JSON-serializable
+    values; None removes an entry), its tensors byte for byte as they are (int8 files are not
+    quantized again). Written under a temporary name and renamed. Returns the new metadata.
+
+    Raises:
+        ModelFileError: not a readable model file.
+    """
+    path = Path(path)
+    read_header(path)  # ModelFileError for anything but a model file
+    with safe_open(str(path), framework="pt") as handle:
+        header = dict(handle.metadata())
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    metadata = json.loads(header.get("metadata", "{}"))
+    for key, value in changes.items():
+        if value is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+    header["metadata"] = json.dumps(metadata)
+    with atomic_path(path) as partial:
+        save_file(tensors, str(partial), metadata=header)
+    return metadata
+
+
 def read_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> TransformerNet:
     """Load the model file at ``path`` (by name too: :func:`styletransfer.modelfiles.catalogue.load_model`).
 

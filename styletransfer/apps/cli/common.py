@@ -110,3 +110,16 @@ def _require(module: str, feature: str, install: str) -> None:
         importlib.import_module(module)
     except ImportError:
         raise MissingDependencyError(feature, module, install) from None
+
+
+def margin_option(text: str | None) -> int | None:
+    """``--margin`` (stylize, video) as pixels, None when not given; UsageError (one line, exit 2)
+    unless a whole number in 0..:data:`~styletransfer.inference.margin.MAX_BORDER_MARGIN`."""
+    if text is None:
+        return None
+    from styletransfer.inference.margin import check_margin  # torch: only once the option is given
+
+    try:
+        return check_margin(text)
+    except ValueError as error:
+        raise UsageError(f"--{error}") from None

@@ -30,7 +30,7 @@ from styletransfer.inference.stylize import (DEFAULT_TILE_STATISTICS, STROKE_SCA
 from styletransfer.inference.tiling import receptive_field, split_axis, tile_context
 
 from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, STDIO, Item, UsageError, _error, _positive_float,
-    _positive_int, _print_json, _quality, _require, _strength, _writing, note_emulated_precision)
+    _positive_int, _print_json, _quality, _require, _strength, _writing, margin_option, note_emulated_precision)
 
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
@@ -175,6 +175,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help=f"brush-stroke size, {STROKE_SCALES[0]:g}..{STROKE_SCALES[1]:g}: the network sees the image at "
                           "1/S of its size and the result is resized back (2: larger strokes, 0.5: finer; "
                           "default: %(default)s)")
+    run.add_argument("--margin", metavar="PX",
+                     help="mirror the image outwards by PX pixels before the network and crop them off after, "
+                          "so a band a network draws along its edges falls outside the picture (default: the "
+                          "margin the model file records, else 0)")
     run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     run.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
     run.add_argument("--tile-pixels", type=_positive_int, metavar="N",
@@ -212,6 +216,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_stylize(args: argparse.Namespace) -> int:
     check_template(args.name_template)
     stroke_scale = stroke_scale_option(args.stroke_scale)
+    margin = margin_option(args.margin)
     from_stdin = STDIO in args.inputs
     to_stdout = args.output == STDIO
     if from_stdin and len(args.inputs) > 1:
@@ -267,7 +272,7 @@ def run_stylize(args: argparse.Namespace) -> int:
             result = stylize(model_path, image, strength=args.strength, preserve_color=args.preserve_color,
                              max_size=args.max_size, scale=args.scale, device=device,
                              precision=args.precision, tile_pixels=args.tile_pixels, blend=args.blend,
-                             tile_statistics=args.tile_statistics, stroke_scale=stroke_scale)
+                             tile_statistics=args.tile_statistics, stroke_scale=stroke_scale, margin=margin)
             if target is None:
                 image_format = output_format(relative, args.format)
                 sys.stdout.buffer.write(encode_image(result, image_format, quality=args.quality))

@@ -10,7 +10,8 @@ from tqdm import tqdm
 from styletransfer.inference.blend import BLEND_MODES, parse_style
 from styletransfer.core.device import DEVICE_NAMES, PRECISIONS
 
-from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _momentum, _positive_int, note_emulated_precision)
+from styletransfer.apps.cli.common import (EXIT_OK, UsageError, _momentum, _positive_int, margin_option,
+                                           note_emulated_precision)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                        help="style name or model file; several with weights blend them")
     video.add_argument("--blend", choices=BLEND_MODES, default="output", help="how blended styles mix")
     video.add_argument("--max-size", type=_positive_int, metavar="PX", help="shrink the longer side to PX first")
+    video.add_argument("--margin", metavar="PX",
+                       help="mirror each frame outwards by PX pixels before the network and crop them off after "
+                            "(default: the margin the model file records, else 0)")
     video.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     video.add_argument("--precision", choices=tuple(PRECISIONS), help="default: the fastest safe one for the device")
     video.add_argument("--batch", type=_positive_int, metavar="N",
@@ -61,6 +65,7 @@ def run_video(args: argparse.Namespace) -> int:
 
     from styletransfer.inference.video.pipeline import stylize_video
 
+    margin = margin_option(args.margin)
     info = probe_video(args.input)  # VideoError (an unreadable file, PyAV missing): exit 2 before any work
     if args.output.exists() and not args.overwrite:
         raise UsageError(f"{args.output} exists; add --overwrite to replace it")
@@ -77,7 +82,7 @@ def run_video(args: argparse.Namespace) -> int:
         result = stylize_video(style, args.input, args.output, max_size=args.max_size, device=args.device,
                                precision=args.precision, batch_size=args.batch, stability=stability,
                                blend=args.blend, progress=progress,
-                               warping_every=args.warping_every if args.warping_error else None)
+                               warping_every=args.warping_every if args.warping_error else None, margin=margin)
     width, height = result.size
     print(f"wrote {result.path}: {result.frames} frames, {width}x{height} at {float(result.fps):g} fps, audio "
           f"{', '.join(result.audio) or 'none'}; {result.flicker}; "

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from styletransfer.inference.margin import check_margin, crop_margin, network_margin, pad_reflect
 from styletransfer.inference.prepare import network_input
 from styletransfer.inference.tiling import default_tile_pixels
 from styletransfer.inference.video.temporal import FlickerMeter, PreviousOutputBlend
@@ -66,15 +67,19 @@ class FrameStylizer:
         stability: see :class:`Stability`.
         warping_every: measure the warping error of every this many pairs of frames
             (:class:`~styletransfer.inference.video.warping.WarpingMeter`); None: not measured.
+        margin: the reflected margin in pixels (:mod:`styletransfer.inference.margin`); None:
+            the one the network's model file records.
 
     Raises:
         MissingDependencyError: ``warping_every`` given and OpenCV not installed.
+        ValueError: a bad margin.
     """
 
     def __init__(self, net: nn.Module, device: torch.device, stability: Stability = Stability(),
-                 warping_every: int | None = None):
+                 warping_every: int | None = None, margin: int | None = None):
         # First, so that a missing OpenCV fails before any work.
         self.warping = None if warping_every is None else WarpingMeter(warping_every)
+        self.margin = network_margin(net) if margin is None else check_margin(margin)
         self.net = net if stability.statistics_momentum is None else hold_statistics(net, stability.statistics_momentum)
         self.device = device
         self.blend = (PreviousOutputBlend(stability.blend_weight, stability.motion_threshold)
@@ -86,7 +91,8 @@ class FrameStylizer:
         pixels = torch.from_numpy(np.stack(frames))
         with torch.inference_mode():
             batch = pixels.to(self.device).permute(0, 3, 1, 2).float().div_(255)
-            styled = self.net(network_input(self.net, batch, self.device)).float()
+            padded = pad_reflect(batch, self.margin)
+            styled = crop_margin(self.net(network_input(self.net, padded, self.device)).float(), self.margin)
             if self.blend is not None:
                 styled = self.blend(batch, styled)
             result = styled.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

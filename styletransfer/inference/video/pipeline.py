@@ -60,6 +60,7 @@ import torch
 
 from styletransfer.core.device import pick_device, pick_precision, precision_name
 from styletransfer.inference.blend import StyleMix
+from styletransfer.inference.margin import check_margin
 from styletransfer.inference.prepare import prepare_model
 from styletransfer.inference.video.av_io import (VideoError, _add_video_stream, _AudioTranscoder, _can_copy,
                                                  _ffmpeg_problem, _frame_count, _frame_rate, _turned,
@@ -119,6 +120,7 @@ def stylize_video(
     blend: str = "output",
     progress: ProgressCallback | None = None,
     warping_every: int | None = None,
+    margin: int | None = None,
 ) -> VideoResult:
     """Stylize every frame of the video ``source`` into the video file ``target``.
 
@@ -139,6 +141,8 @@ def stylize_video(
         warping_every: also measure the warping error
             (:mod:`~styletransfer.inference.video.warping`) of the pairs of frames (t−1, t) whose
             t is a multiple of this (1: every pair); None (the default): not measured.
+        margin: the reflected margin in pixels around each frame
+            (:mod:`styletransfer.inference.margin`); None: the one the model file records.
 
     Returns:
         What was written, with the flicker of the output against the (resized) input frames
@@ -147,12 +151,13 @@ def stylize_video(
     Raises:
         VideoError: unreadable or damaged input, unwritable output, PyAV missing.
         MissingDependencyError: ``warping_every`` given and OpenCV not installed.
-        ModelFileError, StyleMixError, ValueError: a bad model, mix, size, device or precision.
+        ModelFileError, StyleMixError, ValueError: a bad model, mix, size, device, precision or margin.
     """
     av = import_av()
     source, target = Path(source), Path(target)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    margin = None if margin is None else check_margin(margin)
     if warping_every is not None:
         if not (isinstance(warping_every, int) and warping_every >= 1):
             raise ValueError(f"warping_every must be a whole number of at least 1, not {warping_every!r}")
@@ -171,7 +176,7 @@ def stylize_video(
         fps = _frame_rate(video_in)
         total = _frame_count(container, video_in)
         batch = batch_size or default_batch_size(torch_device, size)
-        stylizer = FrameStylizer(net, torch_device, stability, warping_every)
+        stylizer = FrameStylizer(net, torch_device, stability, warping_every, margin)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = partial_path(target)
         try:
