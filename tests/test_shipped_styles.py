@@ -123,3 +123,28 @@ def test_every_shipped_style_has_a_slim_twin_distilled_from_it():
         assert slim.painting == style.painting
         assert load_model(slim.name).metadata["distill_weight"] > 0
     assert all(style.size == "full" for style in catalogue.gallery())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_recorded_border_margin_is_a_margin(name):
+    from styletransfer.inference.margin import recorded_margin
+
+    assert 0 <= recorded_margin(load_model(name).metadata) <= 64  # ValueError for anything else
+
+
+def _top_edge_step(name: str, margin: int | None) -> float:
+    """Mean luma of the outer 8 px rows minus the 16-32 px strip inside, over the first example
+    photo as it is and mirrored left-right (docs/ab/border-bands/measure.py, the top side only)."""
+    photo = Image.open(example_photos()[0]).convert("RGB")
+    steps = []
+    for image in (photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)):
+        luma = np.asarray(stylize(name, image, max_size=256, margin=margin).convert("L"), dtype=np.float64)
+        steps.append(luma[:8].mean() - luma[16:32].mean())
+    return float(np.mean(steps))
+
+
+def test_the_bn_great_wave_band_is_kept_out_of_the_picture():
+    """Issue 23 (no border bands): great_wave_bn draws a dark band ~30 px wide along its top
+    edge; the margin its model file records takes it out of the picture."""
+    assert _top_edge_step("great_wave_bn", margin=0) < -40  # the band is there without a margin...
+    assert abs(_top_edge_step("great_wave_bn", margin=None)) < 15  # ...and gone with the recorded one

@@ -7,6 +7,8 @@ The twins were replaced one by one over several sessions, so their scores live i
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
+The networks whose model files record a border margin (``WITH_MARGIN``, session 26) are scored
+from ``MARGIN``: the same weights, stylized with the margin as ``stylize`` now runs them.
 Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
 19-22), scored in ``NEW_TEACHERS``; those distilled further since (600 steps at once, or a second
 or third round of 400 from the shipped twin, sessions 23-24) have their own files in ``LATER``. Run
@@ -45,8 +47,20 @@ LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more ro
          "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2,
          "great_wave_bn_slim": ROUND2, "starry_night_bn_slim": ROUND2}  # session 25
 
-# twin -> the file that scored it; its full model's scores are FULL.format(full model's name)
-SOURCES = {twin: LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
+# networks whose model file records a border margin (session 26), scored again with it: what
+# stylize now draws with their unchanged weights
+MARGIN = "ab/border-bands/scores_{}.json"
+WITH_MARGIN = ("starry_night_bn", "great_wave_bn", "wheat_field_with_cypresses", "starry_night_bn_slim",
+               "great_wave_bn_slim", "wheat_field_with_cypresses_slim")
+
+# twin -> the file that scored it; its full model's scores are in full_file(full model's name)
+SOURCES = {twin: MARGIN.format(twin) if twin in WITH_MARGIN else LATER.get(twin, NEW_TEACHERS).format(
+    twin.removesuffix("_slim")) for twin in TWINS}
+
+
+def full_file(name: str) -> str:
+    """The file that scored the full model ``name`` as shipped."""
+    return (MARGIN if name in WITH_MARGIN else FULL).format(name)
 
 
 def scores(relative: str) -> dict[str, dict]:
@@ -69,7 +83,7 @@ def table() -> str:
     met = 0
     for twin, slim_file in SOURCES.items():
         name = twin.removesuffix("_slim")
-        slim, full = scores(slim_file)[twin], scores(FULL.format(name))[name]
+        slim, full = scores(slim_file)[twin], scores(full_file(name))[name]
         palette, structure, ok = within(slim, full)
         met += ok
         lines.append(f"| `{twin}` | {cell(slim)} | {cell(full)} | {cell(peer.get(name))} | "
