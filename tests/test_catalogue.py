@@ -11,7 +11,8 @@ import torch
 
 from fixtures_images import gradient
 from styletransfer.modelfiles import catalogue
-from styletransfer.modelfiles.catalogue import get_model, get_style, list_models, load_catalogue, read_style
+from styletransfer.modelfiles.catalogue import (get_model, get_style, list_models, load_catalogue, read_metadata,
+                                                read_style)
 from styletransfer.modelfiles.catalogue import find_model_files
 from styletransfer.modelfiles.format import ModelFileError, save_model
 from styletransfer.models.transformer import TransformerNet
@@ -113,6 +114,19 @@ def test_a_rewritten_model_file_is_read_again(tmp_path: Path) -> None:
     save_model(TransformerNet("batch", "srm"), path, title="Second, a longer title")
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     assert read_style(path).title == "Second, a longer title"
+
+
+def test_read_metadata_by_name_or_path_follows_a_rewritten_file(two_folders: tuple[Path, Path]) -> None:
+    path = get_style("testwave").path
+    metadata = read_metadata("testwave")
+    assert metadata == read_metadata(path) and metadata["title"] == "Test Wave"
+    metadata["title"] = "changed by a caller"  # a copy: the cached header is not touched
+    assert read_metadata(path)["title"] == "Test Wave"
+    save_model(TransformerNet("batch", "srm"), path, title="Rewritten")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert read_metadata("testwave")["title"] == "Rewritten"
+    with pytest.raises(ModelFileError, match="no_such_style"):
+        read_metadata("no_such_style")
 
 
 def test_the_shipped_styles_and_examples_are_found_where_the_package_is() -> None:

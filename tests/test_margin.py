@@ -59,7 +59,8 @@ def test_a_bad_margin_is_one_line(bad):
 
 
 def test_a_margin_reads_from_numbers_and_text():
-    assert [check_margin(value) for value in (0, 16, 16.0, "32", MAX_BORDER_MARGIN)] == [0, 16, 16, 32, 256]
+    assert [check_margin(value) for value in (0, 16, 16.0, "32", np.int64(8), MAX_BORDER_MARGIN)] == [
+        0, 16, 16, 32, 8, 256]
     assert recorded_margin({}) == recorded_margin(None) == recorded_margin({BORDER_MARGIN_KEY: None}) == 0
     assert recorded_margin({BORDER_MARGIN_KEY: 48}) == 48
     with pytest.raises(ValueError, match="the model's border_margin"):

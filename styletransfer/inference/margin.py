@@ -15,6 +15,7 @@ it unless told otherwise. Networks without the entry run without a margin.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ MAX_BORDER_MARGIN = 256
 def check_margin(margin: Any, what: str = "margin") -> int:
     """``margin`` as an int of pixels; ValueError (one line) unless a whole number in 0..
     :data:`MAX_BORDER_MARGIN`."""
-    if isinstance(margin, bool) or not isinstance(margin, (int, float, str)):
+    if isinstance(margin, bool) or not isinstance(margin, (numbers.Real, str)):
         raise ValueError(f"{what} must be a whole number of pixels from 0 to {MAX_BORDER_MARGIN}, not {margin!r}")
     try:
         value = float(margin)

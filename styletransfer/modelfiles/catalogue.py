@@ -175,6 +175,26 @@ def _cached_header(path: str, size: int, modified_ns: int) -> tuple[NetworkConfi
     return read_header(path)
 
 
+def _stat_and_header(path: Path) -> tuple[os.stat_result, NetworkConfig, dict[str, Any]]:
+    """A model file's stat and header, the header cached by path, size and modification time."""
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise ModelFileError(path, f"cannot read it ({error.strerror or error})") from None
+    config, metadata = _cached_header(str(path), stat.st_size, stat.st_mtime_ns)
+    return stat, config, metadata
+
+
+def read_metadata(path_or_name: str | os.PathLike[str]) -> dict[str, Any]:
+    """A model file's metadata (a style name is looked up as :func:`load_model` does), from its
+    header only and cached while the file is unchanged: cheap to ask for every image.
+
+    Raises:
+        ModelFileError: no such model, or not a usable model file.
+    """
+    return dict(_stat_and_header(resolve_model_path(path_or_name))[2])
+
+
 def read_style(path: str | os.PathLike[str]) -> Style:
     """The catalogue entry of one model file (its header only, no weights).
 
@@ -182,11 +202,7 @@ def read_style(path: str | os.PathLike[str]) -> Style:
         ModelFileError: not a usable model file.
     """
     path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError as error:
-        raise ModelFileError(path, f"cannot read it ({error.strerror or error})") from None
-    config, metadata = _cached_header(str(path), stat.st_size, stat.st_mtime_ns)
+    stat, config, metadata = _stat_and_header(path)
     name = path.stem
     run_dir = path.parent / RUNS_DIR / name
     image_size = metadata.get("image_size")

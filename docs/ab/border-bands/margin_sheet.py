@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from styletransfer.evaluation.evaluate import to_working_size
 from styletransfer.inference.margin import recorded_margin
 from styletransfer.inference.stylize import stylize
-from styletransfer.modelfiles.catalogue import load_model
+from styletransfer.modelfiles.catalogue import read_metadata
 
 CELL = 320
 LABEL = 18
@@ -30,7 +30,7 @@ def main() -> None:
     names = args.styles.split(",")
     cells = []  # (row, column, label, image)
     for row, name in enumerate(names):
-        margin = recorded_margin(load_model(name).metadata)
+        margin = recorded_margin(read_metadata(name))
         for index, photo in enumerate(photos):
             for half, (used, label) in enumerate([(0, "no margin"), (margin, f"margin {margin} px")]):
                 cell = stylize(name, photo, margin=used)

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 from styletransfer.evaluation.evaluate import to_working_size
 from styletransfer.inference.margin import recorded_margin
 from styletransfer.inference.stylize import stylize
-from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, load_catalogue, load_model
+from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, load_catalogue, read_metadata
 
 SIDES = ("top", "bottom", "left", "right")
 TURNS = (lambda im: im, ImageOps.mirror, ImageOps.flip, lambda im: ImageOps.flip(ImageOps.mirror(im)))
@@ -72,7 +72,7 @@ def main() -> None:
     print(row("*the photos themselves*", "–", mean_steps(photos)))
     for name in names:
         for margin in margins:
-            used = recorded_margin(load_model(name).metadata) if margin is None else margin
+            used = recorded_margin(read_metadata(name)) if margin is None else margin
             print(row(f"`{name}`", str(used), mean_steps(photos, lambda image: stylize(name, image, margin=margin))),
                   flush=True)
 
