@@ -1,17 +1,16 @@
 """A reflected margin around the image, cropped off after the network: for networks that draw a
 band along their own edges.
 
-Some networks paint a dark or light band a few tens of pixels wide along the edges of every
-output, wherever the image's edge is, whatever the photo (measured in docs/ab/border-bands:
-the BN Great Wave's top and right edges ~140 levels darker over ~30 px). Such a network runs on
-the image mirrored outwards by ``margin`` pixels on every side, so its own edges fall in the
-margin, which is cropped off: the picture keeps its size and the band is gone, at the price of
-the margin's pixels (a 64 px margin on a 512×384 image: 1.7× the pixels).
+Some networks paint a dark or light band along the edges of every output, wherever the image's
+edge is, whatever the photo (measured in docs/ab/border-bands). Such a network runs on the image
+mirrored outwards by ``margin`` pixels on every side, so its own edges fall in the margin, which
+is cropped off: the picture keeps its size and the band is gone, at the price of the margin's
+pixels.
 
 The margin is a measured property of a network's weights: its model file records it in its
 metadata as ``border_margin`` (pixels at the network's input scale, i.e. after any stroke
-scaling), and :func:`~styletransfer.inference.stylize.stylize`, video files and the webcam use
-it unless told otherwise. Networks without the entry run without a margin.
+scaling), and :func:`~styletransfer.inference.stylize.stylize`, video files, the webcam and ONNX
+export use it unless told otherwise. Networks without the entry run without a margin.
 """
 from __future__ import annotations
 
@@ -25,21 +24,21 @@ BORDER_MARGIN_KEY = "border_margin"
 """The metadata entry (an int, pixels) that gives a network's margin."""
 
 MAX_BORDER_MARGIN = 256
-"""The largest margin accepted: wider than any band measured, and 2× the pixels of a 512 px image."""
+"""The largest margin accepted, far wider than any band measured (docs/ab/border-bands)."""
 
 
 def check_margin(margin: Any, what: str = "margin") -> int:
     """``margin`` as an int of pixels; ValueError (one line) unless a whole number in 0..
     :data:`MAX_BORDER_MARGIN`."""
+    problem = f"{what} must be a whole number of pixels from 0 to {MAX_BORDER_MARGIN}, not {margin!r}"
     if isinstance(margin, bool) or not isinstance(margin, (numbers.Real, str)):
-        raise ValueError(f"{what} must be a whole number of pixels from 0 to {MAX_BORDER_MARGIN}, not {margin!r}")
+        raise ValueError(problem)
     try:
         value = float(margin)
     except ValueError:
-        raise ValueError(f"{what} must be a whole number of pixels from 0 to {MAX_BORDER_MARGIN}, "
-                         f"not {margin!r}") from None
+        raise ValueError(problem) from None
     if not (value.is_integer() and 0 <= value <= MAX_BORDER_MARGIN):  # NaN fails too
-        raise ValueError(f"{what} must be a whole number of pixels from 0 to {MAX_BORDER_MARGIN}, not {margin!r}")
+        raise ValueError(problem)
     return int(value)
 
 
