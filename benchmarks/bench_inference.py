@@ -16,6 +16,8 @@ Tables:
    network's modules (forward hooks time them).
 5. torch.compile: compile time, seconds per image compiled vs eager, and after how many
    images of one size the compile time is paid back (each new image size compiles again).
+6. The border margin's cost: ``stylize()`` at 4:3 sizes with a reflected margin of 0, 32 and 48 px
+   (what some model files record, styletransfer.inference.margin), in alternating rounds.
 
 The network is an untrained BN+SRM TransformerNet (seeded weights, SRM gates perturbed so
 they are not all 0.5), saved to a temporary model file and passed to stylize() by path, as the
@@ -55,12 +57,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="memory formats of the weights (default contiguous,channels_last)")
     parser.add_argument("--srm-size", type=int, help="image side of the SRM table (default 512; quick 64)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile table")
-    parser.add_argument("--tables", default="speed,difference,srm,outside,compile",
-                        help="which tables to make (default speed,difference,srm,outside,compile)")
+    parser.add_argument("--tables", default="speed,difference,srm,outside,compile,margin",
+                        help="which tables to make (default speed,difference,srm,outside,compile,margin)")
+    parser.add_argument("--margin-sizes", type=lambda s: [int(v) for v in s.split(",")],
+                        help="longer sides (4:3 images) of the margin table (default 384,512,1024; quick 96)")
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ([64, 128] if args.quick else [256, 512, 1024, 2048])
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.srm_size = args.srm_size or (64 if args.quick else 512)
+    args.margin_sizes = args.margin_sizes or ([96] if args.quick else [384, 512, 1024])
     return args
 
 
@@ -302,6 +307,31 @@ def compile_table(report, args, device, model_path) -> None:
                  "with a fixed size); stylize() does not compile.")
 
 
+MARGINS = (0, 32, 48)
+
+
+def margin_table(report, args, device, model_path) -> None:
+    """stylize() with each of :data:`MARGINS`, alternating, per 4:3 size."""
+    rows, results = [], []
+    for side in args.margin_sizes:
+        image = common.example_image(side, side * 3 // 4)
+        candidates = {margin: common.timed(lambda margin=margin: stylize(model_path, image, device=device,
+                                                                           margin=margin), device.type)
+                      for margin in MARGINS}
+        timings = common.alternate(candidates, args.repeats * 2 + 1)
+        base = timings[0]["median"]
+        for margin, timing in timings.items():
+            pixels = (side + 2 * margin) * (side * 3 // 4 + 2 * margin) / (side * (side * 3 // 4))
+            rows.append((f"{side}x{side * 3 // 4}", margin, timing["median"], timing["median"] / base, pixels))
+            results.append({"width": side, "height": side * 3 // 4, "margin": margin, "seconds": timing["median"],
+                            "time_ratio": timing["median"] / base, "pixel_ratio": pixels})
+    report.data["results"]["margin"] = results
+    report.table("The border margin's cost: stylize() with a reflected margin",
+                 ["image", "margin px", "s", "× no margin", "pixels ×"], rows,
+                 f"Median of {args.repeats * 2 + 1} alternating rounds per size, the default precision; "
+                 "the margin is mirrored around the image, run through the network and cropped off.")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     settings = common.setup_ours(args)
@@ -339,6 +369,9 @@ def main(argv=None) -> int:
                                                               else next(iter(model_paths))])
         if "compile" in tables and not args.no_compile:
             compile_table(report, args, device, next(iter(model_paths.values())))
+        if "margin" in tables:
+            margin_table(report, args, device, model_paths["channels_last" if "channels_last" in model_paths
+                                                             else next(iter(model_paths))])
     report.finish()
     return 0
 

@@ -55,7 +55,8 @@ def test_inference(tmp_path):
     needs_reference()
     stdout, data = run("bench_inference.py", "--sizes", "64", "--formats", "contiguous", "--no-compile",
                        tmp_path=tmp_path)
-    check_tables(data, ["Inference", "Visual difference", "SRM's cost"])
+    check_tables(data, ["Inference", "Visual difference", "SRM's cost", "The border margin's cost"])
+    assert [(r["margin"], r["pixel_ratio"] > 1) for r in data["results"]["margin"]] == [(0, False), (32, True), (48, True)]
     rows = data["results"]["inference"]
     assert {r["precision"] for r in rows} >= {"fp32", "bf16"}
     assert all(r["reference_seconds"] and r["speedup"] for r in rows)
