@@ -163,6 +163,21 @@ def test_the_batch_size_does_not_change_the_frames(clip, tiny, tmp_path):
         assert np.array_equal(a, b)
 
 
+def test_a_margin_changes_the_frames_and_the_cli_refuses_a_bad_one(clip, tiny, tmp_path, capsys):
+    off = Stability.off()
+    plain = stylize_video(tiny, clip, tmp_path / "plain.mkv", precision="fp32", stability=off)
+    again = stylize_video(tiny, clip, tmp_path / "again.mkv", precision="fp32", stability=off, margin=0)
+    padded = stylize_video(tiny, clip, tmp_path / "padded.mkv", precision="fp32", stability=off, margin=16)
+    assert plain.size == padded.size
+    frames = [list(read_frames(tmp_path / f"{name}.mkv")) for name in ("plain", "again", "padded")]
+    assert all(np.array_equal(a, b) for a, b in zip(frames[0], frames[1], strict=True))  # no margin recorded
+    assert any(not np.array_equal(a, b) for a, b in zip(frames[0], frames[2], strict=True))
+    assert main(["video", str(clip), "-o", str(tmp_path / "bad.mkv"), "--style", tiny, "--margin", "x"]) == 2
+    assert capsys.readouterr().err.strip() == ("styletransfer: error: --margin must be a whole number of pixels "
+                                               "from 0 to 256, not 'x'")
+    assert not (tmp_path / "bad.mkv").exists()
+
+
 def test_held_statistics_change_the_frames_after_the_first(clip, tiny, tmp_path):
     plain = stylize_video(tiny, clip, tmp_path / "plain.mkv", precision="fp32", stability=Stability.off())
     held = stylize_video(tiny, clip, tmp_path / "held.mkv", precision="fp32",
