@@ -313,17 +313,18 @@ MARGINS = (0, 32, 48)
 def margin_table(report, args, device, model_path) -> None:
     """stylize() with each of :data:`MARGINS`, alternating, per 4:3 size."""
     rows, results = [], []
-    for side in args.margin_sizes:
-        image = common.example_image(side, side * 3 // 4)
+    for width in args.margin_sizes:
+        height = width * 3 // 4
+        image = common.example_image(width, height)
         candidates = {margin: common.timed(lambda margin=margin: stylize(model_path, image, device=device,
                                                                            margin=margin), device.type)
                       for margin in MARGINS}
         timings = common.alternate(candidates, args.repeats * 2 + 1)
         base = timings[0]["median"]
         for margin, timing in timings.items():
-            pixels = (side + 2 * margin) * (side * 3 // 4 + 2 * margin) / (side * (side * 3 // 4))
-            rows.append((f"{side}x{side * 3 // 4}", margin, timing["median"], timing["median"] / base, pixels))
-            results.append({"width": side, "height": side * 3 // 4, "margin": margin, "seconds": timing["median"],
+            pixels = (width + 2 * margin) * (height + 2 * margin) / (width * height)
+            rows.append((f"{width}x{height}", margin, timing["median"], timing["median"] / base, pixels))
+            results.append({"width": width, "height": height, "margin": margin, "seconds": timing["median"],
                             "time_ratio": timing["median"] / base, "pixel_ratio": pixels})
     report.data["results"]["margin"] = results
     report.table("The border margin's cost: stylize() with a reflected margin",

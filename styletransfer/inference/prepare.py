@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from styletransfer.core.images import pixels_to_float
 from styletransfer.inference.blend import OutputBlend, StyleMix, check_blend, interpolate_networks, model_label
-from styletransfer.inference.margin import BORDER_MARGIN_KEY, recorded_margin
+from styletransfer.inference.margin import BORDER_MARGIN_KEY, network_margin, recorded_margin
 from styletransfer.modelfiles.catalogue import load_model, read_metadata, resolve_model_path
 from styletransfer.models.folding import fold_for_inference
 from styletransfer.models.transformer import TransformerNet
@@ -120,9 +120,7 @@ def prepare_mix(mix: StyleMix | Mapping, device: torch.device, dtype: torch.dtyp
 
 def _member_margin(model: TransformerNet | str | os.PathLike[str]) -> int:
     """The border margin a blend's member records (a network's ``.metadata``, a file's header)."""
-    if isinstance(model, nn.Module):
-        return recorded_margin(getattr(model, "metadata", None))
-    return recorded_margin(read_metadata(model))
+    return network_margin(model) if isinstance(model, nn.Module) else recorded_margin(read_metadata(model))
 
 
 @functools.lru_cache(maxsize=_MODEL_CACHE_SIZE)
