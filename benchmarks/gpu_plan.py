@@ -222,26 +222,13 @@ def bank_members(photos: Path, styles: list[StylePlan], work: Path, smoke: bool)
 
 def export_unfinished(run_dir: Path, dtype) -> Path | None:
     """A model file of a network from its last checkpoint (metadata ``completed: false``)."""
-    from styletransfer.modelfiles.format import save_model
-    from styletransfer.models.transformer import TransformerNet
-    from styletransfer.training import read_run_config
-    from styletransfer.training.checkpoint import load_checkpoint
-    from styletransfer.training.runfolder import FINAL_LOSS_STEPS, mean_rows, read_csv
-    from styletransfer.training.trainer import LOSS_TERMS, model_metadata
+    from styletransfer.training import export_checkpoint
 
     if not (run_dir / "checkpoint.pt").is_file():
         return None
-    config = read_run_config(run_dir)
-    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
-    net = TransformerNet.from_config(config.network_config())
-    net.load_state_dict(checkpoint["model"])
-    rows = [row for row in read_csv(run_dir / "metrics.csv") if row["step"] <= checkpoint["step"]]
-    metadata = model_metadata(config, net.config, steps=checkpoint["step"],
-                              dataset=f"folder {Path(config.images).name}",
-                              final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS), completed=False)
     target = run_dir / "export" / "model.safetensors"
     target.parent.mkdir(exist_ok=True)
-    return save_model(net.eval(), target, dtype=dtype, **metadata)
+    return export_checkpoint(run_dir, target, dtype=dtype)
 
 
 def style_report(style: StylePlan, run_dir: Path, status: str | None) -> dict[str, Any]:

@@ -276,24 +276,11 @@ def export_stopped(run_dir: Path) -> Path | None:
     and the checkpoint's step in its metadata); None without a checkpoint."""
     import torch
 
-    from styletransfer.modelfiles.format import save_model
-    from styletransfer.models.transformer import TransformerNet
-    from styletransfer.training import read_run_config
-    from styletransfer.training.checkpoint import load_checkpoint
-    from styletransfer.training.runfolder import FINAL_LOSS_STEPS, mean_rows, read_csv
-    from styletransfer.training.runs import open_dataset
-    from styletransfer.training.trainer import LOSS_TERMS, model_metadata
+    from styletransfer.training import export_checkpoint
 
     if not (run_dir / "checkpoint.pt").is_file():
         return None
-    config = read_run_config(run_dir)
-    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
-    net = TransformerNet.from_config(config.network_config())
-    net.load_state_dict(checkpoint["model"])
-    rows = [row for row in read_csv(run_dir / "metrics.csv") if row["step"] <= checkpoint["step"]]
-    metadata = model_metadata(config, net.config, steps=checkpoint["step"], dataset=open_dataset(config)[1],
-                              final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS), completed=False)
-    return save_model(net.eval(), run_dir / "model.safetensors", dtype=torch.float16, **metadata)
+    return export_checkpoint(run_dir, run_dir / "model.safetensors", dtype=torch.float16)
 
 
 def pack(jobs: list[dict], work: Path, out: Path, done: dict[str, dict]) -> None:

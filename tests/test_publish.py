@@ -1,5 +1,6 @@
-"""Publishing finished runs as styles: model + painting + run logs, twins paired for the app."""
+"""Publishing finished (or, asked, stopped) runs as styles: model + painting + run logs, twins paired for the app."""
 import shutil
+import threading
 from pathlib import Path
 
 import torch
@@ -8,7 +9,7 @@ from PIL import Image
 from styletransfer import TransformerNet, load_model, save_model
 from styletransfer.apps.cli import main
 from styletransfer.training.runfolder import write_json
-from styletransfer.training import TrainingConfig
+from styletransfer.training import TrainingConfig, train
 from styletransfer.modelfiles.catalogue import load_catalogue
 
 
@@ -56,10 +57,44 @@ def test_publish_a_pair_of_twins(tmp_path: Path, capsys) -> None:
     assert with_srm.run_dir == styles / "runs" / "waves"
 
 
-def test_publishing_an_unfinished_run_is_a_clear_error(tmp_path: Path, capsys) -> None:
+def test_publishing_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path, capsys) -> None:
     (tmp_path / "run").mkdir()
     assert main(["publish", str(tmp_path / "run"), "--name", "x", "-o", str(tmp_path / "styles")]) == 2
-    assert "no model.safetensors; is the run finished?" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip().endswith("run: not a training run folder (no config.json)")
+    assert not (tmp_path / "styles").exists()
+
+
+def test_a_stopped_run_is_published_only_when_asked_from_its_last_checkpoint(tmp_path: Path, capsys) -> None:
+    """publish on a run stopped at step 2 of 3: refused in one line naming resume and
+    --unfinished; with --unfinished, the checkpoint's network with completed false in its
+    metadata, the painting and the run's logs, and nothing left in the run folder."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index, colour in enumerate(["navy", "olive", "teal", "maroon"]):
+        Image.new("RGB", (40, 40), colour).save(photos / f"{index}.png")
+    painting = tmp_path / "waves.png"
+    Image.new("RGB", (40, 30), "orange").save(painting)
+    run = tmp_path / "run"
+    stop = threading.Event()
+    config = TrainingConfig(style=str(painting), out_dir=str(run), images=str(photos), batch_size=2, image_size=32,
+                            precision="fp32", device="cpu", workers=0, val_images=0, val_every=0, preview_every=0,
+                            style_layers=["relu1_1"], width=8, residual_blocks=1, steps=3, checkpoint_every=0)
+    assert not train(config, progress=lambda update: stop.set(), stop_event=stop).completed
+    before = sorted(path.name for path in run.iterdir())
+    styles = tmp_path / "styles"
+    assert main(["publish", str(run), "--name", "waves", "-o", str(styles)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not finished" in error
+    assert f"styletransfer resume {run}" in error and "--unfinished" in error
+    assert not (styles / "waves.safetensors").exists()
+    assert main(["publish", str(run), "--name", "waves", "-o", str(styles), "--unfinished", "--fp16"]) == 0
+    assert "completed: false" in capsys.readouterr().out
+    model = load_model(styles / "waves.safetensors")
+    assert (model.metadata["completed"], model.metadata["steps"], model.metadata["name"]) == (False, 2, "waves")
+    assert model.metadata["style_image"] == "waves.png" and (styles / "waves.png").is_file()
+    assert (styles / "runs" / "waves" / "metrics.csv").is_file()
+    assert sorted(path.name for path in run.iterdir()) == before
+    assert [style.name for style in load_catalogue([styles]).styles] == ["waves"]
 
 
 def test_publish_records_the_images_a_fine_tune_has_seen_in_all(tmp_path: Path, monkeypatch) -> None:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,13 +21,13 @@ from safetensors.torch import load_file
 from fixtures_images import make_coco, write_truncated_jpeg
 from styletransfer.core.images import image_to_tensor
 from styletransfer.losses.perceptual import PerceptualLoss
-from styletransfer.training.checkpoint import load_checkpoint
+from styletransfer.training.checkpoint import CheckpointError, load_checkpoint
 from styletransfer.modelfiles.catalogue import load_model
 from styletransfer.modelfiles.format import save_model
 from styletransfer.models.transformer import SIZES, TransformerNet, count_parameters
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError
-from styletransfer.training import TrainingConfig, TrainingError, resume_training, train
+from styletransfer.training import TrainingConfig, TrainingError, export_checkpoint, resume_training, train
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -325,6 +326,41 @@ def test_stopping_checkpoints_and_resume_continues_exactly(finished_run, photos,
     result = resume_training(out)
     assert result.completed and result.step == 6
     assert_same_weights(reference, out)
+
+
+def test_a_stopped_runs_last_checkpoint_exports_as_a_model_file(finished_run, photos, style, tmp_path):
+    """export_checkpoint: the checkpoint's weights exactly, with the metadata a finished file has
+    for that step and completed false; the photos gone, the data set is still named; a run's
+    last checkpoint says completed true; a folder without a checkpoint is a one-line error."""
+    out = tmp_path / "stopped"
+    stop = threading.Event()
+    train(tiny(style, out, images=str(photos), checkpoint_every=0),
+          progress=lambda update: update.step == 1 and stop.set(), stop_event=stop)
+    net = load_model(export_checkpoint(out, tmp_path / "at2.safetensors"))
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    assert checkpoint["step"] == 2 and not net.training
+    assert all(torch.equal(value, checkpoint["model"][key]) for key, value in net.state_dict().items())
+    metadata = net.metadata
+    assert (metadata["completed"], metadata["steps"], metadata["images_seen"]) == (False, 2, 4)
+    assert set(metadata["final_losses"]) >= {"content", "style", "total"}
+    assert metadata["dataset"].startswith(f"folder {photos.name} (")
+    _, finished = finished_run
+    finished_metadata = load_model(finished.model_path).metadata
+    assert set(finished_metadata) - set(metadata) <= {"final_val_losses", "images_per_second"}
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(out, moved)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps(config | {"images": str(tmp_path / "gone")}))
+    assert load_model(export_checkpoint(moved, tmp_path / "moved.safetensors")).metadata["dataset"] == "folder gone"
+
+    resume_training(out)
+    assert load_model(export_checkpoint(out, tmp_path / "last.safetensors")).metadata["completed"] is True
+    (tmp_path / "empty").mkdir()
+    shutil.copy(out / "config.json", tmp_path / "empty")
+    with pytest.raises(CheckpointError, match="empty/checkpoint.pt: no checkpoint"):
+        export_checkpoint(tmp_path / "empty", tmp_path / "none.safetensors")
+    assert not (tmp_path / "none.safetensors").exists()
 
 
 def test_ctrl_c_stops_after_the_step_with_a_checkpoint(photos, style, tmp_path):

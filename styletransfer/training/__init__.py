@@ -17,12 +17,12 @@ from styletransfer.training.bank import BankOptions, BankResult, BankUpdate, is_
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, DEFAULT_CONTENT_WEIGHT, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
                      DEFAULT_COLOR_WEIGHT,
                      TrainingConfig, TrainingDivergedError, TrainingError)
-from styletransfer.training.runs import default_lr, read_run_config, resolve_speed_options, resume_training, train
+from styletransfer.training.runs import default_lr, export_checkpoint, read_run_config, resolve_speed_options, resume_training, train
 from styletransfer.training.trainer import ProgressCallback, ProgressUpdate, RunResult
 
 __all__ = ["BASE_BATCH_SIZE", "BASE_LR", "DEFAULT_CONTENT_WEIGHT", "DEFAULT_STYLE_WEIGHT",
            "DEFAULT_TV_WEIGHT", "DEFAULT_COLOR_WEIGHT", "BankOptions", "BankResult", "BankUpdate", "ProgressCallback", "ProgressUpdate", "RunResult",
-           "TrainingConfig", "TrainingDivergedError", "TrainingError", "default_lr", "read_run_config",
+           "TrainingConfig", "TrainingDivergedError", "TrainingError", "default_lr", "export_checkpoint", "read_run_config",
            "is_bank", "resolve_speed_options", "resume_bank", "resume_training", "train", "train_bank"]
 
 

@@ -39,12 +39,13 @@ from styletransfer.core.device import pick_device, pick_precision, precision_nam
 from styletransfer.training.distributed import start_distributed, stop_distributed, wait_for_all
 from styletransfer.core.images import ImageError, image_to_tensor, open_image, resize_longest
 from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
-from styletransfer.modelfiles.format import ModelFileError, images_seen
+from styletransfer.modelfiles.format import ModelFileError, images_seen, save_model
 from styletransfer.models.transformer import TransformerNet, check_trainable_batch
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
-from styletransfer.training.runfolder import CHECKPOINT_FILE, CONFIG_FILE, RunDirError, read_json
-from styletransfer.training.trainer import ProgressCallback, RunResult, Trainer, TrainingInputs
+from styletransfer.training.runfolder import (CHECKPOINT_FILE, CONFIG_FILE, FINAL_LOSS_STEPS, METRICS_FILE, RunDirError,
+                                               mean_rows, read_csv, read_json)
+from styletransfer.training.trainer import LOSS_TERMS, ProgressCallback, RunResult, Trainer, TrainingInputs, model_metadata
 
 
 def open_dataset(config: TrainingConfig) -> tuple[ImageFolderDataset, str]:
@@ -342,3 +343,31 @@ def resume_training(run_dir: str | os.PathLike[str], *, steps: int | None = None
     if steps is not None:
         config.steps = steps
     return train(config, resume=True, progress=progress, stop_event=stop_event)
+
+
+def export_checkpoint(run_dir: str | os.PathLike[str], target: str | os.PathLike[str], *,
+                      dtype: torch.dtype | None = None) -> Path:
+    """Write the network of ``run_dir``'s last checkpoint to the model file ``target``: the
+    weights of a run stopped (or still running) before its last step, to use, judge or publish
+    without finishing it. The metadata is what the finished run's file would carry for that
+    step (``steps``, ``images_seen``, the mean losses of its last logged steps), and
+    ``completed``: false unless the checkpoint is of the run's last step. ``dtype`` as in :func:`styletransfer.modelfiles.format.save_model`.
+
+    Raises:
+        TrainingError: ``run_dir`` is not a run folder; CheckpointError: it has no readable
+        checkpoint.
+    """
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    net = TransformerNet.from_config(config.network_config())
+    net.load_state_dict(checkpoint["model"])
+    rows = [row for row in read_csv(run_dir / METRICS_FILE) if row["step"] <= checkpoint["step"]]
+    try:
+        dataset = open_dataset(config)[1]
+    except DatasetError:  # the photos are elsewhere now: say which set, without its size
+        dataset = f"folder {Path(config.images).name}" if config.images else f"COCO {Path(config.coco_annotations or config.coco_root).name}"
+    metadata = model_metadata(config, net.config, steps=checkpoint["step"], dataset=dataset,
+                              final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS),
+                              completed=checkpoint["step"] >= config.steps)
+    return save_model(net.eval(), target, dtype=dtype, **metadata)

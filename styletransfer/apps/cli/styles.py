@@ -1,8 +1,9 @@
 """``styles``, ``info`` and ``publish``: what styles there are, what this machine has, and a
-finished run into a style folder."""
+finished run (or, with ``--unfinished``, a stopped run's last checkpoint) into a style folder."""
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import torch
@@ -10,11 +11,11 @@ import torch
 from styletransfer.modelfiles.catalogue import load_catalogue
 from styletransfer.modelfiles.catalogue import SHIPPED_STYLES_DIR, style_dirs, user_models_dir
 from styletransfer.core.resources import PACKAGE_DIR
-from styletransfer.training.runfolder import MODEL_FILE
-from styletransfer.training import read_run_config
+from styletransfer.training.runfolder import CHECKPOINT_FILE, MODEL_FILE
+from styletransfer.training import export_checkpoint, read_run_config
 from styletransfer.apps.publish import publish_model
 
-from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, _error, _print_json, _writing)
+from styletransfer.apps.cli.common import (EXIT_FAILURES, EXIT_OK, UsageError, _error, _print_json, _writing)
 
 
 def default_publish_folder() -> Path:
@@ -36,7 +37,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=run_info)
 
     publish = commands.add_parser("publish", help="copy a finished training run into a style folder")
-    publish.add_argument("run", type=Path, metavar="RUN_DIR", help="a finished run folder (with model.safetensors)")
+    publish.add_argument("run", type=Path, metavar="RUN_DIR",
+                         help="a finished run folder (with model.safetensors), or with --unfinished a stopped one")
     publish.add_argument("--name", required=True, help="the style's name (its file name in the folder)")
     publish.add_argument("--twin", help="the name of its no-SRM (or SRM) twin, for the app's SRM tab")
     publish.add_argument("-o", "--output", type=Path, default=default_publish_folder(), metavar="FOLDER",
@@ -45,6 +47,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     weights.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     weights.add_argument("--int8", action="store_true",
                          help="store the kernels in int8 with per-channel scales (a quarter of the size)")
+    publish.add_argument("--unfinished", action="store_true",
+                         help="a run stopped before its last step: publish its last checkpoint's network "
+                              "(its metadata says the step and completed: false)")
     publish.set_defaults(handler=run_publish)
 
 
@@ -76,11 +81,18 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_publish(args: argparse.Namespace) -> int:
     model = args.run / MODEL_FILE
-    if not model.is_file():
-        raise FileNotFoundError(f"{args.run}: no {MODEL_FILE}; is the run finished?")
-    painting = read_run_config(args.run).style
-    with _writing(args.output / f"{args.name}.safetensors"):
-        path = publish_model(model, args.output, args.name, painting=painting, twin=args.twin, run_dir=args.run,
-                             dtype=torch.float16 if args.fp16 else torch.int8 if args.int8 else None)
-    print(f"wrote {path}")
+    config = read_run_config(args.run)
+    unfinished = not model.is_file()
+    with tempfile.TemporaryDirectory(prefix="styletransfer-publish-") as scratch:
+        if unfinished:
+            if not (args.run / CHECKPOINT_FILE).is_file():
+                raise FileNotFoundError(f"{args.run}: no {MODEL_FILE} and no {CHECKPOINT_FILE}; is it a run folder?")
+            if not args.unfinished:
+                raise UsageError(f"{args.run}: the run is not finished (no {MODEL_FILE}); finish it with "
+                                 f"`styletransfer resume {args.run}`, or publish its last checkpoint with --unfinished")
+            model = export_checkpoint(args.run, Path(scratch) / MODEL_FILE)
+        with _writing(args.output / f"{args.name}.safetensors"):
+            path = publish_model(model, args.output, args.name, painting=config.style, twin=args.twin,
+                                 run_dir=args.run, dtype=torch.float16 if args.fp16 else torch.int8 if args.int8 else None)
+    print(f"wrote {path}" + (" (the run's last checkpoint; its metadata says completed: false)" if unfinished else ""))
     return EXIT_OK
