@@ -62,6 +62,10 @@ def test_publishing_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path, cap
     assert main(["publish", str(tmp_path / "run"), "--name", "x", "-o", str(tmp_path / "styles")]) == 2
     assert capsys.readouterr().err.strip().endswith("run: not a training run folder (no config.json)")
     assert not (tmp_path / "styles").exists()
+    shutil.copy(fake_run(tmp_path / "finished", tmp_path / "p.jpg", "batch", "srm") / "config.json", tmp_path / "run")
+    assert main(["publish", str(tmp_path / "run"), "--name", "x", "-o", str(tmp_path / "styles"), "--unfinished"]) == 2
+    assert "run: nothing to publish: the run stopped before its first checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "styles").exists()
 
 
 def test_a_stopped_run_is_published_only_when_asked_from_its_last_checkpoint(tmp_path: Path, capsys) -> None:

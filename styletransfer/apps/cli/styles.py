@@ -86,7 +86,8 @@ def run_publish(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="styletransfer-publish-") as scratch:
         if unfinished:
             if not (args.run / CHECKPOINT_FILE).is_file():
-                raise FileNotFoundError(f"{args.run}: no {MODEL_FILE} and no {CHECKPOINT_FILE}; is it a run folder?")
+                raise FileNotFoundError(f"{args.run}: nothing to publish: the run stopped before its first checkpoint "
+                                        f"(no {MODEL_FILE}, no {CHECKPOINT_FILE})")
             if not args.unfinished:
                 raise UsageError(f"{args.run}: the run is not finished (no {MODEL_FILE}); finish it with "
                                  f"`styletransfer resume {args.run}`, or publish its last checkpoint with --unfinished")
