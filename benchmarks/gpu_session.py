@@ -62,6 +62,8 @@ SWEEP: dict[str, dict] = {
     "tv30x": {"tv_weight": 1.5e7},
     "tv100x": {"tv_weight": 5e7},
     "in-srm": {"norm": "instance"},
+    "style3x": {"style_weight": 30.0},
+    "content42": {"content_layers": ["relu4_2"], "content_weight": 1.3},
 }
 """Recipe candidates: the name's suffix on each painting's network, and its TrainingConfig options.
 The content-weight and relu4_1 candidates come from the CPU fine-tunes of The Great Wave
@@ -70,7 +72,11 @@ a content weight of 20 kept more of the photo. ``tv30x`` and ``tv100x`` (the def
 x 30 and x 100) come from session 18's CPU fine-tunes (docs/ab/cpu-artefacts): from the shipped
 weights, x 100 took The Kiss's grid and the hatching of The Great Wave and The Starry Night away at
 2x zoom and x 30 thinned them; whether either holds when a network learns from scratch, or smooths
-the strokes away, is what the sweep asks."""
+the strokes away, is what the sweep asks. ``style3x`` and ``content42`` (the content term on
+relu4_2, as Gatys et al., at the weight that gives the default's content loss: relu4_2's feature
+MSE was 7.6x relu2_2's) weigh the painting more: by eye the peer wins with painted texture over
+flat areas, and session 27's longest CPU fine-tune at the shipped recipe kept more of the photo
+with every image and painted none (docs/ab/cpu-long)."""
 SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150
