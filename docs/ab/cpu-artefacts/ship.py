@@ -1,8 +1,9 @@
 """Ship an artefact probe into styles/ as int8 (the painting already there; the twin named as the
 shipped file names it), and keep the CPU run's logs in docs/ab/cpu-artefacts/runs/ (styles/runs/
-keeps the GPU run's). Run from the repository root:
+keeps the GPU run's), or in LOGS_DIR when given (docs/ab/cpu-long/runs for session 27's long
+fine-tune). Run from the repository root:
 
-    .venv/bin/python docs/ab/cpu-artefacts/ship.py RUN_DIR NAME
+    .venv/bin/python docs/ab/cpu-artefacts/ship.py RUN_DIR NAME [LOGS_DIR]
 """
 import shutil
 import sys
@@ -17,7 +18,7 @@ run, name = Path(sys.argv[1]), sys.argv[2]
 twin = load_model(name).metadata.get("twin")  # the shipped file's twin, before it is replaced
 target = publish_model(run / "model.safetensors", "styles", name, painting=Path("styles") / f"{name}.jpg",
                        twin=twin, dtype=torch.int8)
-logs = Path(__file__).resolve().parent / "runs" / run.name
+logs = (Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).resolve().parent / "runs") / run.name
 logs.mkdir(parents=True, exist_ok=True)
 for file_name in ("metrics.csv", "curves.png", "config.json", "summary.json"):
     if (run / file_name).is_file():
