@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -6,6 +8,7 @@ from safetensors.torch import save_file
 
 from styletransfer import ModelFileError, TransformerNet, load_model, save_model
 from styletransfer.modelfiles import catalogue, int8
+from styletransfer.core import files
 from styletransfer.modelfiles import format as modelfile
 
 
@@ -134,10 +137,30 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     path = save_model(net, tmp_path / "m.safetensors", steps=1)
     before = path.read_bytes()
 
-    def crash(*args, **kwargs):
+    def crash(*args, **kwargs):  # the new file is written, but cannot be flushed to disk
         raise OSError("disk full")
-    monkeypatch.setattr(modelfile, "save_file", crash)
+    monkeypatch.setattr(files, "_sync", crash)
     with pytest.raises(OSError):
         save_model(net, path, steps=2)
+    with pytest.raises(OSError):
+        modelfile.update_metadata(path, steps=3)
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_model_files_are_readable_as_the_umask_allows(tmp_path):
+    """A model file gets the permissions of any new file (0644 under the usual umask 022), not
+    owner-only: a styles folder shared between users, or served, must be readable (safetensors'
+    save_file writes 0600)."""
+    old = os.umask(0o022)
+    try:
+        path = save_model(_trained(), tmp_path / "m.safetensors", steps=1)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        modelfile.update_metadata(path, steps=2)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        path = save_model(_trained(), tmp_path / "private.safetensors", dtype=torch.int8, steps=1)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)

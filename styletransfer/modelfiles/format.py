@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from styletransfer.errors import StyleTransferError
 from styletransfer.version import __version__
-from styletransfer.core.files import atomic_path
+from styletransfer.core.files import write_atomic
 from styletransfer.models.transformer import NetworkConfig, TransformerNet
 from styletransfer.modelfiles.int8 import SCALE_SUFFIX, dequantize_int8, quantize_int8
 
@@ -103,8 +103,9 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
         "config": json.dumps(net.config.as_dict()),
         "metadata": json.dumps(metadata),
     }
-    with atomic_path(path) as partial:
-        save_file(tensors, str(partial), metadata=header)
+    # Serialized here and written by write_atomic: safetensors' own save_file creates the file
+    # owner-only (0600) whatever the umask, which other users of a shared styles folder cannot read.
+    write_atomic(path, save(tensors, metadata=header))
     return path
 
 
@@ -151,8 +152,7 @@ def update_metadata(path: str | os.PathLike, **changes: Any) -> dict[str, Any]:
         else:
             metadata[key] = value
     header["metadata"] = json.dumps(metadata)
-    with atomic_path(path) as partial:
-        save_file(tensors, str(partial), metadata=header)
+    write_atomic(path, save(tensors, metadata=header))
     return metadata
 
 
