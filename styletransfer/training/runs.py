@@ -351,7 +351,8 @@ def export_checkpoint(run_dir: str | os.PathLike[str], target: str | os.PathLike
     weights of a run stopped (or still running) before its last step, to use, judge or publish
     without finishing it. The metadata is what the finished run's file would carry for that
     step (``steps``, ``images_seen``, the mean losses of its last logged steps), and
-    ``completed``: false unless the checkpoint is of the run's last step. ``dtype`` as in :func:`styletransfer.modelfiles.format.save_model`.
+    ``completed``: false unless the checkpoint is of the run's last step. ``dtype`` as in
+    :func:`styletransfer.modelfiles.format.save_model`.
 
     Raises:
         TrainingError: ``run_dir`` is not a run folder; CheckpointError: it has no readable
@@ -366,7 +367,8 @@ def export_checkpoint(run_dir: str | os.PathLike[str], target: str | os.PathLike
     try:
         dataset = open_dataset(config)[1]
     except DatasetError:  # the photos are elsewhere now: say which set, without its size
-        dataset = f"folder {Path(config.images).name}" if config.images else f"COCO {Path(config.coco_annotations or config.coco_root).name}"
+        source = Path(config.images or config.coco_annotations or config.coco_root)
+        dataset = f"{'folder' if config.images else 'COCO'} {source.name}"
     metadata = model_metadata(config, net.config, steps=checkpoint["step"], dataset=dataset,
                               final_losses=mean_rows(rows[-FINAL_LOSS_STEPS:], LOSS_TERMS),
                               completed=checkpoint["step"] >= config.steps)
