@@ -325,8 +325,10 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
     styles = json.loads((folder / "plan.json").read_text())["styles"]
     assert [style["name"] for style in styles] == [f"the_scream-{name}" for name in gpu_session.SWEEP]
     assert all(style["images"] >= 20_000 and style["title"] == "The Scream" for style in styles)
-    assert styles[1]["content_weight"] == 20.0 and "relu4_1" not in styles[2]["style_layers"]
-    assert styles[-1]["norm"] == "instance"
+    by_name = {style["name"].removeprefix("the_scream-"): style for style in styles}
+    assert by_name["content20"]["content_weight"] == 20.0 and "relu4_1" not in by_name["nodeep"]["style_layers"]
+    assert by_name["in-srm"]["norm"] == "instance" and by_name["style3x"]["style_weight"] == 30.0
+    assert by_name["content42"]["content_layers"] == ["relu4_2"]
 
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, str(BENCH / "gpu_session.py"), "run", str(folder), "--out", str(out),
