@@ -32,9 +32,8 @@ def main() -> None:
     args = parser.parse_args()
     styles = json.load(open(args.scores))["styles"]
     # an entry may carry its images_seen (a model file since replaced); else its file says it
-    points = sorted(((style.get("images_seen") or read_header(style["source"])[1]["images_seen"], index), style)
-                    for index, style in enumerate(styles))
-    points = [(seen, style) for (seen, _), style in points]
+    points = sorted(((style.get("images_seen") or read_header(style["source"])[1]["images_seen"], style)
+                     for style in styles), key=lambda point: point[0])
     seen = [x for x, _ in points]
     peer = dict(zip(("palette", "structure", "layout"), map(float, args.peer.split(","))))
     figure, (kept, palette) = plt.subplots(1, 2, figsize=(10, 4))
