@@ -232,17 +232,24 @@ def test_bank_benchmark_times_banks_profiles_and_compares_designs(tmp_path):
     assert "| networks | images/s in all |" in stdout and "Machine:" in stdout
 
 
-def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
-    """gpu_plan.py --smoke: a plan of two styles, stopped after 2 bank steps (one style's budget
-    is 2 steps, the other's 5), packed into at most 8 small files; run again, it continues and
-    finishes the second style."""
-    folder = tmp_path / "plan"
+def _plan_folder(folder: Path) -> list[Path]:
+    """A GPU plan's folder for the smoke runs: ``photos/`` (the example photos twice, so a
+    batch of 2 has enough) and an empty ``paintings/``; returns the example photos."""
     (folder / "photos").mkdir(parents=True)
     photos = sorted((REPO / "examples").glob("*.jpg"))
     for copy in range(2):
         for photo in photos:
             (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
     (folder / "paintings").mkdir()
+    return photos
+
+
+def test_gpu_plan_trains_styles_as_a_bank_until_stopped_and_continues(tmp_path):
+    """gpu_plan.py --smoke: a plan of two styles, stopped after 2 bank steps (one style's budget
+    is 2 steps, the other's 5), packed into at most 8 small files; run again, it continues and
+    finishes the second style."""
+    folder = tmp_path / "plan"
+    photos = _plan_folder(folder)
     for photo in photos[:2]:
         (folder / "paintings" / photo.name).write_bytes(photo.read_bytes())
     plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1, "width": 12, "residual_blocks": 3},
@@ -311,12 +318,7 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
     import gpu_session
 
     folder = tmp_path / "session"
-    (folder / "photos").mkdir(parents=True)
-    photos = sorted((REPO / "examples").glob("*.jpg"))
-    for copy in range(2):
-        for photo in photos:
-            (folder / "photos" / f"{copy}{photo.name}").write_bytes(photo.read_bytes())
-    (folder / "paintings").mkdir()
+    photos = _plan_folder(folder)
     (folder / "paintings" / "the_scream.jpg").write_bytes(photos[0].read_bytes())
     plan = {"photos": "photos", "defaults": {"batch_size": 2, "val_images": 1, "width": 12, "residual_blocks": 3},
             "styles": [{"name": "the_scream", "style": "paintings/the_scream.jpg", "images": 4, "title": "The Scream"}]}
