@@ -385,6 +385,11 @@ def test_cli_ab_photos_then_a_like_for_like_test(tmp_path: Path, photos_dir: Pat
       "--ab-make", "{tmp}/ab"], "ab: not empty"),
     (["{tmp}/photos", "--outputs", "{tmp}/ours", "--painting", "{tmp}/photos/cat.jpg", "--ab", "{tmp}/peer",
       "--ab-make", "{tmp}/new", "--ab-names", "ours"], "--ab-names 'ours': give two names"),
+    (["{tmp}/photos", "--outputs", "{tmp}/ours", "--painting", "{tmp}/photos/cat.jpg", "--label", "a", "--label", "b",
+      "--ab", "{tmp}/peer", "--ab-make", "{tmp}/new"], "2 --label for 1 --outputs; give one per --outputs"),
+    (["{tmp}/photos", "--outputs", "{tmp}/ours", "--outputs", "{tmp}/ours", "--painting", "{tmp}/photos/cat.jpg",
+      "--painting", "{tmp}/photos/cat.jpg", "--painting", "{tmp}/photos/cat.jpg", "--ab", "{tmp}/peer", "--ab",
+      "{tmp}/peer", "--ab-make", "{tmp}/new"], "give --painting once for all 2 --outputs, or once for each"),
     (["--style", "tiny"], "evaluate needs the PHOTOS_DIR"),
 ])
 def test_cli_bad_ab_exits_2_with_one_line(tmp_path: Path, photos_dir: Path, two_systems: tuple[Path, Path],

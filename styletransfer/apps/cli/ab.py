@@ -51,6 +51,19 @@ def add_ab_options(evaluate: argparse.ArgumentParser) -> None:
                        help="seed of the sheets' order and sides (default: %(default)s)")
 
 
+def output_folders(args: argparse.Namespace) -> list[OutputFolder]:
+    """``evaluate``'s --outputs as OutputFolder items, each with its --painting (one for all, or
+    one each) and --label; UsageError where the counts do not match."""
+    if args.outputs and len(args.painting) not in (1, len(args.outputs)):
+        raise UsageError(f"give --painting once for all {len(args.outputs)} --outputs, or once for each"
+                         if args.painting else "--outputs needs the --painting the other tool was given")
+    if args.label and len(args.label) != len(args.outputs):
+        raise UsageError(f"{len(args.label)} --label for {len(args.outputs)} --outputs; give one per --outputs")
+    paintings = args.painting * len(args.outputs) if len(args.painting) == 1 else args.painting
+    labels = args.label or [None] * len(args.outputs)
+    return [OutputFolder(folder, painting, label) for folder, painting, label in zip(args.outputs, paintings, labels)]
+
+
 def wants_ab(args: argparse.Namespace) -> bool:
     """Whether the command line asks for an A/B step rather than scores."""
     return bool(args.ab or args.ab_make or args.ab_score or args.ab_photos)
@@ -111,15 +124,7 @@ def _run_make(args: argparse.Namespace) -> int:
     names = args.ab_names.split(",")
     if len(names) != 2:
         raise UsageError(f"--ab-names {args.ab_names!r}: give two names separated by a comma")
-    if args.outputs and len(args.painting) not in (1, len(args.outputs)):
-        raise UsageError(f"give --painting once for all {len(args.outputs)} --outputs, or once for each"
-                         if args.painting else "--outputs needs the --painting the other tool was given")
-    if args.label and len(args.label) != len(args.outputs):
-        raise UsageError(f"{len(args.label)} --label for {len(args.outputs)} --outputs; give one per --outputs")
-    paintings = args.painting * len(args.outputs) if len(args.painting) == 1 else args.painting
-    labels = args.label or [None] * len(args.outputs)
-    outputs = [OutputFolder(folder, painting, label)
-               for folder, painting, label in zip(args.outputs, paintings, labels)]
+    outputs = output_folders(args)
     photos = find_photos(args.photos)
 
     with tqdm(total=len(photos) * systems, desc="A/B sheets", unit="pair") as bar:

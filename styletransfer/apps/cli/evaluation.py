@@ -2,7 +2,7 @@
 training runs side by side."""
 from __future__ import annotations
 
-from styletransfer.apps.cli.ab import add_ab_options, run_ab, wants_ab
+from styletransfer.apps.cli.ab import add_ab_options, output_folders, run_ab, wants_ab
 
 import argparse
 import sys
@@ -73,7 +73,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from styletransfer.evaluation.contact_sheet import lay_out_sheet
-    from styletransfer.evaluation.evaluate import OutputFolder, evaluate, find_photos, to_working_size
+    from styletransfer.evaluation.evaluate import evaluate, find_photos, to_working_size
 
     sheet_cell = 256  # px, the side of a cell in the --sheet
 
@@ -84,19 +84,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if not args.style and not args.outputs:
         raise UsageError("evaluate needs at least one --style or --outputs")
-    if args.outputs and len(args.painting) not in (1, len(args.outputs)):
-        raise UsageError(f"give --painting once for all {len(args.outputs)} --outputs, or once for each"
-                         if args.painting else "--outputs needs the --painting the other tool was given")
     if not args.outputs and len(args.painting) > 1:
         raise UsageError("give at most one --painting without --outputs")
-    if args.label and len(args.label) != len(args.outputs):
-        raise UsageError(f"{len(args.label)} --label for {len(args.outputs)} --outputs; give one per --outputs")
+    outputs = output_folders(args)
     if args.sheet and args.sheet.suffix.lower() not in SAVE_SUFFIXES:
         raise UsageError(f"--sheet {args.sheet}: use a .png, .jpg or .webp file name")
-    paintings = args.painting * len(args.outputs) if len(args.painting) == 1 else args.painting
-    labels = args.label or [None] * len(args.outputs)
-    outputs = [OutputFolder(folder, painting, label)
-               for folder, painting, label in zip(args.outputs, paintings, labels)]
     photos = find_photos(args.photos)
     if args.style:
         note_emulated_precision(args.device, args.precision)
