@@ -46,6 +46,8 @@ assert "styletransfer/apps/cli/main.py" in needed and "styletransfer/apps/web/ap
 missing = [name for name in needed if name not in names]
 models = [name for name in names if name.startswith("styletransfer/styles/") and name.endswith(".safetensors")]
 assert not missing and models, f"missing {missing}, {len(models)} style models"
+# The licence travels with the wheel (pyproject's license-files), where pip show -f finds it.
+assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), "the wheel has no LICENSE"
 print(f"wheel check: {sys.argv[1].rsplit('/', 1)[-1]}: {len(names)} files, {len(models)} styles")
 EOF
 
