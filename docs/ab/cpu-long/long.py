@@ -51,7 +51,7 @@ def main() -> None:
     for item in args.set:
         field, _, value = item.partition("=")
         changes[field] = _value(value)
-    tag = "-".join(f"{field}{value}" for field, value in changes.items() if field != "tv_weight")
+    tag = "-".join(f"{field}{value}" for field, value in changes.items() if (field, value) != ("tv_weight", 5e7))
     label = f"{args.style}-{tag}" if tag else args.style
     run_dir = Path(args.run_dir or f".gpu/cpu-long/{label}")
     shipped_moulin = args.style == "moulin_de_la_galette" and not tag
