@@ -44,7 +44,7 @@ needed = sorted(path.relative_to(src).as_posix() for path in (src / "styletransf
 needed += ["styletransfer/styles/manifest.csv", "styletransfer/examples/manifest.csv"]
 # The run logs the app draws its curves from: setuptools ships these folders as package data
 # with a warning that it may stop (they are importable names missing from `packages`).
-needed += sorted(f"styletransfer/styles/{path.relative_to(src / 'styles').as_posix()}"
+needed += sorted(f"styletransfer/styles/runs/{path.parent.name}/metrics.csv"
                  for path in (src / "styles" / "runs").glob("*/metrics.csv"))
 assert "styletransfer/apps/cli/main.py" in needed and "styletransfer/apps/web/app.py" in needed, needed
 missing = [name for name in needed if name not in names]

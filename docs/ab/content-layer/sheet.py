@@ -29,8 +29,9 @@ def labelled_grid(columns: list[str], rows: list[list[Image.Image]], *,
     for row in rows:
         for cell in row:
             cell.thumbnail((CELL, CELL))
-    tallest = max(cell.height for row in rows for cell in row)
-    heights = [max(cell.height for cell in row) if row_heights else tallest for row in rows]
+    heights = [max(cell.height for cell in row) for row in rows]
+    if not row_heights:
+        heights = [max(heights)] * len(rows)
     sheet = Image.new("RGB", (len(columns) * (CELL + 4) + 4, LABEL + sum(h + 4 for h in heights) + 4), "white")
     draw = ImageDraw.Draw(sheet)
     for index, label in enumerate(columns):
