@@ -53,7 +53,9 @@ ROUND3 = "ab/slim-distill/round3/scores_{}_slim.json"  # a third 400-step round 
 LATER = {"the_scream_slim": ROUND3,  # 600 steps in session 22, then two more rounds of 400 (session 24)
          "night_cafe_slim": ROUND2, "moulin_de_la_galette_slim": ROUND2, "composition_viii_slim": ROUND2,
          "wheat_field_with_cypresses_slim": ROUND2, "great_wave_slim": ROUND2,
-         "great_wave_bn_slim": ROUND2, "starry_night_bn_slim": ROUND2}  # session 25
+         "great_wave_bn_slim": ROUND2, "starry_night_bn_slim": ROUND2,  # session 25
+         # distilled again towards the style-weight-30 full model (session 29)
+         "starry_night_slim": "ab/cpu-long-style3x/slim/scores_{}_slim.json"}
 
 # networks whose model file records a border margin (session 26) are scored again with it: what
 # stylize now draws with their unchanged weights
