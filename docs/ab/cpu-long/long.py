@@ -29,6 +29,7 @@ from finetune import finetune_config  # noqa: E402  (also calls keep_freed_memor
 from styletransfer.training.runs import resume_training, train  # noqa: E402
 
 STAGE = 300
+SHIPPED_TV = 5e7  # the shipped styles' TV weight since session 18; a run with it keeps the plain label
 CONTROL = Path(".gpu/content-layer/moulin_de_la_galette-c22")
 
 
@@ -47,11 +48,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a recipe change over the shipped one (a TrainingConfig field)")
     args = parser.parse_args()
-    changes = dict(tv_weight=5e7)
+    changes = dict(tv_weight=SHIPPED_TV)
     for item in args.set:
         field, _, value = item.partition("=")
         changes[field] = _value(value)
-    tag = "-".join(f"{field}{value}" for field, value in changes.items() if (field, value) != ("tv_weight", 5e7))
+    tag = "-".join(f"{field}{value}" for field, value in changes.items() if (field, value) != ("tv_weight", SHIPPED_TV))
     label = f"{args.style}-{tag}" if tag else args.style
     run_dir = Path(args.run_dir or f".gpu/cpu-long/{label}")
     shipped_moulin = args.style == "moulin_de_la_galette" and not tag
