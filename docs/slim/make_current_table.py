@@ -38,7 +38,9 @@ FULL = "ab/cpu-artefacts/scores_{}_int8.json"
 FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the long CPU fine-tune (session 27)
               # style weight 30, 4,000 images more (sessions 28-29); the twin with its recorded margin
               "starry_night": "ab/cpu-long-style3x/scores_shipped.json",
-              "starry_night_bn": "ab/cpu-long-style3x/scores_shipped.json"}
+              "starry_night_bn": "ab/cpu-long-style3x/scores_shipped.json",
+              # the same recipe for Composition VIII (session 30)
+              "composition_viii": "ab/cpu-long-composition-viii/scores_shipped.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
