@@ -9,6 +9,10 @@ Usage (from the repository root)::
 
     python docs/make_zoom.py examples/mont_saint_michel.jpg --size 1024 -o docs/zoom_2x.jpg
     python docs/make_zoom.py PHOTO --styles starry_night,starry_night_slim,... -o docs/slim_zoom_2x.jpg
+    python docs/make_zoom.py PHOTO --styles before.safetensors,after.safetensors --size 512 --size 1024 -o OUT.jpg
+
+With several ``--size`` the sheet has one row per size and one column per style (a before/after
+comparison at both sizes the 2× check asks for, in one picture).
 """
 from __future__ import annotations
 
@@ -58,17 +62,39 @@ def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 
     return sheet
 
 
+def zoom_rows(photo: Image.Image, styles: list[str], sizes: list[int], crop: int = CROP) -> Image.Image:
+    """One row of :func:`zoom_sheet` per size in ``sizes``, one column per style; each crop is
+    labelled with its style and size."""
+    cell = 2 * crop
+    sheet = Image.new("RGB", (len(styles) * cell, len(sizes) * (cell + LABEL)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, size in enumerate(sizes):
+        scaled = fit_longest(photo, size)
+        for column, name in enumerate(styles):
+            x, y = column * cell, row * (cell + LABEL)
+            draw.text((x + 4, y + 3), f"{Path(name).name} at {size} px", fill="black")
+            sheet.paste(centre_zoom(stylize(name, scaled), crop), (x, y + LABEL))
+    return sheet
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("photo", type=Path)
-    parser.add_argument("--size", type=int, default=1024, help="the photo's longer side, px (scaled up or down)")
+    parser.add_argument("--size", type=int, action="append",
+                        help="the photo's longer side, px (scaled up or down; default 1024); repeat for a row per size")
     parser.add_argument("--crop", type=int, default=CROP, help="side of the centre crop, px, before magnifying")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--styles", help="comma list of styles (default: every shipped style in the gallery)")
     args = parser.parse_args()
     styles = (args.styles.split(",") if args.styles
               else [style.name for style in load_catalogue([SHIPPED_STYLES_DIR]).gallery()])
-    zoom_sheet(Image.open(args.photo), styles, args.size, crop=args.crop).save(args.output, quality=88)
+    sizes = args.size or [1024]
+    photo = Image.open(args.photo)
+    if len(sizes) == 1:
+        sheet = zoom_sheet(photo, styles, sizes[0], crop=args.crop)
+    else:
+        sheet = zoom_rows(photo, styles, sizes, crop=args.crop)
+    sheet.save(args.output, quality=88)
 
 
 if __name__ == "__main__":

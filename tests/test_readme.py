@@ -180,3 +180,29 @@ def test_the_zoom_pictures_scale_the_photo_to_their_size_up_or_down():
     assert module.fit_longest(photo, 320).size == (320, 180)
     zoomed = module.centre_zoom(module.fit_longest(photo, 1024), crop=256)
     assert zoomed.size == (512, 512)
+
+
+def test_the_zoom_sheet_has_a_row_per_size_and_a_column_per_style(monkeypatch):
+    """make_zoom.py --size 512 --size 1024: each row stylizes the photo at its own size (the
+    network sees 512 px, then 1024 px), each column is one style, and the crops land in order."""
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("make_zoom", DOCS / "make_zoom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = []
+    shades = {"before.safetensors": (200, 0, 0), "after.safetensors": (0, 0, 200)}
+
+    def fake_stylize(name, photo):
+        seen.append((name, photo.size))
+        return Image.new("RGB", photo.size, shades[name])
+
+    monkeypatch.setattr(module, "stylize", fake_stylize)
+    sheet = module.zoom_rows(Image.new("RGB", (640, 360), "gray"), list(shades), [512, 1024], crop=40)
+    assert seen == [("before.safetensors", (512, 288)), ("after.safetensors", (512, 288)),
+                    ("before.safetensors", (1024, 576)), ("after.safetensors", (1024, 576))]
+    assert sheet.size == (2 * 80, 2 * (80 + module.LABEL))
+    for row in range(2):
+        y = row * (80 + module.LABEL) + module.LABEL + 40
+        assert sheet.getpixel((40, y)) == (200, 0, 0)
+        assert sheet.getpixel((120, y)) == (0, 0, 200)
