@@ -63,8 +63,9 @@ def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 
 
 
 def zoom_rows(photo: Image.Image, styles: list[str], sizes: list[int], crop: int = CROP) -> Image.Image:
-    """One row of :func:`zoom_sheet` per size in ``sizes``, one column per style; each crop is
-    labelled with its style and size."""
+    """One row per size in ``sizes`` and one column per style, never wrapped (unlike
+    :func:`zoom_sheet`'s grid): each cell the ``crop``×``crop`` centre of that style's output with
+    the photo at that size, magnified twice, labelled with the style and the size."""
     cell = 2 * crop
     sheet = Image.new("RGB", (len(styles) * cell, len(sizes) * (cell + LABEL)), "white")
     draw = ImageDraw.Draw(sheet)
