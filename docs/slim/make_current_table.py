@@ -71,9 +71,13 @@ def with_margin(name: str) -> bool:
     return recorded_margin(read_metadata(SHIPPED_STYLES_DIR / f"{name}.safetensors")) > 0
 
 
+# twins distilled towards a full model replaced since session 30, by the file that scored the
+# shipped file as stylize runs it (with any margin it records), like FULL_LATER
+TWINS_LATER = {"wheat_field_with_cypresses_slim": "ab/cpu-long-wheat-field/slim/scores_shipped_slim.json"}
+
 # twin -> the file that scored it; its full model's scores are in full_file(full model's name)
-SOURCES = {twin: MARGIN.format(twin) if with_margin(twin) else LATER.get(twin, NEW_TEACHERS).format(
-    twin.removesuffix("_slim")) for twin in TWINS}
+SOURCES = {twin: TWINS_LATER[twin] if twin in TWINS_LATER else MARGIN.format(twin) if with_margin(twin)
+           else LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
 
 
 def full_file(name: str) -> str:
