@@ -47,35 +47,35 @@ def centre_zoom(image: Image.Image, crop: int = CROP) -> Image.Image:
     return centre_crop(image, crop).resize((2 * crop, 2 * crop), Image.Resampling.NEAREST)
 
 
+def paste_grid(cells: list[tuple[str, Image.Image]], columns: int, crop: int = CROP) -> Image.Image:
+    """``cells`` (label, 2×-zoomed crop) laid out left to right, ``columns`` to a row, each crop
+    under its label."""
+    cell = 2 * crop
+    rows = -(-len(cells) // columns)
+    sheet = Image.new("RGB", (columns * cell, rows * (cell + LABEL)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (label, zoomed) in enumerate(cells):
+        x, y = (index % columns) * cell, (index // columns) * (cell + LABEL)
+        draw.text((x + 4, y + 3), label, fill="black")
+        sheet.paste(zoomed, (x, y + LABEL))
+    return sheet
+
+
 def zoom_sheet(photo: Image.Image, styles: list[str], size: int, columns: int = 4, crop: int = CROP) -> Image.Image:
     """A grid of ``crop``×``crop`` centre crops of each style's output at ``size`` px, shown 2×."""
     photo = fit_longest(photo, size)
-    cell = 2 * crop
-    rows = -(-len(styles) // columns)
-    sheet = Image.new("RGB", (columns * cell, rows * (cell + LABEL)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for index, name in enumerate(styles):
-        zoomed = centre_zoom(stylize(name, photo), crop)
-        x, y = (index % columns) * cell, (index // columns) * (cell + LABEL)
-        draw.text((x + 4, y + 3), name, fill="black")
-        sheet.paste(zoomed, (x, y + LABEL))
-    return sheet
+    return paste_grid([(name, centre_zoom(stylize(name, photo), crop)) for name in styles], columns, crop)
 
 
 def zoom_rows(photo: Image.Image, styles: list[str], sizes: list[int], crop: int = CROP) -> Image.Image:
     """One row per size in ``sizes`` and one column per style, never wrapped (unlike
     :func:`zoom_sheet`'s grid): each cell the ``crop``×``crop`` centre of that style's output with
     the photo at that size, magnified twice, labelled with the style and the size."""
-    cell = 2 * crop
-    sheet = Image.new("RGB", (len(styles) * cell, len(sizes) * (cell + LABEL)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for row, size in enumerate(sizes):
+    cells = []
+    for size in sizes:
         scaled = fit_longest(photo, size)
-        for column, name in enumerate(styles):
-            x, y = column * cell, row * (cell + LABEL)
-            draw.text((x + 4, y + 3), f"{Path(name).name} at {size} px", fill="black")
-            sheet.paste(centre_zoom(stylize(name, scaled), crop), (x, y + LABEL))
-    return sheet
+        cells += [(f"{Path(name).name} at {size} px", centre_zoom(stylize(name, scaled), crop)) for name in styles]
+    return paste_grid(cells, len(styles), crop)
 
 
 def main() -> None:

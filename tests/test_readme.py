@@ -153,14 +153,20 @@ def test_variant_comparison_table_gives_each_networks_parameters():
         assert int(params.replace(",", "")) == count_parameters(TransformerNet.variant(label.lower())), label
 
 
+def _docs_script(path: Path):
+    """The script at ``path`` (under docs/, not a package) imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_slim_scores_table_is_built_from_every_shipped_twins_scores(monkeypatch):
     """docs/slim.md, "Scores": the table is what docs/slim/make_current_table.py builds, and that
     script names a score file for every slim twin in styles/ (a twin shipped without its row
     fails here, as does a table edited by hand)."""
     monkeypatch.syspath_prepend(str(DOCS / "slim"))  # the script imports make_table.py beside it
-    spec = importlib.util.spec_from_file_location("make_current_table", DOCS / "slim" / "make_current_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _docs_script(DOCS / "slim" / "make_current_table.py")
     shipped = {path.stem for path in (REPO / "styles").glob("*_slim.safetensors")}
     assert set(module.SOURCES) == shipped
     for line in module.table().splitlines():
@@ -172,9 +178,7 @@ def test_the_zoom_pictures_scale_the_photo_to_their_size_up_or_down():
     stylized at 1024 px, also for the 640 px example photos (Image.thumbnail never scales up)."""
     from PIL import Image
 
-    spec = importlib.util.spec_from_file_location("make_zoom", DOCS / "make_zoom.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _docs_script(DOCS / "make_zoom.py")
     photo = Image.new("RGB", (640, 360), "gray")
     assert module.fit_longest(photo, 1024).size == (1024, 576)
     assert module.fit_longest(photo, 320).size == (320, 180)
@@ -187,9 +191,7 @@ def test_the_zoom_sheet_has_a_row_per_size_and_a_column_per_style(monkeypatch):
     network sees 512 px, then 1024 px), each column is one style, and the crops land in order."""
     from PIL import Image
 
-    spec = importlib.util.spec_from_file_location("make_zoom", DOCS / "make_zoom.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _docs_script(DOCS / "make_zoom.py")
     seen = []
     shades = {"before.safetensors": (200, 0, 0), "after.safetensors": (0, 0, 200)}
 

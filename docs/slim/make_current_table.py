@@ -75,9 +75,19 @@ def with_margin(name: str) -> bool:
 # shipped file as stylize runs it (with any margin it records), like FULL_LATER
 TWINS_LATER = {"wheat_field_with_cypresses_slim": "ab/cpu-long-wheat-field/slim/scores_shipped_slim.json"}
 
+
+
+def twin_file(twin: str) -> str:
+    """The file that scored the slim twin ``twin`` as shipped (the order of :func:`full_file`)."""
+    if twin in TWINS_LATER:  # scored as stylize runs it, with any margin its file records
+        return TWINS_LATER[twin]
+    if with_margin(twin):
+        return MARGIN.format(twin)
+    return LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim"))
+
+
 # twin -> the file that scored it; its full model's scores are in full_file(full model's name)
-SOURCES = {twin: TWINS_LATER[twin] if twin in TWINS_LATER else MARGIN.format(twin) if with_margin(twin)
-           else LATER.get(twin, NEW_TEACHERS).format(twin.removesuffix("_slim")) for twin in TWINS}
+SOURCES = {twin: twin_file(twin) for twin in TWINS}
 
 
 def full_file(name: str) -> str:
