@@ -73,8 +73,9 @@ def with_margin(name: str) -> bool:
 
 # twins distilled towards a full model replaced since session 30, by the file that scored the
 # shipped file as stylize runs it (with any margin it records), like FULL_LATER
-TWINS_LATER = {"wheat_field_with_cypresses_slim": "ab/cpu-long-wheat-field/slim/scores_shipped_slim.json"}
-
+TWINS_LATER = {"wheat_field_with_cypresses_slim": "ab/cpu-long-wheat-field/slim/scores_shipped_slim.json",
+               # session 32; no margin recorded, and the candidate scored is the shipped file's tensors
+               "composition_viii_slim": "ab/cpu-long-composition-viii/slim/scores_composition_viii_slim.json"}
 
 
 def twin_file(twin: str) -> str:
