@@ -42,7 +42,9 @@ FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the 
               # the same recipe for Composition VIII (session 30)
               "composition_viii": "ab/cpu-long-composition-viii/scores_shipped.json",
               # and for Wheat Field with Cypresses (session 31; its file records no margin now)
-              "wheat_field_with_cypresses": "ab/cpu-long-wheat-field/scores_shipped.json"}
+              "wheat_field_with_cypresses": "ab/cpu-long-wheat-field/scores_shipped.json",
+              # and for The Night Cafe, 1,600 images (session 32)
+              "night_cafe": "ab/cpu-long-night-cafe/scores_shipped.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
