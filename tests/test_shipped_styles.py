@@ -85,6 +85,18 @@ def test_shipped_styles_use_the_default_recipe():
             # (docs/ab/cpu-finetune): its file records that recipe and the images of both runs.
             assert meta["images_seen"] > meta["steps"] * meta["batch_size"], name
             assert meta["style_layers"] and meta["content_layers"], name
+            if "stages" in meta:
+                # Run in stages whose recipes differ (docs/model-format.md): the recorded recipe
+                # is the last stage's, and the stages' images add up to the file's count.
+                stages = meta["stages"]
+                last = stages[-1]
+                assert len(stages) >= 2, name
+                for key in ("steps", "batch_size", "style_weight", "tv_weight", "images_seen"):
+                    assert last[key] == meta[key], (name, key)
+                assert stages[0]["images_seen"] > stages[0]["steps"] * stages[0]["batch_size"], name
+                for earlier, later in zip(stages, stages[1:]):
+                    added = later["steps"] * later["batch_size"]
+                    assert later["images_seen"] == earlier["images_seen"] + added, name
             continue
         for key in ("content_weight", "style_weight", "tv_weight", "color_weight"):
             assert meta[key] == getattr(defaults, key), (name, key)
