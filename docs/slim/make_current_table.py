@@ -44,7 +44,10 @@ FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the 
               # and for Wheat Field with Cypresses (session 31; its file records no margin now)
               "wheat_field_with_cypresses": "ab/cpu-long-wheat-field/scores_shipped.json",
               # and for The Night Cafe, 1,600 images (session 32)
-              "night_cafe": "ab/cpu-long-night-cafe/scores_shipped.json"}
+              "night_cafe": "ab/cpu-long-night-cafe/scores_shipped.json",
+              # The Great Wave and its twin: style weight 30, then TV x4, 2,000 images (session 34)
+              "great_wave": "ab/cpu-long-great-wave/scores_shipped.json",
+              "great_wave_bn": "ab/cpu-long-great-wave/scores_shipped.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
