@@ -2,30 +2,65 @@
 ``../cpu-long/long.py`` fine-tuned on with the TV weight raised (the first stage's 400 steps drew a
 strong diagonal hatching at 2×, which the TV term damps). Same recipe as the first stage
 (``../cpu-finetune/finetune.py``'s, style weight 30) but for the TV weight, from the snapshot's
-weights. Run from the repository root (run it again to continue a stopped run):
+weights. Run from the repository root (``run`` again continues a stopped run):
 
-    .venv/bin/python docs/ab/cpu-long-great-wave/tv.py STYLE SNAPSHOT RUN_DIR STEPS TV_WEIGHT
+    .venv/bin/python docs/ab/cpu-long-great-wave/tv.py run STYLE SNAPSHOT RUN_DIR STEPS TV_WEIGHT
+
+After ``../cpu-artefacts/ship.py`` has shipped the run as ``styles/STYLE.safetensors``, ``stages``
+writes into that file the two stages it went through (``stages``: each one's steps, batch size,
+style and TV weights, images seen and date, from the snapshot's metadata and the file's own) and
+``init`` = STYLE, the shipped model the first stage started from (docs/model-format.md):
+
+    .venv/bin/python docs/ab/cpu-long-great-wave/tv.py stages STYLE SNAPSHOT
 """
-import dataclasses
+import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cpu-finetune"))
 from finetune import finetune_config  # noqa: E402  (also calls keep_freed_memory())
 
+from styletransfer.modelfiles.format import read_header, update_metadata  # noqa: E402
 from styletransfer.training.runs import resume_training, train  # noqa: E402
 
+STAGE_FIELDS = ("steps", "batch_size", "style_weight", "tv_weight", "images_seen", "date")
 
-def main() -> None:
-    style, snapshot, run_dir = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    steps, tv_weight = int(sys.argv[4]), float(sys.argv[5])
+
+def run(style: str, snapshot: str, run_dir: Path, steps: int, tv_weight: float) -> None:
     if (run_dir / "checkpoint.pt").is_file():
         result = resume_training(run_dir, steps=steps)
     else:
-        config = finetune_config(style, run_dir, steps, name=f"{style}-sw30-tv{tv_weight:g}",
-                                 style_weight=30.0, tv_weight=tv_weight)
-        result = train(dataclasses.replace(config, init=snapshot))
+        result = train(finetune_config(style, run_dir, steps, name=f"{style}-sw30-tv{tv_weight:g}",
+                                       init=snapshot, style_weight=30.0, tv_weight=tv_weight))
     print(f"{style} {steps} steps at TV {tv_weight:g}: {result.images_per_second:.2f} images/s", flush=True)
+
+
+def record_stages(style: str, snapshot: str) -> None:
+    shipped = Path("styles") / f"{style}.safetensors"
+    first, second = read_header(snapshot)[1], read_header(shipped)[1]
+    if first.get("init") != style:
+        raise SystemExit(f"{snapshot}: started from {first.get('init')!r}, not the shipped {style!r}")
+    stages = [{field: metadata[field] for field in STAGE_FIELDS} for metadata in (first, second)]
+    update_metadata(shipped, init=style, stages=stages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="the second stage, from SNAPSHOT")
+    run_parser.add_argument("style")
+    run_parser.add_argument("snapshot")
+    run_parser.add_argument("run_dir", type=Path)
+    run_parser.add_argument("steps", type=int)
+    run_parser.add_argument("tv_weight", type=float)
+    stages_parser = commands.add_parser("stages", help="record both stages in the shipped file")
+    stages_parser.add_argument("style")
+    stages_parser.add_argument("snapshot")
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.style, args.snapshot, args.run_dir, args.steps, args.tv_weight)
+    else:
+        record_stages(args.style, args.snapshot)
 
 
 if __name__ == "__main__":
