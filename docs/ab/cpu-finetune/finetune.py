@@ -37,11 +37,11 @@ def finetune_config(style: str, run_dir: Path, steps: int, *, name: str | None =
     """The CPU fine-tune of the shipped ``style`` from its shipped weights, or from ``init`` (a
     model file, e.g. a snapshot of an earlier stage) (``changes``: recipe fields over this one, as
     the probes in docs/ab/cpu-probes use)."""
-    recipe = dict(content_weight=20.0, style_layers=["relu1_1", "relu2_1", "relu3_1"]) | changes
+    recipe = dict(content_weight=20.0, style_layers=["relu1_1", "relu2_1", "relu3_1"], style_size=512) | changes
     return TrainingConfig(
         style=f"styles/{style}.jpg", out_dir=str(run_dir), images=".gpu/session/photos",
         norm="batch", attention="none" if style.endswith("_bn") else "srm", init=init or style,
-        steps=steps, batch_size=4, lr=2e-4, style_size=512, seed=1, workers=1,
+        steps=steps, batch_size=4, lr=2e-4, seed=1, workers=1,
         val_images=0, val_every=0, preview_every=0, checkpoint_every=25, name=name or style, **recipe)
 
 
