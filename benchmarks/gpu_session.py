@@ -63,6 +63,8 @@ SWEEP: dict[str, dict] = {
     "tv100x": {"tv_weight": 5e7},
     "in-srm": {"norm": "instance"},
     "style3x": {"style_weight": 30.0},
+    "style3x-tv100x": {"style_weight": 30.0, "tv_weight": 5e7},
+    "style3x-tv400x": {"style_weight": 30.0, "tv_weight": 2e8},
     "content42": {"content_layers": ["relu4_2"], "content_weight": 1.3},
 }
 """Recipe candidates: the name's suffix on each painting's network, and its TrainingConfig options.
@@ -76,7 +78,11 @@ the strokes away, is what the sweep asks. ``style3x`` and ``content42`` (the con
 relu4_2, as Gatys et al., at the weight that gives the default's content loss: relu4_2's feature
 MSE was 7.6x relu2_2's) weigh the painting more: by eye the peer wins with painted texture over
 flat areas, and session 27's longest CPU fine-tune at the shipped recipe kept more of the photo
-with every image and painted none (docs/ab/cpu-long)."""
+with every image and painted none (docs/ab/cpu-long). ``style3x-tv100x`` and ``style3x-tv400x``
+cross the two, as the CPU fine-tunes at style weight 30 did (sessions 28-35): at TV x 100 The Great
+Wave drew a strong diagonal hatching at 2x that 100 steps at TV x 400 took away (shipped), while
+The Scream at the same two stages drew no hatching, lost layout and was not preferred
+(docs/ab/cpu-long-great-wave, docs/ab/cpu-long-scream); so the sweep judges each at 2x too."""
 SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150
