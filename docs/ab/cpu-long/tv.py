@@ -1,17 +1,19 @@
-"""Session 34's second stage for The Great Wave (issue #23): a style-weight-30 snapshot of
-``../cpu-long/long.py`` fine-tuned on with the TV weight raised (the first stage's 400 steps drew a
-strong diagonal hatching at 2×, which the TV term damps). Same recipe as the first stage
-(``../cpu-finetune/finetune.py``'s, style weight 30) but for the TV weight, from the snapshot's
-weights. Run from the repository root (``run`` again continues a stopped run):
+"""The second stage of a style-weight-30 fine-tune (issue #23): a snapshot of ``long.py``
+fine-tuned on with the TV weight raised, which damps the diagonal hatching the first stage can
+draw at 2×. Same recipe as the first stage (``../cpu-finetune/finetune.py``'s, style weight 30)
+but for the TV weight, from the snapshot's weights. Written for The Great Wave in session 34
+(../cpu-long-great-wave), run unchanged on The Scream and Irises in session 35
+(../cpu-long-scream, ../cpu-long-irises). Run from the repository root (``run`` again continues
+a stopped run):
 
-    .venv/bin/python docs/ab/cpu-long-great-wave/tv.py run STYLE SNAPSHOT RUN_DIR STEPS TV_WEIGHT
+    .venv/bin/python docs/ab/cpu-long/tv.py run STYLE SNAPSHOT RUN_DIR STEPS TV_WEIGHT
 
 After ``../cpu-artefacts/ship.py`` has shipped the run as ``styles/STYLE.safetensors``, ``stages``
 writes into that file the two stages it went through (``stages``: each one's steps, batch size,
 style and TV weights, images seen and date, from the snapshot's metadata and the file's own) and
 ``init`` = STYLE, the shipped model the first stage started from (docs/model-format.md):
 
-    .venv/bin/python docs/ab/cpu-long-great-wave/tv.py stages STYLE SNAPSHOT
+    .venv/bin/python docs/ab/cpu-long/tv.py stages STYLE SNAPSHOT
 """
 import argparse
 import sys
