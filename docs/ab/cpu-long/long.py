@@ -15,7 +15,8 @@ starts as a copy of the control's run folder when that exists
 Snapshots: RUN_DIR/../snapshots/step-NNNN.safetensors (RUN_DIR/../snapshots-LABEL for any other
 style or recipe). Session 28 ran it for another style with one recipe change
 (``--style starry_night --set style_weight=30``: docs/ab/cpu-long-style3x); ``--set`` values are
-JSON (``--set style_layers='["relu1_1","relu2_1"]'``) or plain strings.
+JSON (``--set style_layers='["relu1_1","relu2_1"]'``) or plain strings; ``--label`` names the run
+(its folder, snapshots and network) where the changes would make a poor folder name.
 """
 import argparse
 import json
@@ -47,13 +48,15 @@ def main() -> None:
     parser.add_argument("--style", default="moulin_de_la_galette", help="a shipped style's name")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a recipe change over the shipped one (a TrainingConfig field)")
+    parser.add_argument("--label", help="the run's label instead of STYLE-CHANGES (for changes whose "
+                        "values make poor folder names, such as a list of layers)")
     args = parser.parse_args()
     changes = dict(tv_weight=SHIPPED_TV)
     for item in args.set:
         field, _, value = item.partition("=")
         changes[field] = _value(value)
     tag = "-".join(f"{field}{value}" for field, value in changes.items() if (field, value) != ("tv_weight", SHIPPED_TV))
-    label = f"{args.style}-{tag}" if tag else args.style
+    label = args.label or (f"{args.style}-{tag}" if tag else args.style)
     run_dir = Path(args.run_dir or f".gpu/cpu-long/{label}")
     shipped_moulin = args.style == "moulin_de_la_galette" and not tag
     snapshots = run_dir.parent / ("snapshots" if shipped_moulin else f"snapshots-{label}")
