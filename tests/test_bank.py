@@ -93,7 +93,8 @@ def test_the_bank_loss_gives_each_network_its_own_perceptual_loss_and_gradients(
     its own PerceptualLoss on its own output."""
     torch.manual_seed(0)
     styles = [torch.rand(1, 3, 40, 48), torch.rand(1, 3, 36, 30)]
-    configs = [TrainingConfig(style="a", out_dir="a", images="p", style_layers=["relu1_1", "relu2_1"]),
+    configs = [TrainingConfig(style="a", out_dir="a", images="p", style_layers=["relu1_1", "relu2_1"],
+                              style_layer_weights=[1.0, 0.25]),
                TrainingConfig(style="b", out_dir="b", images="p", style_layers=["relu2_1"],
                               content_layers=["relu1_2"], style_weight=3.0, tv_weight=0.0, color_weight=1e6)]
     bank = BankLoss(styles, configs)
@@ -105,7 +106,8 @@ def test_the_bank_loss_gives_each_network_its_own_perceptual_loss_and_gradients(
     for index, (style, config, net) in enumerate(zip(styles, configs, alone)):
         loss = PerceptualLoss(style, content_weight=config.content_weight, style_weight=config.style_weight,
                               tv_weight=config.tv_weight, color_weight=config.color_weight,
-                              content_layers=config.content_layers, style_layers=config.style_layers, vgg=bank.vgg)
+                              content_layers=config.content_layers, style_layers=config.style_layers,
+                              style_layer_weights=config.style_layer_weights, vgg=bank.vgg)
         own = loss(net(photos), photos)
         expected = torch.stack([own.content, own.style, own.tv, own.color, own.distill])
         assert torch.equal(terms[index].detach(), expected.detach()), (terms[index], expected)

@@ -436,6 +436,28 @@ def test_coco_with_category_filter(style, tmp_path):
         train(tiny(style, tmp_path / "missing", coco_root=str(coco)))
 
 
+def test_style_layer_weights_weigh_each_layer_of_the_style_term(photos, style, tmp_path):
+    """--style-layer-weights: a layer weighted 0 trains exactly as if it were left out; the
+    weights are stored in the run's config and the model file (what trained it), and a run
+    without them records none."""
+    from styletransfer.apps.cli import main
+
+    common = dict(images=str(photos), steps=2, val_every=0, preview_every=0, checkpoint_every=0)
+    alone = train(tiny(style, tmp_path / "alone", style_layers=["relu1_1"], **common)).model_path
+    assert "style_layer_weights" not in load_model(alone).metadata
+    assert main(["train", "--style", str(style), "--images", str(photos), "--out", str(tmp_path / "zero"),
+                 "--steps", "2", "--batch-size", "2", "--image-size", "32", "--precision", "fp32",
+                 "--device", "cpu", "--workers", "0", "--val-images", "2", "--val-every", "0",
+                 "--preview-every", "0", "--checkpoint-every", "0", "--style-layers", "relu1_1,relu2_1",
+                 "--style-layer-weights", "1,0"]) == 0
+    assert_same_weights(tmp_path / "alone", tmp_path / "zero")
+    assert load_model(tmp_path / "zero" / "model.safetensors").metadata["style_layer_weights"] == [1.0, 0.0]
+    assert json.loads((tmp_path / "zero" / "config.json").read_text())["style_layer_weights"] == [1.0, 0.0]
+    train(tiny(style, tmp_path / "half", style_layer_weights=[1.0, 0.5], **common))
+    with pytest.raises(AssertionError, match="weights differ"):  # relu2_1 at half weight does count
+        assert_same_weights(tmp_path / "alone", tmp_path / "half")
+
+
 def test_two_processes_with_gloo(photos, style, tmp_path):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SHELL),
@@ -465,6 +487,8 @@ def test_run_folder_with_a_checkpoint_is_not_overwritten(finished_run, photos, s
     (dict(distill_feature_layers=["conv2_2", "relu6_1"]), "unknown VGG19 layer.s. relu6_1 for the distill feature loss"),
     (dict(distill_feature_weight=-1.0), "distill_feature_weight must not be negative"),
     (dict(distill_feature_weight=1.0, distill_feature_layers=[]), "feature term needs at least one VGG layer"),
+    (dict(style_layer_weights=[1.0]), "1 style layer weights for 2 style layers .relu1_1, relu2_1."),
+    (dict(style_layer_weights=[1.0, -0.5]), "style layer weights must not be negative, not 1, -0.5"),
 ])
 def test_bad_options_fail_with_one_clear_line(photos, style, tmp_path, change, message):
     config = dataclasses.replace(tiny(style, tmp_path / "run", images=str(photos)), **change)

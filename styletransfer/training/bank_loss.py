@@ -157,8 +157,8 @@ class BankLoss(nn.Module):
                     content_loss = sum(F.mse_loss(features[name][in_vgg[row]].float(), targets[name].float())
                                        for name in w.content_layers)
                     style_loss = sum(
-                        1.0 * F.mse_loss(grams[name][in_vgg[row]], self.grams(name)[k:k + 1].expand(batch, -1, -1))
-                        for name in w.style_layers)
+                        weight * F.mse_loss(grams[name][in_vgg[row]], self.grams(name)[k:k + 1].expand(batch, -1, -1))
+                        for name, weight in zip(w.style_layers, w.style_layer_weights))
             with full_precision(device):
                 color = zero
                 if row in in_colors:
@@ -193,10 +193,12 @@ class _Weights:
     distill_feature_layers: tuple[str, ...]
     content_layers: tuple[str, ...]
     style_layers: tuple[str, ...]
+    style_layer_weights: tuple[float, ...]
 
     @classmethod
     def of(cls, config: TrainingConfig) -> _Weights:
+        layer_weights = config.style_layer_weights or [1.0] * len(config.style_layers)
         return cls(config.content_weight, config.style_weight, config.tv_weight, config.color_weight,
                    config.distill_weight, config.distill_palette_weight, config.distill_feature_weight,
                    tuple(config.distill_feature_layers), tuple(config.content_layers),
-                   tuple(config.style_layers))
+                   tuple(config.style_layers), tuple(float(weight) for weight in layer_weights))

@@ -120,6 +120,11 @@ class TrainingConfig:
     """Weight of the color-statistics term (styletransfer.losses.color; 0 leaves it out)."""
     content_layers: list[str] = field(default_factory=lambda: list(DEFAULT_CONTENT_LAYERS))
     style_layers: list[str] = field(default_factory=lambda: list(DEFAULT_STYLE_LAYERS))
+    style_layer_weights: list[float] | None = None
+    """One weight per style layer, in the order of ``style_layers`` (the style term is
+    ``style_weight`` × Σ weight × Gram MSE); None: 1 each. A deep layer's Gram MSE can outweigh
+    the shallower layers' together (relu4_1's, docs/ab/cpu-long-irises-deep), so this sets how much
+    of the painting's larger shapes a network learns without giving up the rest."""
     style_size: int | None = None
     """Longest side of the painting for the style loss; None: its own size, at most 512 px."""
     image_size: int = 256
@@ -230,5 +235,12 @@ class TrainingConfig:
             if unknown:
                 raise TrainingError(f"unknown VGG19 layer(s) {', '.join(unknown)} for the {name} loss; "
                                     f"expected names like relu2_2 or relu4_1")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                raise TrainingError(f"{len(self.style_layer_weights)} style layer weights for "
+                                    f"{len(self.style_layers)} style layers ({', '.join(self.style_layers)})")
+            if any(not weight >= 0 for weight in self.style_layer_weights):
+                raise TrainingError(f"style layer weights must not be negative, not "
+                                    f"{', '.join(f'{weight:g}' for weight in self.style_layer_weights)}")
         if self.distill_feature_weight and not self.distill_feature_layers:
             raise TrainingError("the distillation's feature term needs at least one VGG layer")

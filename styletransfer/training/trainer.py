@@ -256,6 +256,8 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
         extra = {"init": Path(config.init).stem, **extra}
     if config.data_seed is not None:
         extra = {"data_seed": config.data_seed, **extra}
+    if config.style_layer_weights is not None:
+        extra = {"style_layer_weights": list(config.style_layer_weights), **extra}
     if config.init is None or config.init_images_seen is not None:
         extra = {"images_seen": steps * config.batch_size + (config.init_images_seen or 0), **extra}
     return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
@@ -314,7 +316,8 @@ class Trainer:
                                       distill_feature_weight=config.distill_feature_weight,
                                       distill_feature_layers=config.distill_feature_layers,
                                       content_layers=config.content_layers,
-                                      style_layers=config.style_layers).to(device, memory_format=memory_format)
+                                      style_layers=config.style_layers,
+                                      style_layer_weights=config.style_layer_weights).to(device, memory_format=memory_format)
         if config.compile:
             self.model = torch.compile(self.model, **COMPILE_OPTIONS)
             self.loss_fn.vgg = torch.compile(self.loss_fn.vgg, **COMPILE_OPTIONS)

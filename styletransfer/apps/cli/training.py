@@ -74,7 +74,8 @@ GROUPS = {
     "network": ("norm", "attention", "width", "residual_blocks", "init", "teacher", "distill_weight",
                 "distill_palette_weight", "distill_feature_weight", "distill_feature_layers"),
     "length and optimization": ("steps", "epochs", "batch_size", "lr", "content_weight", "style_weight",
-                                "tv_weight", "content_layers", "style_layers", "seed", "device", "precision"),
+                                "tv_weight", "content_layers", "style_layers", "style_layer_weights", "seed", "device",
+                                "precision"),
     "output": ("out_dir", "checkpoint_every", "val_every", "preview_every"),
     "model metadata": ("name", "title", "artist", "year", "licence"),
 }
