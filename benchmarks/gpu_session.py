@@ -66,6 +66,8 @@ SWEEP: dict[str, dict] = {
     "style3x-tv100x": {"style_weight": 30.0, "tv_weight": 5e7},
     "style3x-tv400x": {"style_weight": 30.0, "tv_weight": 2e8},
     "content42": {"content_layers": ["relu4_2"], "content_weight": 1.3},
+    "deep0.1": {"style_layer_weights": [1.0, 1.0, 1.0, 0.1]},
+    "content20-deep0.1": {"content_weight": 20.0, "style_layer_weights": [1.0, 1.0, 1.0, 0.1]},
 }
 """Recipe candidates: the name's suffix on each painting's network, and its TrainingConfig options.
 The content-weight and relu4_1 candidates come from the CPU fine-tunes of The Great Wave
@@ -82,7 +84,11 @@ with every image and painted none (docs/ab/cpu-long). ``style3x-tv100x`` and ``s
 cross the two, as the CPU fine-tunes at style weight 30 did (sessions 28-35): at TV x 100 The Great
 Wave drew a strong diagonal hatching at 2x that 100 steps at TV x 400 took away (shipped), while
 The Scream at the same two stages drew no hatching, lost layout and was not preferred
-(docs/ab/cpu-long-great-wave, docs/ab/cpu-long-scream); so the sweep judges each at 2x too."""
+(docs/ab/cpu-long-great-wave, docs/ab/cpu-long-scream); so the sweep judges each at 2x too.
+``deep0.1`` and ``content20-deep0.1`` keep relu4_1 at a tenth of the other layers' weight: at
+weight 1 (``base``) its Gram term outweighs the other three together; on the CPU (Irises, session
+36, docs/ab/cpu-long-irises-deep) it painted the painting's strokes over flat areas and drained
+the picture to its main colours, less so the lighter it was weighted."""
 SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150

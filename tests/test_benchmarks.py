@@ -333,6 +333,8 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
     assert by_name["content42"]["content_layers"] == ["relu4_2"]
     assert [(by_name[name]["style_weight"], by_name[name]["tv_weight"]) for name in ("style3x-tv100x", "style3x-tv400x")] \
         == [(30.0, 5e7), (30.0, 2e8)]
+    assert by_name["deep0.1"]["style_layer_weights"] == [1.0, 1.0, 1.0, 0.1]  # the default layers, relu4_1 last
+    assert by_name["content20-deep0.1"]["content_weight"] == 20.0
 
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, str(BENCH / "gpu_session.py"), "run", str(folder), "--out", str(out),
