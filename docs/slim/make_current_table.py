@@ -48,8 +48,9 @@ FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the 
               # The Great Wave and its twin: style weight 30, then TV x4, 2,000 images (session 34)
               "great_wave": "ab/cpu-long-great-wave/scores_shipped.json",
               "great_wave_bn": "ab/cpu-long-great-wave/scores_shipped.json",
-              # Irises: the same two stages (session 35)
-              "irises": "ab/cpu-long-irises/scores_shipped.json"}
+              # Irises: the same two stages (session 35), then relu4_1 back in the style loss at
+              # weight 0.1, with the 32 px margin its file records (session 36)
+              "irises": "ab/cpu-long-irises-deep/scores_shipped.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
