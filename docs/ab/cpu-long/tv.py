@@ -14,6 +14,14 @@ style and TV weights, images seen and date, from the snapshot's metadata and the
 ``init`` = STYLE, the shipped model the first stage started from (docs/model-format.md):
 
     .venv/bin/python docs/ab/cpu-long/tv.py stages STYLE SNAPSHOT
+
+A later one-stage fine-tune of such a file (``long.py`` from the shipped weights) keeps only its
+own recipe; once shipped, ``append`` writes the stages of the file it replaced (BEFORE, e.g. from
+``git show REV:styles/STYLE.safetensors``) followed by its own, each with its style layers (and
+their weights where set), since those may be what changed (Irises, session 36:
+../cpu-long-irises-deep):
+
+    .venv/bin/python docs/ab/cpu-long/tv.py append STYLE BEFORE
 """
 import argparse
 import sys
@@ -37,13 +45,27 @@ def run(style: str, snapshot: str, run_dir: Path, steps: int, tv_weight: float) 
     print(f"{style} {steps} steps at TV {tv_weight:g}: {result.images_per_second:.2f} images/s", flush=True)
 
 
+def stage(metadata: dict, *extra: str) -> dict:
+    """One entry of ``stages``: STAGE_FIELDS of a run's metadata, and those of ``extra`` it has."""
+    return {**{field: metadata[field] for field in STAGE_FIELDS}, **{field: metadata[field] for field in extra
+                                                                      if field in metadata}}
+
+
 def record_stages(style: str, snapshot: str) -> None:
     shipped = Path("styles") / f"{style}.safetensors"
     first, second = read_header(snapshot)[1], read_header(shipped)[1]
     if first.get("init") != style:
         raise SystemExit(f"{snapshot}: started from {first.get('init')!r}, not the shipped {style!r}")
-    stages = [{field: metadata[field] for field in STAGE_FIELDS} for metadata in (first, second)]
-    update_metadata(shipped, init=style, stages=stages)
+    update_metadata(shipped, init=style, stages=[stage(first), stage(second)])
+
+
+def append_stage(style: str, before: str) -> None:
+    shipped = Path("styles") / f"{style}.safetensors"
+    old, new = read_header(before)[1], read_header(shipped)[1]
+    if new.get("init") != style or new["images_seen"] != old["images_seen"] + new["steps"] * new["batch_size"]:
+        raise SystemExit(f"{shipped} is not a fine-tune of {before}")
+    earlier = [{**entry, "style_layers": old["style_layers"]} for entry in old["stages"]]
+    update_metadata(shipped, stages=[*earlier, stage(new, "style_layers", "style_layer_weights")])
 
 
 def main() -> None:
@@ -58,11 +80,16 @@ def main() -> None:
     stages_parser = commands.add_parser("stages", help="record both stages in the shipped file")
     stages_parser.add_argument("style")
     stages_parser.add_argument("snapshot")
+    append_parser = commands.add_parser("append", help="the stages of BEFORE, then the shipped file's own")
+    append_parser.add_argument("style")
+    append_parser.add_argument("before")
     args = parser.parse_args()
     if args.command == "run":
         run(args.style, args.snapshot, args.run_dir, args.steps, args.tv_weight)
-    else:
+    elif args.command == "stages":
         record_stages(args.style, args.snapshot)
+    else:
+        append_stage(args.style, args.before)
 
 
 if __name__ == "__main__":
