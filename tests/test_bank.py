@@ -20,6 +20,7 @@ from PIL import Image
 from styletransfer.apps.cli import main
 from styletransfer.losses.perceptual import PerceptualLoss
 from styletransfer.modelfiles.catalogue import load_model
+from styletransfer.modelfiles.format import training_stage
 from styletransfer.models.transformer import TransformerNet
 from styletransfer.evaluation.variants import compare
 from styletransfer.training import BankOptions, TrainingConfig, TrainingError, resume_bank, train, train_bank
@@ -208,6 +209,22 @@ def test_every_network_gets_a_normal_run_folder(reference_bank):
         assert (run / "curves.png").is_file()
     night = json.loads((folder / "night" / "config.json").read_text())
     assert (night["seed"], night["style_weight"], night["lr"]) == (3, 30.0, 2e-3)
+
+
+def test_a_network_fine_tuned_in_a_bank_records_its_init_model_s_run_and_its_own(reference_bank, paintings,
+                                                                                  photos, tmp_path):
+    """stages and images_seen, as a fine-tune trained alone records them (test_training); a
+    network of the same bank started from scratch records no stages."""
+    folder, _ = reference_bank
+    base = folder / "waves" / "model.safetensors"
+    result = train_bank([tiny(paintings[0], tmp_path / "more", photos, init=str(base), steps=2, style_weight=30.0),
+                         tiny(paintings[1], tmp_path / "fresh", photos, steps=2)], bank_dir=tmp_path)
+    assert result.completed
+    more = load_model(tmp_path / "more" / "model.safetensors").metadata
+    first, second = more["stages"]
+    assert first == training_stage(load_model(base).metadata)
+    assert (second["steps"], second["style_weight"], second["images_seen"], more["images_seen"]) == (2, 30.0, 16, 16)
+    assert "stages" not in load_model(tmp_path / "fresh" / "model.safetensors").metadata
 
 
 def test_a_stopped_bank_resumes_to_the_same_weights(reference_bank, paintings, photos, tmp_path):

@@ -23,7 +23,7 @@ from styletransfer.core.images import image_to_tensor
 from styletransfer.losses.perceptual import PerceptualLoss
 from styletransfer.training.checkpoint import CheckpointError, load_checkpoint
 from styletransfer.modelfiles.catalogue import load_model
-from styletransfer.modelfiles.format import save_model
+from styletransfer.modelfiles.format import read_header, save_model, update_metadata
 from styletransfer.models.transformer import SIZES, TransformerNet, count_parameters
 from styletransfer.training.runfolder import read_csv
 from styletransfer.training.trainer import TrainingDivergedError
@@ -259,10 +259,42 @@ def test_a_fine_tune_records_the_training_images_its_weights_have_seen_in_all(ph
     assert "images_seen" not in load_model(unknown.model_path).metadata
 
 
+def test_a_fine_tune_records_each_run_its_weights_went_through(photos, style, tmp_path):
+    """stages (docs/model-format.md): none for a run from scratch; a fine-tune records its init
+    model's run and its own, each with its recipe, images seen and date, the file's recipe being
+    the last one's; a fine-tune of that keeps both and adds a third; an init model that does not
+    say how it was trained gives no stages."""
+    common = dict(images=str(photos), val_every=0, preview_every=0, checkpoint_every=0)
+    base = train(tiny(style, tmp_path / "base", steps=2, **common)).model_path
+    base_meta = read_header(base)[1]
+    assert "stages" not in base_meta
+    tuned = train(tiny(style, tmp_path / "tuned", init=str(base), steps=3, batch_size=4, style_weight=30.0,
+                       **common)).model_path
+    meta = read_header(tuned)[1]
+    first, second = meta["stages"]
+    assert (first["steps"], first["batch_size"], first["images_seen"], first["date"]) == (2, 2, 4, base_meta["date"])
+    assert first["style_weight"] == TrainingConfig(style="p", out_dir="o").style_weight
+    assert (second["steps"], second["batch_size"], second["images_seen"], second["style_weight"]) == (3, 4, 16, 30.0)
+    for key, value in second.items():
+        assert meta[key] == value, key
+    layers = dict(style_layers=["relu1_1", "relu2_1", "relu3_1"], style_layer_weights=[1.0, 1.0, 0.1])
+    again = read_header(train(tiny(style, tmp_path / "again", init=str(tuned), steps=1, **layers,
+                                   **common)).model_path)[1]
+    assert again["stages"][:2] == meta["stages"] and len(again["stages"]) == 3
+    assert {key: again["stages"][2][key] for key in layers} == layers
+    assert again["stages"][2]["images_seen"] == again["images_seen"] == 16 + 2
+    net = load_model(base)
+    untold = {key: value for key, value in base_meta.items() if key not in ("steps", "images_seen")}
+    save_model(net, tmp_path / "untold.safetensors", **untold)
+    unknown = train(tiny(style, tmp_path / "unknown", init=str(tmp_path / "untold.safetensors"), steps=1, **common))
+    assert "stages" not in read_header(unknown.model_path)[1]
+
+
 def test_a_fine_tune_resumed_with_a_fresh_config_keeps_what_it_took_from_its_init_model(photos, style, tmp_path):
     """train(config, resume=True) with a config built afresh (as a script that restarts does):
-    the credits and the init model's count of images come from the run's stored config, not
-    lost because the init model is not read again on resume."""
+    the credits, the init model's count of images and its runs (stages) come from the run's
+    stored config, not lost because the init model is not read again on resume (nor changed
+    when the init file has changed since)."""
     common = dict(images=str(photos), val_every=0, preview_every=0, checkpoint_every=1)
     credited = train(tiny(style, tmp_path / "credited", steps=2, title="Red Panda", artist="A. Painter",
                           licence="public domain", **common)).model_path
@@ -270,8 +302,10 @@ def test_a_fine_tune_resumed_with_a_fresh_config_keeps_what_it_took_from_its_ini
     fresh = tiny(style, tmp_path / "tuned", init=str(credited), steps=3, **common)
     stopped = train(fresh, progress=lambda update: update.step == 1 and stop.set(), stop_event=stop)
     assert not stopped.completed
+    update_metadata(credited, steps=99, title="Replaced")  # the init file changed (a style shipped over it)
     done = train(tiny(style, tmp_path / "tuned", init=str(credited), steps=3, **common), resume=True)
     metadata = load_model(done.model_path).metadata
+    assert [stage["steps"] for stage in metadata["stages"]] == [2, 3]  # as the init model was at the start
     assert (metadata["title"], metadata["artist"], metadata["licence"]) == ("Red Panda", "A. Painter", "public domain")
     assert metadata["images_seen"] == 2 * 2 + 3 * 2
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_images_seen"] == 4

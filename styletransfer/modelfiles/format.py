@@ -75,6 +75,32 @@ def images_seen(metadata: dict[str, Any], init_metadata: dict[str, Any] | None =
     return before + int(metadata["steps"]) * int(metadata["batch_size"])
 
 
+def timestamp() -> str:
+    """Now, in UTC, as a model file's ``date`` says it (ISO 8601 to the second)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+STAGE_FIELDS = ("steps", "batch_size", "lr", "content_weight", "style_weight", "tv_weight", "color_weight",
+                "content_layers", "style_layers", "style_layer_weights", "image_size", "style_size",
+                "images_seen", "date")
+"""What one entry of a model file's ``stages`` holds: a training run's recipe, the images its
+weights had seen in all when it ended, and its date (docs/model-format.md)."""
+
+
+def training_stage(metadata: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ``stages`` for the run that wrote ``metadata``: those of STAGE_FIELDS it has."""
+    return {field: metadata[field] for field in STAGE_FIELDS if metadata.get(field) is not None}
+
+
+def training_stages(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training runs a model's weights went through, oldest first: its ``stages`` when it
+    records them, else the one run its metadata describes; [] when that says no steps (a file
+    that does not say how it was trained)."""
+    if metadata.get("stages"):
+        return [dict(stage) for stage in metadata["stages"]]
+    return [training_stage(metadata)] if metadata.get("steps") is not None else []
+
+
 def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dtype | None = None,
                **metadata: Any) -> Path:
     """Write ``net``'s weights and ``metadata`` (JSON-serializable values) to ``path``.
@@ -86,7 +112,7 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, dtype: torch.dty
     """
     path = Path(path)
     metadata = dict(metadata)
-    metadata.setdefault("date", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    metadata.setdefault("date", timestamp())
     metadata.setdefault("library_version", library_version())
     tensors = {}
     for key, value in net.state_dict().items():

@@ -168,6 +168,11 @@ class TrainingConfig:
     """Training images the init model had seen before this run; None: read from its metadata
     (its images_seen, else its steps × batch size). The model file's images_seen adds this
     run's steps × batch size to it."""
+    init_stages: list[dict[str, Any]] | None = field(default=None, metadata={"option": False})
+    """The training runs the init model's weights went through (its ``stages``, else its own
+    recipe), filled in from it when the run starts; the model file's ``stages`` adds this run.
+    Kept in the run's config so that a resumed run has them without reading the init model again;
+    not an option (it comes from the init model)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

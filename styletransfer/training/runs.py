@@ -39,7 +39,7 @@ from styletransfer.core.device import pick_device, pick_precision, precision_nam
 from styletransfer.training.distributed import start_distributed, stop_distributed, wait_for_all
 from styletransfer.core.images import ImageError, image_to_tensor, open_image, resize_longest
 from styletransfer.modelfiles.catalogue import load_model, resolve_model_path
-from styletransfer.modelfiles.format import ModelFileError, images_seen, save_model
+from styletransfer.modelfiles.format import ModelFileError, images_seen, save_model, training_stages
 from styletransfer.models.transformer import TransformerNet, check_trainable_batch
 from styletransfer.training.config import (BASE_BATCH_SIZE, BASE_LR, CACHE_MEMORY_SHARE, DEFAULT_EPOCHS, MAX_STYLE_SIZE, MAX_VAL_IMAGES,
                      TrainingConfig, TrainingError)
@@ -189,7 +189,7 @@ def _load_inputs(config: TrainingConfig, device: torch.device) -> tuple[Training
 CREDITS = ("title", "artist", "year", "licence")
 """The painting's credits, which a fine-tune of the same painting takes from its init model."""
 
-INHERITED = (*CREDITS, "init_images_seen")
+INHERITED = (*CREDITS, "init_images_seen", "init_stages")
 """What a run takes from its init model when it starts (:func:`_inherit_from_init`); kept in its
 stored config, where a resumed run finds it again (:func:`_inherit_from_stored_run`)."""
 
@@ -218,7 +218,8 @@ def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) ->
     licence) when that model was trained on the same painting (the same file name), so that
     fine-tuning a shipped style keeps its title and licence; and, unless given,
     ``init_images_seen``, so that the fine-tune's model file says how many training images its
-    weights have seen in all."""
+    weights have seen in all; and ``init_stages``, the runs that model went through, so that the
+    fine-tune's file keeps that history with its own run added."""
     if not init_metadata:
         return config
     changes: dict[str, Any] = {}
@@ -227,6 +228,8 @@ def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) ->
                         if getattr(config, key) is None and init_metadata.get(key) is not None})
     if config.init is not None and config.init_images_seen is None:
         changes["init_images_seen"] = images_seen(init_metadata)
+    if config.init is not None and config.init_stages is None:
+        changes["init_stages"] = training_stages(init_metadata)
     return dataclasses.replace(config, **changes)
 
 

@@ -39,6 +39,7 @@ from styletransfer.training.distributed import DistributedContext, mean_over_pro
 from styletransfer.core.images import pixels_to_float, tensor_to_image
 from styletransfer.losses.perceptual import PerceptualLoss
 from styletransfer.models.folding import fold_batchnorm
+from styletransfer.modelfiles.format import timestamp, training_stage
 from styletransfer.models.transformer import NetworkConfig, TransformerNet, count_parameters, size_name
 from styletransfer.training.curves import plot_curves
 from styletransfer.training.runfolder import CURVES_FILE, FINAL_LOSS_STEPS, RunFolder, mean_rows
@@ -245,7 +246,10 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     ``final_losses`` and any ``extra`` entries; with a teacher, its name and the distillation
     weights (and the feature term's layers when it has one); started from a model (``init``),
     that model's name; ``images_seen``, the training images the weights have seen in all (the
-    init model's plus ``steps × batch_size``; left out when the init model's count is unknown)."""
+    init model's plus ``steps × batch_size``; left out when the init model's count is unknown); and
+    for a fine-tune of a model whose recipe is known, ``stages``: the init model's runs
+    (``config.init_stages``) and this one (docs/model-format.md), so that a style trained over
+    several runs whose recipes differ says each one's."""
     if config.teacher is not None:
         extra = {"teacher": Path(config.teacher).stem, "distill_weight": config.distill_weight,
                  "distill_palette_weight": config.distill_palette_weight, **extra}
@@ -260,13 +264,17 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
         extra = {"style_layer_weights": list(config.style_layer_weights), **extra}
     if config.init is None or config.init_images_seen is not None:
         extra = {"images_seen": steps * config.batch_size + (config.init_images_seen or 0), **extra}
-    return dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
+    metadata = dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
                 licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
                 style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
                 content_layers=list(config.content_layers), style_layers=list(config.style_layers),
                 size=size_name(network), style_size=config.style_size, image_size=config.image_size, steps=steps,
                 batch_size=config.batch_size, lr=config.lr, seed=config.seed, dataset=dataset,
                 final_losses=final_losses, **extra)
+    if config.init is not None and config.init_stages:
+        metadata.setdefault("date", timestamp())
+        metadata["stages"] = [*config.init_stages, training_stage(metadata)]
+    return metadata
 
 
 class Trainer:

@@ -22,6 +22,11 @@ their weights where set), since those may be what changed (Irises, session 36:
 ../cpu-long-irises-deep):
 
     .venv/bin/python docs/ab/cpu-long/tv.py append STYLE BEFORE
+
+Since session 37 the trainer writes ``stages`` itself for every fine-tune (docs/model-format.md);
+``stages`` and ``append`` remain for runs started before that (the shipped files' histories were
+written with them; ``append`` takes BEFORE's runs as the library reads them, so a file without
+``stages`` gives one entry of its own recipe).
 """
 import argparse
 import sys
@@ -30,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cpu-finetune"))
 from finetune import finetune_config  # noqa: E402  (also calls keep_freed_memory())
 
-from styletransfer.modelfiles.format import read_header, update_metadata  # noqa: E402
+from styletransfer.modelfiles.format import (read_header, training_stage, training_stages,  # noqa: E402
+                                              update_metadata)
 from styletransfer.training.runs import resume_training, train  # noqa: E402
 
 STAGE_FIELDS = ("steps", "batch_size", "style_weight", "tv_weight", "images_seen", "date")
@@ -64,8 +70,9 @@ def append_stage(style: str, before: str) -> None:
     old, new = read_header(before)[1], read_header(shipped)[1]
     if new.get("init") != style or new["images_seen"] != old["images_seen"] + new["steps"] * new["batch_size"]:
         raise SystemExit(f"{shipped} is not a fine-tune of {before}")
-    earlier = [{**entry, "style_layers": old["style_layers"]} for entry in old["stages"]]
-    update_metadata(shipped, stages=[*earlier, stage(new, "style_layers", "style_layer_weights")])
+    earlier = [{**entry, "style_layers": entry.get("style_layers", old["style_layers"])}
+               for entry in training_stages(old)]
+    update_metadata(shipped, stages=[*earlier, training_stage(new)])
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ Their options are generated from the fields of :class:`~styletransfer.training.T
 each field ``some_name`` becomes ``--some-name`` with the field's type (``bool``: ``--x`` /
 ``--no-x``; a list: a comma list), its default, and as help its ``metadata["help"]`` or the
 docstring written under it. A new field therefore gets its option without any change here;
-the tables below only add what a type cannot say (short flags, choices, metavars, groups).
+the tables below only add what a type cannot say (short flags, choices, metavars, groups). A
+field with ``metadata["option"] = False`` gets none: the trainer fills it in (``init_stages``,
+from the init model).
 Options that are not given keep the dataclass's defaults.
 """
 from __future__ import annotations
@@ -178,14 +180,14 @@ def _add_field_option(group: argparse._ArgumentGroup, field: dataclasses.Field, 
 
 def add_training_options(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = (),
                          repeatable: tuple[str, ...] = ()) -> None:
-    """An option for every TrainingConfig field not in ``exclude`` (see the module docs); those in
-    ``repeatable`` may be given several times (a list). Unset options are left out of the parsed
-    namespace (``argparse.SUPPRESS``)."""
+    """An option for every TrainingConfig field not in ``exclude`` nor marked ``option: False``
+    (see the module docs); those in ``repeatable`` may be given several times (a list). Unset
+    options are left out of the parsed namespace (``argparse.SUPPRESS``)."""
     hints = typing.get_type_hints(TrainingConfig)
     docs = field_docstrings(TrainingConfig)
     groups = {title: parser.add_argument_group(title) for title in (*GROUPS, OTHER_GROUP)}
     for field in dataclasses.fields(TrainingConfig):
-        if field.name in exclude or not field.init:
+        if field.name in exclude or not field.init or not field.metadata.get("option", True):
             continue
         title = next((title for title, names in GROUPS.items() if field.name in names), OTHER_GROUP)
         _add_field_option(groups[title], field, hints[field.name], docs, repeatable=field.name in repeatable)
