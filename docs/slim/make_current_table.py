@@ -50,7 +50,10 @@ FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the 
               "great_wave_bn": "ab/cpu-long-great-wave/scores_shipped.json",
               # Irises: the same two stages (session 35), then relu4_1 back in the style loss at
               # weight 0.1, with the 32 px margin its file records (session 36)
-              "irises": "ab/cpu-long-irises-deep/scores_shipped.json"}
+              "irises": "ab/cpu-long-irises-deep/scores_shipped.json",
+              # The Scream and its twin: that last stage alone, from the shipped weights (sessions 36-37; no margin)
+              "the_scream": "ab/cpu-long-scream-deep/scores_shipped.json",
+              "the_scream_bn": "ab/cpu-long-scream-deep/scores_shipped_bn.json"}
 # twins distilled again from the TV-fine-tuned full models (sessions 19-22)
 NEW_TEACHERS = "ab/slim-distill/new-teachers/scores_{}_slim.json"
 
