@@ -226,10 +226,11 @@ def _inherit_from_init(config: TrainingConfig, init_metadata: dict[str, Any]) ->
     if init_metadata.get("style_image") == Path(config.style).name:
         changes.update({key: init_metadata[key] for key in CREDITS
                         if getattr(config, key) is None and init_metadata.get(key) is not None})
-    if config.init is not None and config.init_images_seen is None:
-        changes["init_images_seen"] = images_seen(init_metadata)
-    if config.init is not None and config.init_stages is None:
-        changes["init_stages"] = training_stages(init_metadata)
+    if config.init is not None:
+        if config.init_images_seen is None:
+            changes["init_images_seen"] = images_seen(init_metadata)
+        if config.init_stages is None:
+            changes["init_stages"] = training_stages(init_metadata)
     return dataclasses.replace(config, **changes)
 
 

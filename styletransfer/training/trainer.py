@@ -265,12 +265,12 @@ def model_metadata(config: TrainingConfig, network: NetworkConfig, *, steps: int
     if config.init is None or config.init_images_seen is not None:
         extra = {"images_seen": steps * config.batch_size + (config.init_images_seen or 0), **extra}
     metadata = dict(name=config.name, title=config.title or config.name, artist=config.artist, year=config.year,
-                licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
-                style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
-                content_layers=list(config.content_layers), style_layers=list(config.style_layers),
-                size=size_name(network), style_size=config.style_size, image_size=config.image_size, steps=steps,
-                batch_size=config.batch_size, lr=config.lr, seed=config.seed, dataset=dataset,
-                final_losses=final_losses, **extra)
+                    licence=config.licence, style_image=Path(config.style).name, content_weight=config.content_weight,
+                    style_weight=config.style_weight, tv_weight=config.tv_weight, color_weight=config.color_weight,
+                    content_layers=list(config.content_layers), style_layers=list(config.style_layers),
+                    size=size_name(network), style_size=config.style_size, image_size=config.image_size,
+                    steps=steps, batch_size=config.batch_size, lr=config.lr, seed=config.seed, dataset=dataset,
+                    final_losses=final_losses, **extra)
     if config.init is not None and config.init_stages:
         metadata.setdefault("date", timestamp())
         metadata["stages"] = [*config.init_stages, training_stage(metadata)]

@@ -40,6 +40,8 @@ from styletransfer.modelfiles.format import (read_header, training_stage, traini
 from styletransfer.training.runs import resume_training, train  # noqa: E402
 
 STAGE_FIELDS = ("steps", "batch_size", "style_weight", "tv_weight", "images_seen", "date")
+"""The fields ``stages`` wrote for the session-34/35 files (the library's STAGE_FIELDS, since
+session 37, has the whole recipe); kept so that ``stages`` writes what those files hold."""
 
 
 def run(style: str, snapshot: str, run_dir: Path, steps: int, tv_weight: float) -> None:
@@ -51,18 +53,13 @@ def run(style: str, snapshot: str, run_dir: Path, steps: int, tv_weight: float) 
     print(f"{style} {steps} steps at TV {tv_weight:g}: {result.images_per_second:.2f} images/s", flush=True)
 
 
-def stage(metadata: dict, *extra: str) -> dict:
-    """One entry of ``stages``: STAGE_FIELDS of a run's metadata, and those of ``extra`` it has."""
-    return {**{field: metadata[field] for field in STAGE_FIELDS}, **{field: metadata[field] for field in extra
-                                                                      if field in metadata}}
-
-
 def record_stages(style: str, snapshot: str) -> None:
     shipped = Path("styles") / f"{style}.safetensors"
     first, second = read_header(snapshot)[1], read_header(shipped)[1]
     if first.get("init") != style:
         raise SystemExit(f"{snapshot}: started from {first.get('init')!r}, not the shipped {style!r}")
-    update_metadata(shipped, init=style, stages=[stage(first), stage(second)])
+    stages = [{field: metadata[field] for field in STAGE_FIELDS} for metadata in (first, second)]
+    update_metadata(shipped, init=style, stages=stages)
 
 
 def append_stage(style: str, before: str) -> None:
