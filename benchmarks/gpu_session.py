@@ -68,6 +68,8 @@ SWEEP: dict[str, dict] = {
     "content42": {"content_layers": ["relu4_2"], "content_weight": 1.3},
     "deep0.1": {"style_layer_weights": [1.0, 1.0, 1.0, 0.1]},
     "content20-deep0.1": {"content_weight": 20.0, "style_layer_weights": [1.0, 1.0, 1.0, 0.1]},
+    "style3x-deep0.1": {"style_weight": 30.0, "style_layer_weights": [1.0, 1.0, 1.0, 0.1]},
+    "style3x-deep0.03": {"style_weight": 30.0, "style_layer_weights": [1.0, 1.0, 1.0, 0.03]},
 }
 """Recipe candidates: the name's suffix on each painting's network, and its TrainingConfig options.
 The content-weight and relu4_1 candidates come from the CPU fine-tunes of The Great Wave
@@ -88,7 +90,12 @@ The Scream at the same two stages drew no hatching, lost layout and was not pref
 ``deep0.1`` and ``content20-deep0.1`` keep relu4_1 at a tenth of the other layers' weight: at
 weight 1 (``base``) its Gram term outweighs the other three together; on the CPU (Irises, session
 36, docs/ab/cpu-long-irises-deep) it painted the painting's strokes over flat areas and drained
-the picture to its main colours, less so the lighter it was weighted."""
+the picture to its main colours, less so the lighter it was weighted. ``style3x-deep0.1`` is the
+CPU stage that shipped Irises and The Scream (sessions 36-37: style weight 30 with relu4_1 at 0.1,
+won against the files it replaced and drew even or better against the peer), while on Composition
+VIII and The Night Café the same stage drew a lattice and a maze over flat areas at 2x (sessions
+37-38, docs/ab/cpu-long-night-cafe-deep); ``style3x-deep0.03`` asks whether a lighter relu4_1 keeps
+the strokes without them."""
 SWEEP_IMAGES = 24_000
 STYLE_IMAGES = 100_000
 TEST_SECONDS = 150

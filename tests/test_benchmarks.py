@@ -335,6 +335,8 @@ def test_gpu_session_prepares_a_sweep_and_runs_its_phases_into_at_most_8_files(t
         == [(30.0, 5e7), (30.0, 2e8)]
     assert by_name["deep0.1"]["style_layer_weights"] == [1.0, 1.0, 1.0, 0.1]  # the default layers, relu4_1 last
     assert by_name["content20-deep0.1"]["content_weight"] == 20.0
+    assert [(by_name[name]["style_weight"], by_name[name]["style_layer_weights"][-1])
+            for name in ("style3x-deep0.1", "style3x-deep0.03")] == [(30.0, 0.1), (30.0, 0.03)]
 
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, str(BENCH / "gpu_session.py"), "run", str(folder), "--out", str(out),
