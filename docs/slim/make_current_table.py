@@ -41,8 +41,9 @@ FULL_LATER = {"moulin_de_la_galette": "ab/cpu-long/scores_{}_int8.json",  # the 
               "starry_night_bn": "ab/cpu-long-style3x/scores_shipped.json",
               # the same recipe for Composition VIII (session 30)
               "composition_viii": "ab/cpu-long-composition-viii/scores_shipped.json",
-              # and for Wheat Field with Cypresses (session 31; its file records no margin now)
-              "wheat_field_with_cypresses": "ab/cpu-long-wheat-field/scores_shipped.json",
+              # and for Wheat Field with Cypresses (session 31), then relu4_1 at 0.1 with the 32 px
+              # margin its file records (session 38)
+              "wheat_field_with_cypresses": "ab/cpu-long-wheat-field-deep/scores_shipped.json",
               # and for The Night Cafe, 1,600 images (session 32)
               "night_cafe": "ab/cpu-long-night-cafe/scores_shipped.json",
               # The Great Wave and its twin: style weight 30, then TV x4, 2,000 images (session 34)
